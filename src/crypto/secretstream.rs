@@ -1,0 +1,314 @@
+//! `crypto_secretstream_xchacha20poly1305`, byte-compatible with libsodium.
+//!
+//! The construction, as libsodium defines it: the header's first 16 bytes
+//! and the key give a subkey through HChaCha20; the header's last 8 bytes are
+//! the "inonce" that, with a 32-bit little-endian counter starting at 1, makes
+//! the 12-byte ChaCha20-IETF nonce. Each message uses keystream block 0 as
+//! its Poly1305 key, block 1 to encrypt the tag byte (the MAC covers the whole
+//! 64-byte block), and blocks 2.. for the message. After each message the MAC's
+//! first 8 bytes are XORed into the inonce, the counter is incremented, and
+//! the state is rekeyed on `TAG_REKEY` or when the counter wraps to zero.
+
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20::{ChaCha20, hchacha};
+use poly1305::Poly1305;
+use poly1305::universal_hash::{KeyInit, UniversalHash};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::CryptoError;
+use super::key::{KEY_BYTES, Key, random_array};
+
+/// Length of the stream header sent beside the ciphertext.
+pub const HEADER_BYTES: usize = 24;
+/// Bytes each message grows by: one encrypted tag byte and a 16-byte MAC.
+pub const ABYTES: usize = 1 + MAC_BYTES;
+/// Length of a serialized [`StreamState`].
+pub const STATE_BYTES: usize = KEY_BYTES + NONCE_BYTES;
+
+const MAC_BYTES: usize = 16;
+const NONCE_BYTES: usize = 12;
+const COUNTER_BYTES: usize = 4;
+const BLOCK_BYTES: usize = 64;
+
+/// libsodium's message tags.
+pub mod tag {
+    pub const MESSAGE: u8 = 0x00;
+    pub const PUSH: u8 = 0x01;
+    pub const REKEY: u8 = 0x02;
+    pub const FINAL: u8 = PUSH | REKEY;
+}
+
+/// The running state of one direction of a secretstream: the subkey and the
+/// nonce (counter ‖ inonce). It is key material and is wiped on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct StreamState {
+    k: [u8; KEY_BYTES],
+    nonce: [u8; NONCE_BYTES],
+}
+
+impl core::fmt::Debug for StreamState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("StreamState(..)")
+    }
+}
+
+impl StreamState {
+    /// Starts a stream for encryption with a fresh random header.
+    pub fn init_push(key: &Key) -> (Self, [u8; HEADER_BYTES]) {
+        let header = random_array::<HEADER_BYTES>();
+        (Self::from_header(key, &header), header)
+    }
+
+    /// Starts a stream for decryption from the header the sender produced.
+    pub fn init_pull(key: &Key, header: &[u8]) -> Result<Self, CryptoError> {
+        let header: &[u8; HEADER_BYTES] = header
+            .try_into()
+            .map_err(|_| CryptoError::BadHeader { got: header.len() })?;
+        Ok(Self::from_header(key, header))
+    }
+
+    /// A push state with a caller-chosen header: for known-answer tests only,
+    /// since a header reused under the same key repeats the keystream.
+    #[doc(hidden)]
+    pub fn init_push_with_header_for_tests(key: &Key, header: &[u8; HEADER_BYTES]) -> Self {
+        Self::from_header(key, header)
+    }
+
+    /// The state both sides derive from a key and a header.
+    pub(crate) fn from_header(key: &Key, header: &[u8; HEADER_BYTES]) -> Self {
+        let mut hchacha_input = [0u8; 16];
+        hchacha_input.copy_from_slice(&header[..16]);
+        let subkey = hchacha::<chacha20::R20>(key.as_bytes().into(), &hchacha_input.into());
+        let mut state = Self {
+            k: subkey.into(),
+            nonce: [0u8; NONCE_BYTES],
+        };
+        state.reset_counter();
+        state.nonce[COUNTER_BYTES..].copy_from_slice(&header[16..]);
+        state
+    }
+
+    /// Encrypts `message` with `tag`, appending `tag ‖ ciphertext ‖ mac`
+    /// (`message.len() + ABYTES` bytes) to `out`.
+    pub fn push(&mut self, out: &mut Vec<u8>, message: &[u8], ad: &[u8], tag: u8) {
+        let (mut cipher, mut mac) = self.message_keys(ad);
+
+        let mut block = [0u8; BLOCK_BYTES];
+        block[0] = tag;
+        cipher.apply_keystream(&mut block);
+        mac.update_padded(&block);
+
+        out.reserve(message.len() + ABYTES);
+        out.push(block[0]);
+        let start = out.len();
+        out.extend_from_slice(message);
+        cipher.apply_keystream(&mut out[start..]);
+        let tag_bytes = finish_mac(mac, &out[start..], ad.len());
+        out.extend_from_slice(&tag_bytes);
+
+        self.advance(&tag_bytes, tag);
+    }
+
+    /// Authenticates and decrypts one message (`tag ‖ ciphertext ‖ mac`),
+    /// appending the plaintext to `out` and returning its tag. On failure the
+    /// state and `out` are left untouched.
+    pub fn pull(&mut self, out: &mut Vec<u8>, input: &[u8], ad: &[u8]) -> Result<u8, CryptoError> {
+        if input.len() < ABYTES {
+            return Err(CryptoError::BadChunkLength { got: input.len() });
+        }
+        let message_len = input.len() - ABYTES;
+        let (mut cipher, mut mac) = self.message_keys(ad);
+
+        let mut block = [0u8; BLOCK_BYTES];
+        block[0] = input[0];
+        cipher.apply_keystream(&mut block);
+        let tag = block[0];
+        // The MAC covers the block as sent: encrypted tag byte, keystream rest.
+        block[0] = input[0];
+        mac.update_padded(&block);
+
+        let ciphertext = &input[1..1 + message_len];
+        let expected = finish_mac(mac, ciphertext, ad.len());
+        let received = &input[1 + message_len..];
+        if !bool::from(expected.ct_eq(received)) {
+            return Err(CryptoError::DecryptFailed);
+        }
+
+        out.reserve(message_len);
+        let start = out.len();
+        out.extend_from_slice(ciphertext);
+        cipher.apply_keystream(&mut out[start..]);
+
+        self.advance(&expected, tag);
+        Ok(tag)
+    }
+
+    /// libsodium's `crypto_secretstream_xchacha20poly1305_rekey`.
+    pub fn rekey(&mut self) {
+        let mut next = [0u8; KEY_BYTES + 8];
+        next[..KEY_BYTES].copy_from_slice(&self.k);
+        next[KEY_BYTES..].copy_from_slice(&self.nonce[COUNTER_BYTES..]);
+        ChaCha20::new(&self.k.into(), &self.nonce.into()).apply_keystream(&mut next);
+        self.k.copy_from_slice(&next[..KEY_BYTES]);
+        self.nonce[COUNTER_BYTES..].copy_from_slice(&next[KEY_BYTES..]);
+        next.zeroize();
+        self.reset_counter();
+    }
+
+    /// The state as bytes, for a checkpoint. This is key material.
+    pub(crate) fn to_bytes(&self) -> [u8; STATE_BYTES] {
+        let mut out = [0u8; STATE_BYTES];
+        out[..KEY_BYTES].copy_from_slice(&self.k);
+        out[KEY_BYTES..].copy_from_slice(&self.nonce);
+        out
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8; STATE_BYTES]) -> Self {
+        let mut state = Self {
+            k: [0u8; KEY_BYTES],
+            nonce: [0u8; NONCE_BYTES],
+        };
+        state.k.copy_from_slice(&bytes[..KEY_BYTES]);
+        state.nonce.copy_from_slice(&bytes[KEY_BYTES..]);
+        state
+    }
+
+    /// The cipher positioned at block 0 turned into the Poly1305 key, and the
+    /// MAC already fed with the padded associated data; the cipher is left at
+    /// block 1, where the tag block goes.
+    fn message_keys(&self, ad: &[u8]) -> (ChaCha20, Poly1305) {
+        let mut cipher = ChaCha20::new(&self.k.into(), &self.nonce.into());
+        let mut block0 = [0u8; BLOCK_BYTES];
+        cipher.apply_keystream(&mut block0);
+        let mut poly_key = [0u8; KEY_BYTES];
+        poly_key.copy_from_slice(&block0[..KEY_BYTES]);
+        let mac = Poly1305::new(&poly_key.into());
+        block0.zeroize();
+        poly_key.zeroize();
+        let mut mac = mac;
+        mac.update_padded(ad);
+        (cipher, mac)
+    }
+
+    fn advance(&mut self, mac: &[u8; MAC_BYTES], tag: u8) {
+        for (inonce, m) in self.nonce[COUNTER_BYTES..].iter_mut().zip(mac) {
+            *inonce ^= m;
+        }
+        let counter = self.counter().wrapping_add(1);
+        self.nonce[..COUNTER_BYTES].copy_from_slice(&counter.to_le_bytes());
+        if tag & tag::REKEY != 0 || counter == 0 {
+            self.rekey();
+        }
+    }
+
+    fn counter(&self) -> u32 {
+        let mut bytes = [0u8; COUNTER_BYTES];
+        bytes.copy_from_slice(&self.nonce[..COUNTER_BYTES]);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn reset_counter(&mut self) {
+        self.nonce[..COUNTER_BYTES].copy_from_slice(&1u32.to_le_bytes());
+    }
+
+    #[cfg(test)]
+    fn set_counter(&mut self, counter: u32) {
+        self.nonce[..COUNTER_BYTES].copy_from_slice(&counter.to_le_bytes());
+    }
+}
+
+/// Feeds the ciphertext and the closing lengths into the MAC and returns it.
+///
+/// libsodium pads the ciphertext with `(0x10 - 64 + mlen) & 0xf` zero bytes,
+/// which is `mlen % 16`, not the usual pad to a 16-byte boundary. Every
+/// implementation must keep that quirk to interoperate, and it leaves the
+/// MAC input unaligned, so the tail goes through Poly1305's standard
+/// partial-final-block rule.
+fn finish_mac(mut mac: Poly1305, ciphertext: &[u8], ad_len: usize) -> [u8; MAC_BYTES] {
+    let whole = ciphertext.len() - ciphertext.len() % 16;
+    let (blocks, rest) = ciphertext.split_at(whole);
+    mac.update_padded(blocks);
+
+    let pad = ciphertext.len() % 16;
+    let mut tail = [0u8; 15 + 15 + 16];
+    tail[..rest.len()].copy_from_slice(rest);
+    let lengths = rest.len() + pad;
+    tail[lengths..lengths + 8].copy_from_slice(&(ad_len as u64).to_le_bytes());
+    tail[lengths + 8..lengths + 16]
+        .copy_from_slice(&((BLOCK_BYTES + ciphertext.len()) as u64).to_le_bytes());
+    mac.compute_unpadded(&tail[..lengths + 16]).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (StreamState, StreamState) {
+        let key = Key::generate();
+        let (push, header) = StreamState::init_push(&key);
+        let pull = StreamState::init_pull(&key, &header).unwrap();
+        (push, pull)
+    }
+
+    #[test]
+    fn round_trip_with_every_tag() {
+        let (mut push, mut pull) = pair();
+        for (i, t) in [tag::MESSAGE, tag::PUSH, tag::REKEY, tag::MESSAGE, tag::FINAL]
+            .into_iter()
+            .enumerate()
+        {
+            let message = vec![i as u8; i * 37];
+            let mut c = Vec::new();
+            push.push(&mut c, &message, b"ad", t);
+            assert_eq!(c.len(), message.len() + ABYTES);
+            let mut m = Vec::new();
+            assert_eq!(pull.pull(&mut m, &c, b"ad").unwrap(), t);
+            assert_eq!(m, message);
+        }
+        assert_eq!(push, pull);
+    }
+
+    #[test]
+    fn counter_wrap_rekeys_both_sides_identically() {
+        let (mut push, mut pull) = pair();
+        push.set_counter(u32::MAX);
+        pull.set_counter(u32::MAX);
+        let before = push.clone();
+        let mut c = Vec::new();
+        push.push(&mut c, b"wraps", &[], tag::MESSAGE);
+        assert_eq!(push.counter(), 1, "a wrapped counter restarts at 1");
+        assert_ne!(push.k, before.k, "a wrapped counter must rekey");
+
+        // The same message pushed without the wrap keeps the old key.
+        let mut no_wrap = before.clone();
+        no_wrap.set_counter(7);
+        let mut c2 = Vec::new();
+        no_wrap.push(&mut c2, b"wraps", &[], tag::MESSAGE);
+        assert_eq!(no_wrap.k, before.k);
+
+        let mut m = Vec::new();
+        pull.pull(&mut m, &c, &[]).unwrap();
+        assert_eq!(m, b"wraps");
+        assert_eq!(push, pull);
+    }
+
+    #[test]
+    fn failed_pull_leaves_state_and_output_untouched() {
+        let (mut push, mut pull) = pair();
+        let mut c = Vec::new();
+        push.push(&mut c, b"hello", &[], tag::MESSAGE);
+        c[3] ^= 1;
+        let before = pull.clone();
+        let mut out = vec![9u8];
+        assert_eq!(pull.pull(&mut out, &c, &[]), Err(CryptoError::DecryptFailed));
+        assert_eq!(out, vec![9u8]);
+        assert_eq!(pull, before);
+    }
+
+    #[test]
+    fn state_bytes_round_trip() {
+        let (push, _) = pair();
+        assert_eq!(StreamState::from_bytes(&push.to_bytes()), push);
+    }
+}

@@ -1,0 +1,6 @@
+//! Ferry: the sync core for end-to-end encrypted background photo backup.
+//!
+//! Everything outside `web` is plain Rust with no browser dependency; `web`
+//! holds the wasm-bindgen bindings and is compiled only for wasm32.
+
+pub mod crypto;
