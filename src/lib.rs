@@ -4,3 +4,6 @@
 //! holds the wasm-bindgen bindings and is compiled only for wasm32.
 
 pub mod crypto;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,9 +1,14 @@
 //! Replays vectors that libsodium produced (scripts/make-vectors.mjs): Ferry
 //! must decrypt libsodium's output and, given the same key and header,
-//! produce the very same bytes.
-#![allow(clippy::unwrap_used)]
+//! produce the very same bytes. Natively under `cargo test`, and in headless
+//! Chromium (`--target wasm32-unknown-unknown`), where the message body goes
+//! through the SIMD128 ChaCha20 instead.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 mod common;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use common::*;
 use ferry_sync::crypto::secretstream::StreamState;
@@ -11,8 +16,9 @@ use ferry_sync::crypto::{
     Blake2b512, CHUNK_SIZE, FileEncryptor, Key, decrypt_file_bytes, secretbox,
 };
 
-#[test]
-fn secretstream_messages_match_libsodium_both_ways() {
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+pub fn secretstream_messages_match_libsodium_both_ways() {
     let v = vectors();
     for case in v["secretstream"].as_array().unwrap() {
         let key = Key::from_slice(&field_hex(case, "key")).unwrap();
@@ -36,8 +42,9 @@ fn secretstream_messages_match_libsodium_both_ways() {
     }
 }
 
-#[test]
-fn chunked_files_match_libsodium() {
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+pub fn chunked_files_match_libsodium() {
     let v = vectors();
     for case in v["files"].as_array().unwrap() {
         let size = field_usize(case, "size");
@@ -55,13 +62,20 @@ fn chunked_files_match_libsodium() {
             enc.push_into(&mut ciphertext, chunk, chunks.peek().is_none())
                 .unwrap();
         }
-        assert_eq!(ciphertext.len(), field_usize(case, "ciphertextLength"), "size {size}");
+        assert_eq!(
+            ciphertext.len(),
+            field_usize(case, "ciphertextLength"),
+            "size {size}"
+        );
         assert_eq!(
             hex(&Blake2b512::digest(&ciphertext)),
             case["ciphertextBlake2b"].as_str().unwrap(),
             "ciphertext of {size} bytes differs from libsodium's"
         );
-        assert_eq!(decrypt_file_bytes(&key, &header, &ciphertext).unwrap(), plaintext);
+        assert_eq!(
+            decrypt_file_bytes(&key, &header, &ciphertext).unwrap(),
+            plaintext
+        );
         assert_eq!(
             hex(&Blake2b512::digest(&plaintext)),
             case["plaintextBlake2b"].as_str().unwrap()
@@ -69,23 +83,31 @@ fn chunked_files_match_libsodium() {
     }
 }
 
-#[test]
-fn secretbox_matches_libsodium() {
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+pub fn secretbox_matches_libsodium() {
     let v = vectors();
     for case in v["secretbox"].as_array().unwrap() {
         let key = Key::from_slice(&field_hex(case, "key")).unwrap();
         let nonce = field_hex(case, "nonce");
         let message = pattern(field_usize(case, "length"), case["seed"].as_u64().unwrap());
         let sealed = field_hex(case, "sealed");
-        assert_eq!(secretbox::open(&key, &nonce, &sealed).unwrap().as_slice(), &message[..]);
+        assert_eq!(
+            secretbox::open(&key, &nonce, &sealed).unwrap().as_slice(),
+            &message[..]
+        );
         let (ours, our_nonce) = secretbox::seal(&key, &message);
-        assert_eq!(secretbox::open(&key, &our_nonce, &ours).unwrap().as_slice(), &message[..]);
+        assert_eq!(
+            secretbox::open(&key, &our_nonce, &ours).unwrap().as_slice(),
+            &message[..]
+        );
         assert_ne!(our_nonce.to_vec(), nonce, "nonces must be fresh");
     }
 }
 
-#[test]
-fn blake2b_matches_generichash_at_every_split() {
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+pub fn blake2b_matches_generichash_at_every_split() {
     let v = vectors();
     for case in v["generichash"].as_array().unwrap() {
         let data = pattern(field_usize(case, "length"), case["seed"].as_u64().unwrap());

@@ -135,8 +135,10 @@ impl Blake2b512 {
 
     /// How many bytes have been fed in.
     pub fn bytes_hashed(&self) -> u64 {
-        // t is at most 2^64 in practice: no file is 16 EiB.
-        (self.t as u64).wrapping_add(self.buf_len as u64)
+        // No file reaches 16 EiB; saturate rather than wrap if one ever did.
+        u64::try_from(self.t)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.buf_len as u64)
     }
 
     /// The complete state: chaining value, counter, and held-back block.
@@ -146,8 +148,7 @@ impl Blake2b512 {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         out[64..80].copy_from_slice(&self.t.to_le_bytes());
-        // buf_len is 0..=128, and fits in one byte.
-        out[80] = self.buf_len as u8;
+        out[80] = u8::try_from(self.buf_len).unwrap_or(u8::MAX); // always 0..=128
         out[81..81 + self.buf_len].copy_from_slice(&self.buf[..self.buf_len]);
         out
     }
@@ -184,8 +185,9 @@ impl Blake2b512 {
         let mut v = [0u64; 16];
         v[..8].copy_from_slice(&self.h);
         v[8..].copy_from_slice(&IV);
-        v[12] ^= self.t as u64;
-        v[13] ^= (self.t >> 64) as u64;
+        let t = self.t.to_le_bytes();
+        v[12] ^= u64::from_le_bytes(t[..8].try_into().unwrap_or_default());
+        v[13] ^= u64::from_le_bytes(t[8..].try_into().unwrap_or_default());
         if last {
             v[14] = !v[14];
         }

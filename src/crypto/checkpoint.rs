@@ -77,7 +77,9 @@ pub(crate) fn verify_checksum(kind: CheckpointKind, bytes: &[u8]) -> Result<&[u8
     }
     let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_BYTES);
     if Blake2b512::digest(content)[..CHECKSUM_BYTES] != *sum {
-        return Err(CryptoError::BadCheckpoint("checksum mismatch: the checkpoint is corrupt"));
+        return Err(CryptoError::BadCheckpoint(
+            "checksum mismatch: the checkpoint is corrupt",
+        ));
     }
     Ok(&content[PREFIX_BYTES..])
 }

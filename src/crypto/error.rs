@@ -65,9 +65,9 @@ impl fmt::Display for CryptoError {
             Self::BadNonceLength { expected, got } => {
                 write!(f, "a nonce must be {expected} bytes, got {got}")
             }
-            Self::DecryptFailed => f.write_str(
-                "decryption failed: wrong key or header, or the ciphertext was altered",
-            ),
+            Self::DecryptFailed => {
+                f.write_str("decryption failed: wrong key or header, or the ciphertext was altered")
+            }
             Self::Truncated => f.write_str("the stream ended before its final chunk"),
             Self::TrailingData => f.write_str("data follows the final chunk of the stream"),
             Self::BadChunkLength { got } => {
@@ -79,9 +79,9 @@ impl fmt::Display for CryptoError {
             ),
             Self::StreamFinished => f.write_str("the stream is already finished"),
             Self::BadCheckpoint(why) => write!(f, "unreadable checkpoint: {why}"),
-            Self::CheckpointMismatch => f.write_str(
-                "the checkpoint does not belong to this key or this kind of stream",
-            ),
+            Self::CheckpointMismatch => {
+                f.write_str("the checkpoint does not belong to this key or this kind of stream")
+            }
             Self::BadBase64 => f.write_str("the text is not valid standard base64"),
         }
     }

@@ -153,16 +153,38 @@ impl FileEncryptor {
         if self.position.finished {
             return Err(CryptoError::StreamFinished);
         }
+        let start = out.len();
+        out.reserve(chunk.len() + ABYTES);
+        out.push(0);
+        out.extend_from_slice(chunk);
+        self.seal_framed(out, start, is_final)
+    }
+
+    /// Encrypts a chunk already copied into `buf[start + 1..]` (with
+    /// `buf[start]` reserved for the tag byte) in place, appending the MAC.
+    /// See [`StreamState::push_framed`].
+    pub fn seal_framed(
+        &mut self,
+        buf: &mut Vec<u8>,
+        start: usize,
+        is_final: bool,
+    ) -> Result<(), CryptoError> {
+        let len = buf.len().saturating_sub(start + 1);
+        if self.position.finished {
+            buf.truncate(start);
+            return Err(CryptoError::StreamFinished);
+        }
         let fits = if is_final {
-            chunk.len() <= CHUNK_SIZE
+            len <= CHUNK_SIZE
         } else {
-            chunk.len() == CHUNK_SIZE
+            len == CHUNK_SIZE
         };
-        if !fits {
-            return Err(CryptoError::BadChunkSize { got: chunk.len() });
+        if !fits || buf.len() <= start {
+            buf.truncate(start);
+            return Err(CryptoError::BadChunkSize { got: len });
         }
         let chunk_tag = if is_final { tag::FINAL } else { tag::MESSAGE };
-        self.position.state.push(out, chunk, &[], chunk_tag);
+        self.position.state.push_framed(buf, start, &[], chunk_tag);
         self.position.chunks += 1;
         self.position.finished = is_final;
         Ok(())
@@ -170,7 +192,11 @@ impl FileEncryptor {
 
     /// The encryptor's state, sealed under its key (see `checkpoint`).
     pub fn checkpoint(&self) -> Vec<u8> {
-        checkpoint::seal(&self.key, CheckpointKind::Encryptor, &self.position.to_bytes())
+        checkpoint::seal(
+            &self.key,
+            CheckpointKind::Encryptor,
+            &self.position.to_bytes(),
+        )
     }
 }
 
@@ -248,7 +274,11 @@ impl FileDecryptor {
     }
 
     pub fn checkpoint(&self) -> Vec<u8> {
-        checkpoint::seal(&self.key, CheckpointKind::Decryptor, &self.position.to_bytes())
+        checkpoint::seal(
+            &self.key,
+            CheckpointKind::Decryptor,
+            &self.position.to_bytes(),
+        )
     }
 }
 
@@ -284,7 +314,11 @@ pub(crate) fn encrypt_with(mut encryptor: FileEncryptor, plaintext: &[u8]) -> En
 
 /// Decrypts a whole in-memory file, refusing a missing final chunk
 /// (`Truncated`) and anything after it (`TrailingData`).
-pub fn decrypt_file_bytes(key: &Key, header: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn decrypt_file_bytes(
+    key: &Key,
+    header: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut decryptor = FileDecryptor::new(key, header)?;
     let mut plaintext = Vec::with_capacity(ciphertext.len());
     let mut rest = ciphertext;
@@ -318,16 +352,25 @@ mod tests {
     fn sizes() {
         assert_eq!(encrypted_size(0), 17);
         assert_eq!(encrypted_size(CHUNK_SIZE as u64), CHUNK_SIZE as u64 + 17);
-        assert_eq!(encrypted_size(CHUNK_SIZE as u64 + 1), CHUNK_SIZE as u64 + 35);
+        assert_eq!(
+            encrypted_size(CHUNK_SIZE as u64 + 1),
+            CHUNK_SIZE as u64 + 35
+        );
         assert_eq!(chunk_count(3 * CHUNK_SIZE as u64 + 5), 4);
     }
 
     #[test]
     fn non_final_chunks_must_be_whole() {
         let mut enc = FileEncryptor::new(&Key::generate());
-        assert_eq!(enc.push(&[0u8; 10], false), Err(CryptoError::BadChunkSize { got: 10 }));
+        assert_eq!(
+            enc.push(&[0u8; 10], false),
+            Err(CryptoError::BadChunkSize { got: 10 })
+        );
         let too_big = vec![0u8; CHUNK_SIZE + 1];
-        assert!(matches!(enc.push(&too_big, true), Err(CryptoError::BadChunkSize { .. })));
+        assert!(matches!(
+            enc.push(&too_big, true),
+            Err(CryptoError::BadChunkSize { .. })
+        ));
         enc.push(b"last", true).unwrap();
         assert_eq!(enc.push(b"more", true), Err(CryptoError::StreamFinished));
     }

@@ -11,7 +11,11 @@ pub fn encrypt_message(key: &Key, message: &[u8]) -> EncryptedFile {
     EncryptedFile { header, ciphertext }
 }
 
-pub fn decrypt_message(key: &Key, header: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn decrypt_message(
+    key: &Key,
+    header: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut state = StreamState::init_pull(key, header)?;
     let mut message = Vec::new();
     match state.pull(&mut message, ciphertext, &[]) {

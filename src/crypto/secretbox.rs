@@ -68,7 +68,11 @@ pub fn wrap_key(key: &Key, wrapping_key: &Key) -> WrappedKey {
     }
 }
 
-pub fn unwrap_key(encrypted_key: &[u8], nonce: &[u8], wrapping_key: &Key) -> Result<Key, CryptoError> {
+pub fn unwrap_key(
+    encrypted_key: &[u8],
+    nonce: &[u8],
+    wrapping_key: &Key,
+) -> Result<Key, CryptoError> {
     let bytes = open(wrapping_key, nonce, encrypted_key)?;
     Key::from_slice(&bytes)
 }
@@ -92,10 +96,16 @@ mod tests {
         let kek = Key::generate();
         let wrapped = wrap_key(&key, &kek);
         assert_eq!(wrapped.encrypted_key.len(), KEY_BYTES + MAC_BYTES);
-        assert_eq!(unwrap_key(&wrapped.encrypted_key, &wrapped.nonce, &kek).unwrap(), key);
+        assert_eq!(
+            unwrap_key(&wrapped.encrypted_key, &wrapped.nonce, &kek).unwrap(),
+            key
+        );
         let mut bad = wrapped.encrypted_key.clone();
         bad[20] ^= 0x80;
-        assert_eq!(unwrap_key(&bad, &wrapped.nonce, &kek), Err(CryptoError::DecryptFailed));
+        assert_eq!(
+            unwrap_key(&bad, &wrapped.nonce, &kek),
+            Err(CryptoError::DecryptFailed)
+        );
         assert_eq!(
             unwrap_key(&wrapped.encrypted_key, &wrapped.nonce, &Key::generate()),
             Err(CryptoError::DecryptFailed)
@@ -114,6 +124,9 @@ mod tests {
     #[test]
     fn open_refuses_boxes_shorter_than_a_mac() {
         let key = Key::generate();
-        assert_eq!(open(&key, &[0u8; 24], &[0u8; 15]), Err(CryptoError::DecryptFailed));
+        assert_eq!(
+            open(&key, &[0u8; 24], &[0u8; 15]),
+            Err(CryptoError::DecryptFailed)
+        );
     }
 }

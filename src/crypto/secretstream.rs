@@ -30,6 +30,10 @@ const MAC_BYTES: usize = 16;
 const NONCE_BYTES: usize = 12;
 const COUNTER_BYTES: usize = 4;
 const BLOCK_BYTES: usize = 64;
+/// Encrypt-then-MAC in slices this size, so Poly1305 reads ciphertext still
+/// in L1 cache rather than a 4 MiB chunk that has fallen out of it. A
+/// multiple of 64 keeps ChaCha20 block-aligned between slices.
+const INTERLEAVE_BYTES: usize = 16 * 1024;
 
 /// libsodium's message tags.
 pub mod tag {
@@ -92,20 +96,35 @@ impl StreamState {
     /// Encrypts `message` with `tag`, appending `tag ‖ ciphertext ‖ mac`
     /// (`message.len() + ABYTES` bytes) to `out`.
     pub fn push(&mut self, out: &mut Vec<u8>, message: &[u8], ad: &[u8], tag: u8) {
+        out.reserve(message.len() + ABYTES);
+        let start = out.len();
+        out.push(0);
+        out.extend_from_slice(message);
+        self.push_framed(out, start, ad, tag);
+    }
+
+    /// Encrypts in place: `buf[start]` is a placeholder for the tag byte and
+    /// `buf[start + 1..]` the message; on return `buf[start..]` is
+    /// `tag ‖ ciphertext ‖ mac`. Lets a caller that already copied the
+    /// plaintext into its own buffer avoid a second 4 MiB copy.
+    pub fn push_framed(&mut self, buf: &mut Vec<u8>, start: usize, ad: &[u8], tag: u8) {
         let (mut cipher, mut mac) = self.message_keys(ad);
 
         let mut block = [0u8; BLOCK_BYTES];
         block[0] = tag;
         cipher.apply_keystream(&mut block);
         mac.update_padded(&block);
+        buf[start] = block[0];
 
-        out.reserve(message.len() + ABYTES);
-        out.push(block[0]);
-        let start = out.len();
-        out.extend_from_slice(message);
-        cipher.apply_keystream(&mut out[start..]);
-        let tag_bytes = finish_mac(mac, &out[start..], ad.len());
-        out.extend_from_slice(&tag_bytes);
+        let ciphertext = &mut buf[start + 1..];
+        for (i, slice) in ciphertext.chunks_mut(INTERLEAVE_BYTES).enumerate() {
+            self.xor_message(slice, i);
+            if slice.len() == INTERLEAVE_BYTES {
+                mac.update_padded(slice);
+            }
+        }
+        let tag_bytes = finish_mac(mac, &buf[start + 1..], ad.len());
+        buf.extend_from_slice(&tag_bytes);
 
         self.advance(&tag_bytes, tag);
     }
@@ -129,6 +148,8 @@ impl StreamState {
         mac.update_padded(&block);
 
         let ciphertext = &input[1..1 + message_len];
+        let whole = ciphertext.len() - ciphertext.len() % INTERLEAVE_BYTES;
+        mac.update_padded(&ciphertext[..whole]);
         let expected = finish_mac(mac, ciphertext, ad.len());
         let received = &input[1 + message_len..];
         if !bool::from(expected.ct_eq(received)) {
@@ -138,10 +159,28 @@ impl StreamState {
         out.reserve(message_len);
         let start = out.len();
         out.extend_from_slice(ciphertext);
-        cipher.apply_keystream(&mut out[start..]);
+        for (i, slice) in out[start..].chunks_mut(INTERLEAVE_BYTES).enumerate() {
+            self.xor_message(slice, i);
+        }
 
         self.advance(&expected, tag);
         Ok(tag)
+    }
+
+    /// XORs the message keystream into the `index`-th `INTERLEAVE_BYTES`
+    /// slice of a message body (which starts at ChaCha20 block 2).
+    fn xor_message(&self, slice: &mut [u8], index: usize) {
+        // A message of 4 MiB is 65,536 blocks, far below the 2^32 limit.
+        let counter = u32::try_from(2 + index * INTERLEAVE_BYTES / BLOCK_BYTES).unwrap_or(u32::MAX);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        super::chacha_simd::xor_keystream(&self.k, &self.nonce, counter, slice);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            use chacha20::cipher::StreamCipherSeek;
+            let mut cipher = ChaCha20::new(&self.k.into(), &self.nonce.into());
+            cipher.seek(u64::from(counter) * BLOCK_BYTES as u64);
+            cipher.apply_keystream(slice);
+        }
     }
 
     /// libsodium's `crypto_secretstream_xchacha20poly1305_rekey`.
@@ -218,7 +257,8 @@ impl StreamState {
     }
 }
 
-/// Feeds the ciphertext and the closing lengths into the MAC and returns it.
+/// Feeds what is left of the ciphertext after its whole `INTERLEAVE_BYTES`
+/// slices, then the closing lengths, into the MAC and returns it.
 ///
 /// libsodium pads the ciphertext with `(0x10 - 64 + mlen) & 0xf` zero bytes,
 /// which is `mlen % 16`, not the usual pad to a 16-byte boundary. Every
@@ -226,9 +266,10 @@ impl StreamState {
 /// MAC input unaligned, so the tail goes through Poly1305's standard
 /// partial-final-block rule.
 fn finish_mac(mut mac: Poly1305, ciphertext: &[u8], ad_len: usize) -> [u8; MAC_BYTES] {
+    let done = ciphertext.len() - ciphertext.len() % INTERLEAVE_BYTES;
     let whole = ciphertext.len() - ciphertext.len() % 16;
     let (blocks, rest) = ciphertext.split_at(whole);
-    mac.update_padded(blocks);
+    mac.update_padded(&blocks[done..]);
 
     let pad = ciphertext.len() % 16;
     let mut tail = [0u8; 15 + 15 + 16];
@@ -254,11 +295,17 @@ mod tests {
     #[test]
     fn round_trip_with_every_tag() {
         let (mut push, mut pull) = pair();
-        for (i, t) in [tag::MESSAGE, tag::PUSH, tag::REKEY, tag::MESSAGE, tag::FINAL]
-            .into_iter()
-            .enumerate()
+        for (i, t) in [
+            tag::MESSAGE,
+            tag::PUSH,
+            tag::REKEY,
+            tag::MESSAGE,
+            tag::FINAL,
+        ]
+        .into_iter()
+        .enumerate()
         {
-            let message = vec![i as u8; i * 37];
+            let message = vec![u8::try_from(i).unwrap(); i * 37];
             let mut c = Vec::new();
             push.push(&mut c, &message, b"ad", t);
             assert_eq!(c.len(), message.len() + ABYTES);
@@ -301,7 +348,10 @@ mod tests {
         c[3] ^= 1;
         let before = pull.clone();
         let mut out = vec![9u8];
-        assert_eq!(pull.pull(&mut out, &c, &[]), Err(CryptoError::DecryptFailed));
+        assert_eq!(
+            pull.pull(&mut out, &c, &[]),
+            Err(CryptoError::DecryptFailed)
+        );
         assert_eq!(out, vec![9u8]);
         assert_eq!(pull, before);
     }

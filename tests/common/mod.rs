@@ -1,5 +1,5 @@
 //! Helpers shared by the native integration tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use serde_json::Value;
 
@@ -22,13 +22,9 @@ pub fn unhex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Compiled in, so the same vectors also run inside the browser.
 pub fn vectors() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/libsodium.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(include_str!("../vectors/libsodium.json")).unwrap()
 }
 
 pub fn field_hex(v: &Value, name: &str) -> Vec<u8> {

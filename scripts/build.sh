@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one build: release wasm -> wasm-bindgen -> wasm-opt -> pkg/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "${FERRY_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
+
+cargo build --release --target wasm32-unknown-unknown --lib
+rm -rf pkg
+wasm-bindgen --target web --out-dir pkg --out-name ferry_sync \
+  target/wasm32-unknown-unknown/release/ferry_sync.wasm
+
+# The feature flags name what rustc's wasm32 target emits (plus SIMD128 from
+# .cargo/config.toml); wasm-opt refuses or mangles what it is not told about.
+node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers \
+  --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals --enable-reference-types \
+  --enable-multivalue \
+  pkg/ferry_sync_bg.wasm -o pkg/ferry_sync_bg.wasm
+
+error_module=$(cd pkg && find snippets -name ferry_error.js | head -n 1)
+[ -n "$error_module" ] || { echo "[build] wasm-bindgen emitted no ferry_error.js snippet" >&2; exit 1; }
+sed "s#__FERRY_ERROR_MODULE__#./$error_module#" src/web/entry.js > pkg/index.js
+cp src/web/entry.d.ts pkg/index.d.ts
+rm -f pkg/package.json pkg/.gitignore
+
+raw=$(wc -c < pkg/ferry_sync_bg.wasm)
+gz=$(gzip -9 -c pkg/ferry_sync_bg.wasm | wc -c)
+awk -v r="$raw" -v g="$gz" 'BEGIN { printf "[build] pkg/ferry_sync_bg.wasm: %d bytes raw, %d bytes gzip (%.1f KiB)\n", r, g, g / 1024 }'

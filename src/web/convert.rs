@@ -1,0 +1,46 @@
+//! Checked conversions of JavaScript arguments. wasm-bindgen would coerce a
+//! string or a plain array passed as `&[u8]` into garbage bytes without a
+//! word; a key silently built from garbage is the worst possible outcome, so
+//! every byte argument is checked to really be a `Uint8Array`.
+
+use js_sys::{Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::FerryError;
+use crate::crypto::Key;
+
+pub fn bytes(value: &JsValue, name: &str) -> Result<Vec<u8>, FerryError> {
+    value
+        .dyn_ref::<Uint8Array>()
+        .map(Uint8Array::to_vec)
+        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a Uint8Array")))
+}
+
+pub fn key(value: &JsValue, name: &str) -> Result<Key, FerryError> {
+    let array = value
+        .dyn_ref::<Uint8Array>()
+        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a 32-byte Uint8Array")))?;
+    let mut raw = zeroize::Zeroizing::new([0u8; crate::crypto::KEY_BYTES]);
+    if array.length() as usize != raw.len() {
+        return Err(crate::crypto::CryptoError::BadKeyLength {
+            got: array.length() as usize,
+        }
+        .into());
+    }
+    array.copy_to(raw.as_mut());
+    Ok(Key::from_bytes(*raw))
+}
+
+/// A plain object built from named fields, for results like `{header, ciphertext}`.
+pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (name, value) in fields {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&object, &JsValue::from_str(name), value);
+    }
+    object.into()
+}
+
+pub fn uint8array(bytes: &[u8]) -> JsValue {
+    Uint8Array::from(bytes).into()
+}

@@ -1,0 +1,339 @@
+//! The file format, exported to JavaScript.
+
+use wasm_bindgen::prelude::*;
+
+use super::FerryError;
+use super::convert::{bytes, key, object, uint8array};
+use crate::crypto;
+
+#[wasm_bindgen(typescript_custom_section)]
+const CRYPTO_TYPES: &'static str = r#"
+/** An encrypted file or message and the header needed to decrypt it. */
+export interface EncryptedBytes { header: Uint8Array; ciphertext: Uint8Array; }
+/** A key sealed with `crypto_secretbox_easy`, as the server stores it. */
+export interface WrappedKey { encryptedKey: Uint8Array; nonce: Uint8Array; }
+/** One decrypted chunk; `final` is true for the chunk tagged TAG_FINAL. */
+export interface DecryptedChunk { data: Uint8Array; final: boolean; }
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "EncryptedBytes")]
+    pub type EncryptedBytes;
+    #[wasm_bindgen(typescript_type = "WrappedKey")]
+    pub type WrappedKeyJs;
+    #[wasm_bindgen(typescript_type = "DecryptedChunk")]
+    pub type DecryptedChunk;
+}
+
+fn encrypted(file: &crypto::EncryptedFile) -> EncryptedBytes {
+    object(&[
+        ("header", uint8array(&file.header)),
+        ("ciphertext", uint8array(&file.ciphertext)),
+    ])
+    .unchecked_into()
+}
+
+/// A fresh random 32-byte key (file or collection key).
+#[wasm_bindgen(js_name = generateKey)]
+pub fn generate_key() -> Vec<u8> {
+    crypto::Key::generate().as_bytes().to_vec()
+}
+
+/// Encrypts a whole file held in memory in Ferry's chunked format.
+#[wasm_bindgen(js_name = encryptFileBytes)]
+pub fn encrypt_file_bytes(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] plaintext: &JsValue,
+) -> Result<EncryptedBytes, FerryError> {
+    let file_key = key(file_key, "key")?;
+    Ok(encrypted(&crypto::encrypt_file_bytes(
+        &file_key,
+        &bytes(plaintext, "bytes")?,
+    )))
+}
+
+/// Decrypts a whole file; refuses truncation and trailing data.
+#[wasm_bindgen(js_name = decryptFileBytes)]
+pub fn decrypt_file_bytes(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] header: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] ciphertext: &JsValue,
+) -> Result<Vec<u8>, FerryError> {
+    let file_key = key(file_key, "key")?;
+    Ok(crypto::decrypt_file_bytes(
+        &file_key,
+        &bytes(header, "header")?,
+        &bytes(ciphertext, "ciphertext")?,
+    )?)
+}
+
+/// Encrypts a thumbnail or metadata as one TAG_FINAL message.
+#[wasm_bindgen(js_name = encryptMessage)]
+pub fn encrypt_message(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] message: &JsValue,
+) -> Result<EncryptedBytes, FerryError> {
+    let file_key = key(file_key, "key")?;
+    Ok(encrypted(&crypto::encrypt_message(
+        &file_key,
+        &bytes(message, "message")?,
+    )))
+}
+
+#[wasm_bindgen(js_name = decryptMessage)]
+pub fn decrypt_message(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] header: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] ciphertext: &JsValue,
+) -> Result<Vec<u8>, FerryError> {
+    let file_key = key(file_key, "key")?;
+    Ok(crypto::decrypt_message(
+        &file_key,
+        &bytes(header, "header")?,
+        &bytes(ciphertext, "ciphertext")?,
+    )?)
+}
+
+/// Wraps a 32-byte key under another (XSalsa20-Poly1305 secretbox).
+#[wasm_bindgen(js_name = wrapKey)]
+pub fn wrap_key(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] key_to_wrap: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] wrapping_key: &JsValue,
+) -> Result<WrappedKeyJs, FerryError> {
+    let wrapped = crypto::wrap_key(
+        &key(key_to_wrap, "key")?,
+        &key(wrapping_key, "wrappingKey")?,
+    );
+    Ok(object(&[
+        ("encryptedKey", uint8array(&wrapped.encrypted_key)),
+        ("nonce", uint8array(&wrapped.nonce)),
+    ])
+    .unchecked_into())
+}
+
+#[wasm_bindgen(js_name = unwrapKey)]
+pub fn unwrap_key(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] encrypted_key: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] nonce: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] wrapping_key: &JsValue,
+) -> Result<Vec<u8>, FerryError> {
+    let unwrapped = crypto::unwrap_key(
+        &bytes(encrypted_key, "encryptedKey")?,
+        &bytes(nonce, "nonce")?,
+        &key(wrapping_key, "wrappingKey")?,
+    )?;
+    Ok(unwrapped.as_bytes().to_vec())
+}
+
+/// Exact ciphertext size of a plaintext of `size` bytes.
+#[wasm_bindgen(js_name = encryptedSize)]
+pub fn encrypted_size(size: f64) -> Result<f64, FerryError> {
+    if !(size >= 0.0 && size <= 2f64.powi(52) && size.fract() == 0.0) {
+        return Err(FerryError::bad_input(
+            "`size` must be a whole number of bytes",
+        ));
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "checked above: a whole number below 2^52, exact in both types"
+    )]
+    let size = size as u64;
+    Ok(crypto::encrypted_size(size) as f64)
+}
+
+#[wasm_bindgen(js_name = toBase64)]
+pub fn to_base64(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] data: &JsValue,
+) -> Result<String, FerryError> {
+    Ok(crypto::to_base64(&bytes(data, "bytes")?))
+}
+
+#[wasm_bindgen(js_name = fromBase64)]
+pub fn from_base64(text: &str) -> Result<Vec<u8>, FerryError> {
+    Ok(crypto::from_base64(text)?)
+}
+
+/// Streaming encryption of one file, 4 MiB plaintext chunk by chunk.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct FileEncryptor(crypto::FileEncryptor);
+
+#[wasm_bindgen]
+impl FileEncryptor {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+    ) -> Result<FileEncryptor, FerryError> {
+        Ok(Self(crypto::FileEncryptor::new(&key(file_key, "key")?)))
+    }
+
+    /// Restores an encryptor from `checkpoint()`; it continues with exactly
+    /// the bytes the original would have produced.
+    pub fn resume(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] checkpoint: &JsValue,
+    ) -> Result<FileEncryptor, FerryError> {
+        Ok(Self(crypto::FileEncryptor::resume(
+            &key(file_key, "key")?,
+            &bytes(checkpoint, "checkpoint")?,
+        )?))
+    }
+
+    /// The 24-byte stream header (`decryptionHeader`).
+    #[wasm_bindgen(getter)]
+    pub fn header(&self) -> Vec<u8> {
+        self.0.header().to_vec()
+    }
+
+    #[wasm_bindgen(getter, js_name = chunksDone)]
+    pub fn chunks_done(&self) -> f64 {
+        self.0.chunks_done() as f64
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    /// Encrypts the next chunk: exactly 4 MiB unless `isFinal`.
+    pub fn push(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] chunk: &JsValue,
+        #[wasm_bindgen(js_name = isFinal)] is_final: Option<bool>,
+    ) -> Result<Vec<u8>, FerryError> {
+        // Copy the plaintext straight into the output frame and encrypt in
+        // place: one copy in and one out, as libsodium does.
+        let chunk = chunk
+            .dyn_ref::<js_sys::Uint8Array>()
+            .ok_or_else(|| FerryError::bad_input("`chunk` must be a Uint8Array"))?;
+        let len = chunk.length() as usize;
+        if len > crypto::CHUNK_SIZE {
+            return Err(crypto::CryptoError::BadChunkSize { got: len }.into());
+        }
+        let mut frame = Vec::with_capacity(len + crypto::secretstream::ABYTES);
+        frame.resize(len + 1, 0);
+        chunk.copy_to(&mut frame[1..]);
+        self.0
+            .seal_framed(&mut frame, 0, is_final.unwrap_or(false))?;
+        Ok(frame)
+    }
+
+    /// The stream state sealed under the file key.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        self.0.checkpoint()
+    }
+}
+
+/// Streaming decryption of one file, encrypted chunk by chunk.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct FileDecryptor(crypto::FileDecryptor);
+
+#[wasm_bindgen]
+impl FileDecryptor {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] header: &JsValue,
+    ) -> Result<FileDecryptor, FerryError> {
+        Ok(Self(crypto::FileDecryptor::new(
+            &key(file_key, "key")?,
+            &bytes(header, "header")?,
+        )?))
+    }
+
+    pub fn resume(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] checkpoint: &JsValue,
+    ) -> Result<FileDecryptor, FerryError> {
+        Ok(Self(crypto::FileDecryptor::resume(
+            &key(file_key, "key")?,
+            &bytes(checkpoint, "checkpoint")?,
+        )?))
+    }
+
+    #[wasm_bindgen(getter, js_name = chunksDone)]
+    pub fn chunks_done(&self) -> f64 {
+        self.0.chunks_done() as f64
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    /// Authenticates and decrypts the next encrypted chunk (at most 4 MiB + 17).
+    pub fn pull(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] chunk: &JsValue,
+    ) -> Result<DecryptedChunk, FerryError> {
+        let pulled = self.0.pull(&bytes(chunk, "chunk")?)?;
+        Ok(object(&[
+            ("data", uint8array(&pulled.data)),
+            ("final", JsValue::from_bool(pulled.is_final)),
+        ])
+        .unchecked_into())
+    }
+
+    pub fn checkpoint(&self) -> Vec<u8> {
+        self.0.checkpoint()
+    }
+}
+
+/// Streaming BLAKE2b-512, equal to libsodium's `crypto_generichash(64, …)`.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Blake2b512(Option<crypto::Blake2b512>);
+
+#[wasm_bindgen]
+impl Blake2b512 {
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Blake2b512 {
+        Self(Some(crypto::Blake2b512::new()))
+    }
+
+    /// Restores a hasher from `checkpoint()`, e.g. in a later run.
+    pub fn resume(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] checkpoint: &JsValue,
+    ) -> Result<Blake2b512, FerryError> {
+        Ok(Self(Some(crypto::hash_resume(&bytes(
+            checkpoint,
+            "checkpoint",
+        )?)?)))
+    }
+
+    pub fn update(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] data: &JsValue,
+    ) -> Result<(), FerryError> {
+        let data = bytes(data, "data")?;
+        self.live()?.update(&data);
+        Ok(())
+    }
+
+    /// Bytes hashed so far.
+    #[wasm_bindgen(getter, js_name = bytesHashed)]
+    pub fn bytes_hashed(&self) -> f64 {
+        self.0.as_ref().map_or(0.0, |h| h.bytes_hashed() as f64)
+    }
+
+    pub fn checkpoint(&mut self) -> Result<Vec<u8>, FerryError> {
+        Ok(crypto::hash_checkpoint(self.live()?))
+    }
+
+    /// The 64-byte digest. The hasher cannot be used afterwards.
+    pub fn finalize(&mut self) -> Result<Vec<u8>, FerryError> {
+        let hasher = self.0.take().ok_or_else(finished)?;
+        Ok(hasher.finalize().to_vec())
+    }
+
+    fn live(&mut self) -> Result<&mut crypto::Blake2b512, FerryError> {
+        self.0.as_mut().ok_or_else(finished)
+    }
+}
+
+fn finished() -> FerryError {
+    crypto::CryptoError::StreamFinished.into()
+}

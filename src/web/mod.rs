@@ -1,0 +1,9 @@
+//! JavaScript bindings (wasm32 only). Thin by design: argument checks, type
+//! conversions and error mapping; all behaviour lives in the pure modules.
+#![allow(unsafe_code)] // wasm-bindgen's generated glue
+
+mod convert;
+pub mod crypto;
+mod error;
+
+pub use error::FerryError;
