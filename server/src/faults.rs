@@ -1,0 +1,384 @@
+//! Fault injection, off unless configured. Each rule names a route (an API
+//! route such as `POST /files`, an S3 operation such as `s3:UploadPart`,
+//! `s3:*` or `*`) and what may happen to its requests: added latency, an
+//! error status, a 429 with `Retry-After`, or a connection dropped in the
+//! middle of the request body.
+//!
+//! Decisions are a pure function of (seed, route, the request's number on
+//! that route), so the same requests against the same seed meet the same
+//! faults, whatever other routes do in between: a failing test replays.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::serve::ConnectionKill;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultConfig {
+    #[serde(default)]
+    pub seed: u64,
+    pub rules: Vec<FaultRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRule {
+    pub route: String,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub reset_rate: f64,
+    #[serde(default)]
+    pub throttle_rate: f64,
+    #[serde(default = "default_retry_after")]
+    pub retry_after_secs: u64,
+}
+
+fn default_status() -> u16 {
+    503
+}
+
+fn default_retry_after() -> u64 {
+    1
+}
+
+/// What happens to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Action {
+    Pass,
+    Error { status: u16 },
+    Throttle { retry_after_secs: u64 },
+    Reset,
+}
+
+/// Fault rules and request counts, shared by the API and the S3 port.
+#[derive(Debug, Default)]
+pub struct Faults {
+    state: Mutex<FaultState>,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    config: Option<FaultConfig>,
+    /// Requests seen per route since the rules were set (the decision input).
+    seen: HashMap<String, u64>,
+    /// Requests per route and per object part, for tests to prove what was
+    /// (not) sent again. Never reset by a rule change.
+    counts: BTreeMap<String, u64>,
+    /// Every fault injected, in order.
+    injected: Vec<Injected>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Injected {
+    pub route: String,
+    pub n: u64,
+    pub action: Action,
+}
+
+impl Faults {
+    pub fn new(config: Option<FaultConfig>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(FaultState {
+                config,
+                ..FaultState::default()
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FaultState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn set(&self, config: Option<FaultConfig>) {
+        let mut state = self.lock();
+        state.config = config;
+        state.seen.clear();
+        state.injected.clear();
+    }
+
+    pub fn config(&self) -> Option<FaultConfig> {
+        self.lock().config.clone()
+    }
+
+    pub fn injected(&self) -> Vec<Injected> {
+        self.lock().injected.clone()
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.lock().counts.clone()
+    }
+
+    /// Counts the request and decides its fate (and its added latency).
+    pub fn decide(&self, route: &str, detail: Option<&str>) -> (Action, Duration) {
+        let mut state = self.lock();
+        *state.counts.entry(route.to_owned()).or_default() += 1;
+        if let Some(detail) = detail {
+            *state.counts.entry(format!("{route} {detail}")).or_default() += 1;
+        }
+        let Some(config) = &state.config else {
+            return (Action::Pass, Duration::ZERO);
+        };
+        let Some(rule) = config
+            .rules
+            .iter()
+            .find(|r| matches(&r.route, route))
+            .cloned()
+        else {
+            return (Action::Pass, Duration::ZERO);
+        };
+        let seed = config.seed;
+        let n = {
+            let seen = state.seen.entry(route.to_owned()).or_default();
+            *seen += 1;
+            *seen
+        };
+        let draw = |salt: u64| unit(seed, route, n, salt);
+        let action = if draw(1) < rule.reset_rate {
+            Action::Reset
+        } else if draw(2) < rule.throttle_rate {
+            Action::Throttle {
+                retry_after_secs: rule.retry_after_secs,
+            }
+        } else if draw(3) < rule.error_rate {
+            Action::Error {
+                status: rule.status,
+            }
+        } else {
+            Action::Pass
+        };
+        if action != Action::Pass {
+            state.injected.push(Injected {
+                route: route.to_owned(),
+                n,
+                action,
+            });
+        }
+        (action, Duration::from_millis(rule.latency_ms))
+    }
+}
+
+fn matches(pattern: &str, route: &str) -> bool {
+    pattern == "*"
+        || pattern == route
+        || pattern
+            .strip_suffix('*')
+            .is_some_and(|prefix| route.starts_with(prefix))
+}
+
+/// A uniform draw in [0, 1) from (seed, route, n, salt): splitmix64 over an
+/// FNV-1a hash of the route.
+fn unit(seed: u64, route: &str, n: u64, salt: u64) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in route.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = seed ^ h ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Which port a middleware instance guards: routes are named differently.
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    Api,
+    S3,
+}
+
+/// The name a request goes by in rules and counts, and a detail (the object
+/// and part) for S3 writes.
+fn route_of(side: Side, req: &Request) -> (String, Option<String>) {
+    match side {
+        Side::Api => {
+            let path = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("<unmatched>", MatchedPath::as_str);
+            (format!("{} {path}", req.method()), None)
+        }
+        Side::S3 => {
+            let query = req.uri().query().unwrap_or("");
+            let has = |name: &str| {
+                query
+                    .split('&')
+                    .any(|pair| pair.split('=').next() == Some(name))
+            };
+            let param = |name: &str| {
+                query.split('&').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    (k == name).then(|| v.to_owned())
+                })
+            };
+            let path = req.uri().path().to_owned();
+            let op = match *req.method() {
+                Method::PUT if has("partNumber") => "UploadPart",
+                Method::PUT => "PutObject",
+                Method::POST if has("uploads") => "CreateMultipartUpload",
+                Method::POST if has("uploadId") => "CompleteMultipartUpload",
+                Method::GET => "GetObject",
+                Method::HEAD => "HeadObject",
+                Method::DELETE => "DeleteObject",
+                Method::OPTIONS => "Preflight",
+                _ => "Other",
+            };
+            let detail = match op {
+                "UploadPart" => Some(format!(
+                    "{path}#{}",
+                    param("partNumber").unwrap_or_default()
+                )),
+                "PutObject" | "CompleteMultipartUpload" => Some(path),
+                _ => None,
+            };
+            (format!("s3:{op}"), detail)
+        }
+    }
+}
+
+pub async fn inject(
+    State((faults, side)): State<(Arc<Faults>, Side)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (route, detail) = route_of(side, &req);
+    if route == "s3:Preflight" {
+        return next.run(req).await;
+    }
+    let (action, latency) = faults.decide(&route, detail.as_deref());
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match action {
+        Action::Pass => next.run(req).await,
+        Action::Error { status } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            ApiError::new(
+                status,
+                "INJECTED_FAULT",
+                format!("injected fault on {route}"),
+            )
+            .into_response()
+        }
+        Action::Throttle { retry_after_secs } => {
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("injected throttling on {route}"),
+            );
+            err.retry_after = Some(retry_after_secs);
+            err.into_response()
+        }
+        Action::Reset => reset(req).await,
+    }
+}
+
+/// Reads part of the request body, then drops the connection with no
+/// response at all, as a network failure mid-upload would.
+async fn reset(req: Request) -> Response {
+    let kill = req.extensions().get::<ConnectionKill>().cloned();
+    let expected = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = req.into_body().into_data_stream();
+    let mut read = 0usize;
+    while read < expected / 2 {
+        match body.next().await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            _ => break,
+        }
+    }
+    match kill {
+        Some(kill) => {
+            kill.fire();
+            std::future::pending::<Response>().await
+        }
+        None => Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(Body::empty())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_replay_for_a_seed_and_differ_across_seeds() {
+        let config = |seed| {
+            Some(FaultConfig {
+                seed,
+                rules: vec![FaultRule {
+                    route: "s3:*".into(),
+                    error_rate: 0.3,
+                    status: 503,
+                    latency_ms: 0,
+                    reset_rate: 0.1,
+                    throttle_rate: 0.1,
+                    retry_after_secs: 1,
+                }],
+            })
+        };
+        let run = |seed| {
+            let faults = Faults::new(config(seed));
+            (0..200)
+                .map(|i| {
+                    faults
+                        .decide(
+                            if i % 3 == 0 {
+                                "s3:PutObject"
+                            } else {
+                                "s3:UploadPart"
+                            },
+                            None,
+                        )
+                        .0
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        let actions = run(7);
+        let errors = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Error { .. }))
+            .count();
+        assert!(
+            (20..100).contains(&errors),
+            "{errors} errors of 200 at rate 0.3"
+        );
+        assert!(actions.contains(&Action::Reset));
+        assert!(actions.iter().any(|a| matches!(a, Action::Throttle { .. })));
+    }
+
+    #[test]
+    fn routes_match_exactly_by_prefix_or_all() {
+        assert!(matches("*", "POST /files"));
+        assert!(matches("s3:*", "s3:UploadPart"));
+        assert!(matches("POST /files", "POST /files"));
+        assert!(!matches("POST /files", "POST /files/x"));
+        assert!(!matches("s3:PutObject", "s3:UploadPart"));
+    }
+}

@@ -1,0 +1,282 @@
+//! Ferry's reference backend: the Ente-compatible upload API over an S3
+//! object store (embedded, or any external endpoint). A development and
+//! test backend, strict because every client test trusts it.
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod db;
+mod error;
+pub mod faults;
+mod routes;
+mod serve;
+mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, header};
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use db::Db;
+use faults::{Faults, Side};
+use routes::{AppState, Limits};
+use store::ObjectStore;
+
+/// A running server. Dropping it does not stop it; call [`Running::shutdown`].
+#[derive(Debug)]
+pub struct Running {
+    pub api: SocketAddr,
+    /// Base URL of the object store clients upload to.
+    pub s3_url: String,
+    /// The first configured token, or the persisted dev token.
+    pub token: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// The line scripts read: `{"api": …, "s3": …, "token": …}`.
+    pub fn announcement(&self) -> String {
+        serde_json::json!({ "api": self.api_url(), "s3": self.s3_url, "token": self.token })
+            .to_string()
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn start_error(what: &str) -> impl FnOnce(Box<dyn std::fmt::Display>) -> StartError + '_ {
+    move |err| StartError(format!("{what}: {err}"))
+}
+
+macro_rules! or_fail {
+    ($expr:expr, $what:expr) => {
+        $expr.map_err(|e| start_error($what)(Box::new(e)))?
+    };
+}
+
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    or_fail!(
+        std::fs::create_dir_all(&config.data_dir),
+        "cannot create the data directory"
+    );
+    let db = or_fail!(
+        Db::open(&config.data_dir.join("ferry.sqlite3")),
+        "cannot open the database"
+    );
+
+    let dev_token = if config.tokens.is_empty() {
+        let token = or_fail!(
+            db.meta_or_insert("dev_token", || db::random_token(24)),
+            "database"
+        );
+        or_fail!(db.ensure_token(&token), "database");
+        token
+    } else {
+        for token in &config.tokens {
+            or_fail!(db.ensure_token(token), "database");
+        }
+        config.tokens[0].clone()
+    };
+    let accepted: HashMap<String, i64> = if config.tokens.is_empty() {
+        or_fail!(db.tokens(), "database").into_iter().collect()
+    } else {
+        or_fail!(db.tokens(), "database")
+            .into_iter()
+            .filter(|(t, _)| config.tokens.contains(t))
+            .collect()
+    };
+
+    let (stop, stop_rx) = watch::channel(false);
+    let faults = Faults::new(config.faults.clone());
+    let mut tasks = Vec::new();
+
+    let (store, s3_url) = match &config.s3_endpoint {
+        Some(endpoint) => {
+            let (Some(access), Some(secret)) = (&config.s3_access_key, &config.s3_secret_key)
+            else {
+                return Err(StartError(
+                    "--s3-endpoint needs --s3-access-key and --s3-secret-key".into(),
+                ));
+            };
+            let credentials = rusty_s3::Credentials::new(access.clone(), secret.clone());
+            let store = or_fail!(
+                ObjectStore::new(
+                    endpoint.clone(),
+                    config.s3_virtual_host,
+                    &config.s3_bucket,
+                    &config.s3_region,
+                    credentials,
+                    config.url_expiry(),
+                ),
+                "S3 endpoint"
+            );
+            (store, endpoint.to_string())
+        }
+        None => {
+            // Credentials persist so that URLs handed out survive a restart.
+            let access = or_fail!(
+                db.meta_or_insert("s3_access_key", || db::random_token(15)),
+                "database"
+            );
+            let secret = or_fail!(
+                db.meta_or_insert("s3_secret_key", || db::random_token(30)),
+                "database"
+            );
+            let root = config.data_dir.join("objects");
+            or_fail!(
+                std::fs::create_dir_all(root.join(&config.s3_bucket)),
+                "cannot create the object store"
+            );
+            let checked = or_fail!(store::embedded::CheckedStore::new(&root), "object store");
+            let mut builder = S3ServiceBuilder::new(checked);
+            builder.set_auth(SimpleAuth::from_single(access.clone(), secret.clone()));
+            let s3 = builder.build();
+
+            let listener = or_fail!(
+                TcpListener::bind(config.s3_listen).await,
+                "cannot listen for S3"
+            );
+            let mut addr = or_fail!(listener.local_addr(), "S3 listener");
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let url = format!("http://{addr}");
+            let s3_app = Router::new()
+                .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+                    let mut s3 = s3.clone();
+                    async move {
+                        let response = match tower::Service::call(&mut s3, req).await {
+                            Ok(response) => response.map(axum::body::Body::new),
+                            Err(err) => {
+                                tracing::error!(?err, "S3 service error");
+                                axum::http::Response::builder()
+                                    .status(500)
+                                    .body(axum::body::Body::empty())
+                                    .unwrap_or_default()
+                            }
+                        };
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                }))
+                .layer(axum::middleware::from_fn_with_state(
+                    (faults.clone(), Side::S3),
+                    faults::inject,
+                ))
+                .layer(cors(&[
+                    Method::GET,
+                    Method::HEAD,
+                    Method::PUT,
+                    Method::POST,
+                    Method::DELETE,
+                ]))
+                .layer(TraceLayer::new_for_http());
+            tasks.push(serve::spawn(listener, s3_app, stop_rx.clone()));
+
+            let credentials = rusty_s3::Credentials::new(access, secret);
+            let store = or_fail!(
+                ObjectStore::new(
+                    or_fail!(url.parse(), "S3 address"),
+                    false,
+                    &config.s3_bucket,
+                    &config.s3_region,
+                    credentials,
+                    config.url_expiry(),
+                ),
+                "embedded store"
+            );
+            (store, url)
+        }
+    };
+    or_fail!(store.ensure_bucket().await, "object store bucket");
+
+    let state = AppState {
+        db,
+        store,
+        tokens: Arc::new(accepted),
+        faults: faults.clone(),
+        limits: Limits {
+            quota_bytes: config.quota_bytes,
+            max_file_size: config.max_file_size,
+            diff_page_size: config.diff_page_size.max(1),
+        },
+    };
+    let mut api = routes::api_router(state, config.admin);
+    if let Some(dir) = &config.static_dir {
+        api = api.fallback_service(ServeDir::new(dir));
+    }
+    let api = api
+        .layer(DefaultBodyLimit::max(routes::MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            (faults, Side::Api),
+            faults::inject,
+        ))
+        .layer(cors(&[
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+        ]))
+        .layer(TraceLayer::new_for_http());
+    let listener = or_fail!(
+        TcpListener::bind(config.listen).await,
+        "cannot listen for the API"
+    );
+    let api_addr = or_fail!(listener.local_addr(), "API listener");
+    tasks.push(serve::spawn(listener, api, stop_rx));
+
+    Ok(Running {
+        api: api_addr,
+        s3_url,
+        token: dev_token,
+        stop,
+        tasks,
+    })
+}
+
+/// Cross-origin access from any page: uploads go straight from the browser
+/// to the store, on another origin than the app, and the client must read
+/// the `ETag` of every part.
+fn cors(methods: &[Method]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods(methods.to_vec())
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-amz-request-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
+}

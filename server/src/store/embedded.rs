@@ -1,0 +1,291 @@
+//! The embedded S3-compatible store: `s3s-fs` behind SigV4 authentication,
+//! wrapped to close the holes client tests would otherwise trust:
+//!
+//! * `s3s-fs` completes a multipart upload with bogus part ETags; here each
+//!   ETag must equal the MD5 of the part that was stored.
+//! * `s3s-fs` deletes the upload id before it checks part sizes, so a failed
+//!   Complete loses the upload; here every check runs first, and the inner
+//!   Complete only runs once it cannot fail on validation.
+//! * A missing part is a 500 in `s3s-fs`; here it is `InvalidPart` (400).
+//! * Completing an upload again (a retry after a lost response) answers
+//!   success with the same ETag, as S3 does, instead of `NoSuchUpload`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use md5::{Digest, Md5};
+use s3s::dto::{
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
+    CompleteMultipartUploadOutput, CreateBucketInput, CreateBucketOutput,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput, DeleteObjectOutput,
+    ETag, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
+    HeadObjectOutput, ListPartsInput, ListPartsOutput, PutObjectInput, PutObjectOutput,
+    UploadPartInput, UploadPartOutput,
+};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+/// Parts other than the last must be at least this large, as on AWS S3.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+#[derive(Debug)]
+pub struct CheckedStore {
+    inner: s3s_fs::FileSystem,
+    root: PathBuf,
+    completing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What a finished Complete leaves behind, so a repeat can be answered.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Completion {
+    bucket: String,
+    key: String,
+    part_etags: Vec<String>,
+    etag: String,
+}
+
+impl CheckedStore {
+    pub fn new(root: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let inner =
+            s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        Ok(Self {
+            inner,
+            root: root.to_path_buf(),
+            completing: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn completion_path(&self, upload_id: &str) -> PathBuf {
+        self.root.join(format!(".ferry-completed-{upload_id}.json"))
+    }
+
+    fn lock_for(&self, upload_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .completing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(upload_id.to_owned()).or_default().clone()
+    }
+
+    /// Checks a Complete request against the stored parts and returns the
+    /// MD5 of each part, without changing anything.
+    async fn validate_parts(
+        &self,
+        upload_id: &str,
+        etags: &[(i32, String)],
+    ) -> S3Result<Vec<[u8; 16]>> {
+        if etags.is_empty() {
+            return Err(s3_error!(InvalidPart, "You must specify at least one part"));
+        }
+        let mut digests = Vec::with_capacity(etags.len());
+        for (i, (number, etag)) in etags.iter().enumerate() {
+            if usize::try_from(*number).ok() != Some(i + 1) {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "parts must be listed as 1, 2, 3, … in ascending order"
+                ));
+            }
+            let path = self
+                .root
+                .join(format!(".upload_id-{upload_id}.part-{number}"));
+            let Ok(mut file) = tokio::fs::File::open(&path).await else {
+                return Err(s3_error!(InvalidPart, "part {number} was never uploaded"));
+            };
+            let mut md5 = Md5::new();
+            let mut size = 0u64;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| s3_error!(e, InternalError))?;
+                if n == 0 {
+                    break;
+                }
+                md5.update(&buf[..n]);
+                size += n as u64;
+            }
+            let digest: [u8; 16] = md5.finalize().into();
+            if hex::encode(digest) != *etag {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "the ETag of part {number} does not match the uploaded part"
+                ));
+            }
+            if i + 1 < etags.len() && size < MIN_PART_SIZE {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "part {number} is {size} bytes; all parts but the last must be at least 5 MiB"
+                ));
+            }
+            digests.push(digest);
+        }
+        Ok(digests)
+    }
+}
+
+fn requested_etags(input: &CompleteMultipartUploadInput) -> S3Result<Vec<(i32, String)>> {
+    let parts = input
+        .multipart_upload
+        .as_ref()
+        .and_then(|m| m.parts.as_ref())
+        .ok_or_else(|| s3_error!(InvalidPart, "You must specify at least one part"))?;
+    parts
+        .iter()
+        .map(|p| {
+            let number = p
+                .part_number
+                .ok_or_else(|| s3_error!(InvalidPart, "a part has no PartNumber"))?;
+            let etag = p
+                .e_tag
+                .as_ref()
+                .map(|e: &ETag| e.value().trim_matches('"').to_ascii_lowercase())
+                .ok_or_else(|| s3_error!(InvalidPart, "part {number} has no ETag"))?;
+            Ok((number, etag))
+        })
+        .collect()
+}
+
+// Everything but Complete goes straight to s3s-fs.
+#[async_trait::async_trait]
+impl S3 for CheckedStore {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.inner.create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.inner.head_bucket(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.inner.put_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.inner.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.inner.head_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.inner.delete_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.inner.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.inner.upload_part(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.inner.list_parts(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.inner.abort_multipart_upload(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let upload_id = req.input.upload_id.clone();
+        if uuid_like(&upload_id).is_none() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let etags = requested_etags(&req.input)?;
+        let lock = self.lock_for(&upload_id);
+        let _serialised = lock.lock().await;
+
+        let completion_path = self.completion_path(&upload_id);
+        if let Ok(text) = tokio::fs::read_to_string(&completion_path).await {
+            let done: Completion =
+                serde_json::from_str(&text).map_err(|e| s3_error!(e, InternalError))?;
+            let same = done.bucket == req.input.bucket
+                && done.key == req.input.key
+                && done.part_etags == etags.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>();
+            if !same {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "this upload was already completed with other parts"
+                ));
+            }
+            return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                bucket: Some(done.bucket),
+                key: Some(done.key),
+                e_tag: Some(ETag::Strong(done.etag)),
+                ..Default::default()
+            }));
+        }
+        if !self.root.join(format!(".upload-{upload_id}.json")).exists() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+
+        let digests = self.validate_parts(&upload_id, &etags).await?;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.inner.complete_multipart_upload(req).await?;
+
+        let mut whole = Md5::new();
+        for d in &digests {
+            whole.update(d);
+        }
+        let completion = Completion {
+            bucket,
+            key,
+            part_etags: etags.into_iter().map(|(_, e)| e).collect(),
+            etag: format!("{}-{}", hex::encode(whole.finalize()), digests.len()),
+        };
+        let json = serde_json::to_vec(&completion).map_err(|e| s3_error!(e, InternalError))?;
+        let tmp = completion_path.with_extension("tmp");
+        tokio::fs::write(&tmp, json)
+            .await
+            .map_err(|e| s3_error!(e, InternalError))?;
+        tokio::fs::rename(&tmp, &completion_path)
+            .await
+            .map_err(|e| s3_error!(e, InternalError))?;
+        Ok(response)
+    }
+}
+
+/// Upload ids are UUIDs; anything else must not reach a file path.
+fn uuid_like(id: &str) -> Option<&str> {
+    let ok = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    ok.then_some(id)
+}

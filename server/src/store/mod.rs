@@ -1,0 +1,162 @@
+//! Object storage through the S3 protocol: presigned URLs for clients, and
+//! the few calls the API makes itself (create a multipart upload, HEAD an
+//! object to check its size, GET it for download). The same code talks to
+//! the embedded store and to any external S3 endpoint.
+
+pub mod embedded;
+
+use std::time::Duration;
+
+use rusty_s3::actions::{CreateMultipartUpload, S3Action};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    bucket: Bucket,
+    credentials: Credentials,
+    http: reqwest::Client,
+    expiry: Duration,
+}
+
+/// A failed call to the object store.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<reqwest::Error> for StoreError {
+    fn from(err: reqwest::Error) -> Self {
+        Self(err.to_string())
+    }
+}
+
+/// Requests the API signs for its own use expire quickly; only the URLs
+/// handed to clients get the configured lifetime.
+const INTERNAL_EXPIRY: Duration = Duration::from_secs(300);
+
+impl ObjectStore {
+    pub fn new(
+        endpoint: Url,
+        virtual_host: bool,
+        bucket: &str,
+        region: &str,
+        credentials: Credentials,
+        expiry: Duration,
+    ) -> Result<Self, StoreError> {
+        let style = if virtual_host {
+            UrlStyle::VirtualHost
+        } else {
+            UrlStyle::Path
+        };
+        let bucket = Bucket::new(endpoint, style, bucket.to_owned(), region.to_owned())
+            .map_err(|e| StoreError(format!("bad S3 endpoint or bucket: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()?;
+        Ok(Self {
+            bucket,
+            credentials,
+            http,
+            expiry,
+        })
+    }
+
+    pub fn presign_put(&self, key: &str) -> Url {
+        self.bucket
+            .put_object(Some(&self.credentials), key)
+            .sign(self.expiry)
+    }
+
+    pub fn presign_part(&self, key: &str, upload_id: &str, part_number: u16) -> Url {
+        self.bucket
+            .upload_part(Some(&self.credentials), key, part_number, upload_id)
+            .sign(self.expiry)
+    }
+
+    pub fn presign_complete(&self, key: &str, upload_id: &str) -> Url {
+        self.bucket
+            .complete_multipart_upload(Some(&self.credentials), key, upload_id, std::iter::empty())
+            .sign(self.expiry)
+    }
+
+    pub async fn create_multipart_upload(&self, key: &str) -> Result<String, StoreError> {
+        let url = self
+            .bucket
+            .create_multipart_upload(Some(&self.credentials), key)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.post(url).send().await?;
+        let status = response.status();
+        let body = response.text().await?;
+        if !status.is_success() {
+            return Err(StoreError(format!(
+                "CreateMultipartUpload: {status}: {body}"
+            )));
+        }
+        let parsed = CreateMultipartUpload::parse_response(&body)
+            .map_err(|e| StoreError(format!("CreateMultipartUpload response: {e}")))?;
+        Ok(parsed.upload_id().to_owned())
+    }
+
+    /// The object's size, or `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let url = self
+            .bucket
+            .head_object(Some(&self.credentials), key)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.head(url).send().await?;
+        match response.status() {
+            // Not `content_length()`: for HEAD that is the empty body's length.
+            s if s.is_success() => response
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .map(Some)
+                .ok_or_else(|| StoreError("HeadObject answered without Content-Length".into())),
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s => Err(StoreError(format!("HeadObject: {s}"))),
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<reqwest::Response, StoreError> {
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.get(url).send().await?;
+        if !response.status().is_success() {
+            return Err(StoreError(format!("GetObject: {}", response.status())));
+        }
+        Ok(response)
+    }
+
+    /// Creates the bucket if it is missing (an external store may forbid
+    /// creating buckets, so a bucket that already exists is fine).
+    pub async fn ensure_bucket(&self) -> Result<(), StoreError> {
+        let head = self
+            .bucket
+            .head_bucket(Some(&self.credentials))
+            .sign(INTERNAL_EXPIRY);
+        if self.http.head(head).send().await?.status().is_success() {
+            return Ok(());
+        }
+        let create = self
+            .bucket
+            .create_bucket(&self.credentials)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.put(create).send().await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(StoreError(format!(
+                "cannot create bucket {}: {}",
+                self.bucket.name(),
+                response.status()
+            )))
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! A real server on ephemeral loopback ports and a client that speaks its
+//! API the way Ferry does: presigned PUTs, multipart parts, Complete XML.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use ferry_server::{Config, Running};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const MIB: usize = 1024 * 1024;
+
+pub struct TestServer {
+    pub running: Running,
+    pub client: Client,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn config(dir: &tempfile::TempDir) -> Config {
+    Config::for_tests(dir.path())
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(&dir);
+        Self::start_with(dir, config).await
+    }
+
+    pub async fn start_with(dir: tempfile::TempDir, config: Config) -> Self {
+        let running = ferry_server::start(config).await.expect("server starts");
+        let token = running.token.clone();
+        Self {
+            running,
+            client: Client::new(),
+            token,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.running.api_url())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("X-Auth-Token", &self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn create_collection(&self) -> i64 {
+        let (status, body) = self
+            .post(
+                "/collections",
+                json!({
+                    "encryptedKey": b64(&[1; 48]), "keyDecryptionNonce": b64(&[2; 24]),
+                    "encryptedName": b64(b"sealed album name"), "nameDecryptionNonce": b64(&[3; 24]),
+                    "type": "album",
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["collection"]["id"].as_i64().unwrap()
+    }
+
+    /// Uploads through a presigned single PUT; returns the object key.
+    pub async fn upload_single(&self, bytes: &[u8]) -> String {
+        let (status, body) = self.get("/files/upload-urls?count=1").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let entry = &body["urls"][0];
+        let response = self
+            .client
+            .put(entry["url"].as_str().unwrap())
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        entry["objectKey"].as_str().unwrap().to_owned()
+    }
+
+    /// Asks for multipart URLs for `parts` parts.
+    pub async fn multipart_urls(&self, parts: usize) -> Value {
+        let (status, body) = self
+            .get(&format!("/files/multipart-upload-urls?count={parts}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["urls"].clone()
+    }
+
+    /// Uploads every part and completes; returns the object key.
+    pub async fn upload_multipart(&self, bytes: &[u8], part_size: usize) -> String {
+        let parts: Vec<&[u8]> = bytes.chunks(part_size).collect();
+        let urls = self.multipart_urls(parts.len()).await;
+        let mut etags = Vec::new();
+        for (part, url) in parts.iter().zip(urls["partURLs"].as_array().unwrap()) {
+            etags.push(put_part(&self.client, url.as_str().unwrap(), part).await);
+        }
+        let response = complete(&self.client, urls["completeURL"].as_str().unwrap(), &etags).await;
+        assert_eq!(response.0, StatusCode::OK, "{}", response.1);
+        urls["objectKey"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /files` for objects already uploaded.
+    pub async fn create_file(
+        &self,
+        collection: i64,
+        file: (&str, usize),
+        thumb: (&str, usize),
+    ) -> (StatusCode, Value) {
+        self.post("/files", file_body(collection, file, thumb))
+            .await
+    }
+
+    /// Everything under the data directory with its size, for "nothing
+    /// changed on disk" checks.
+    pub fn disk_snapshot(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let root = self.dir.path().join("objects");
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let rel = path.strip_prefix(&root).unwrap().display().to_string();
+                    out.push((rel, entry.metadata().unwrap().len()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+pub fn file_body(collection: i64, file: (&str, usize), thumb: (&str, usize)) -> Value {
+    json!({
+        "collectionID": collection,
+        "encryptedKey": b64(&[4; 48]),
+        "keyDecryptionNonce": b64(&[5; 24]),
+        "file": { "objectKey": file.0, "decryptionHeader": b64(&[6; 24]), "size": file.1 },
+        "thumbnail": { "objectKey": thumb.0, "decryptionHeader": b64(&[7; 24]), "size": thumb.1 },
+        "metadata": { "encryptedData": b64(b"sealed metadata"), "decryptionHeader": b64(&[8; 24]) },
+    })
+}
+
+pub async fn put_part(client: &Client, url: &str, bytes: &[u8]) -> String {
+    let response = client.put(url).body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+pub fn complete_xml(etags: &[String]) -> String {
+    let parts: String = etags
+        .iter()
+        .enumerate()
+        .map(|(i, etag)| {
+            format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>",
+                i + 1
+            )
+        })
+        .collect();
+    format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>")
+}
+
+pub async fn complete(client: &Client, url: &str, etags: &[String]) -> (StatusCode, String) {
+    let response = client
+        .post(url)
+        .header("Content-Type", "text/xml")
+        .body(complete_xml(etags))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Deterministic bytes that differ per seed.
+pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add(seed)
+                .rotate_left((i % 7) as u32)
+        })
+        .collect()
+}
