@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks: ratios against a baseline measured in the same run. Not tests.
+# Benchmarks: each prints ratios against a baseline measured in the same run.
+# Not tests: nothing here asserts a speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 node bench/crypto.mjs
+cargo bench -p ferry-server --bench upload

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${FERRY_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
 
-cargo build --release --target wasm32-unknown-unknown --lib
+cargo build --release --target wasm32-unknown-unknown -p ferry-sync --lib
 rm -rf pkg
 wasm-bindgen --target web --out-dir pkg --out-name ferry_sync \
   target/wasm32-unknown-unknown/release/ferry_sync.wasm

@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# The main job. Builds the wasm package; the reference server and the demo
-# app arrive with their issues, and until then this says so and fails
-# loudly rather than pretending to serve something.
+# The main job: build the wasm package, build and start the reference server
+# (API + embedded S3 store, data in .ferry-data/), and serve www/ from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-if [ ! -f server/Cargo.toml ]; then
-  cat >&2 <<'MSG'
+export FERRY_SKIP_SETUP=1
 
-[start] pkg/ is built: `import init, * as ferry from 'ferry-sync'` works now.
-[start] The reference server (server/) and the demo app (www/) are not in
-[start] this checkout yet, so there is nothing to serve. Run `npm test` to
-[start] see the file format proven against libsodium.
-MSG
-  exit 1
-fi
+echo "[start] building the reference server"
+cargo build -p ferry-server --quiet
+
+data_dir=${FERRY_DATA_DIR:-.ferry-data}
+listen=${FERRY_LISTEN:-127.0.0.1:8080}
+s3_listen=${FERRY_S3_LISTEN:-127.0.0.1:8081}
+announce=$(mktemp)
+trap 'rm -f "$announce"; kill "$server" 2>/dev/null || true' EXIT INT TERM
+
+./target/debug/ferry-server --data-dir "$data_dir" --listen "$listen" --s3-listen "$s3_listen" \
+  --static-dir www > "$announce" &
+server=$!
+for _ in $(seq 1 100); do
+  [ -s "$announce" ] && break
+  kill -0 "$server" 2>/dev/null || { echo "[start] the server did not start (see the messages above; is $listen or $s3_listen in use?)" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$announce" ] || { echo "[start] the server did not announce itself within 10 s" >&2; exit 1; }
+
+node -e '
+const a = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+console.log(`
+Ferry reference server is running (Ctrl-C stops it; data in '"$data_dir"'/)
+  API        ${a.api}
+  S3 store   ${a.s3}
+  dev token  ${a.token}
+`);
+if (!require("fs").existsSync("www/index.html")) {
+  console.log("The demo app (www/) is not in this checkout yet: the server answers the API for\nFerry clients and tests, and will serve the demo at the API URL once it lands.");
+} else {
+  console.log(`Open ${a.api}/ in a browser.`);
+}' "$announce"
+wait "$server"

@@ -14,14 +14,14 @@ section "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 section "cargo clippy (wasm32: the web bindings and wasm tests)"
-cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p ferry-sync --lib --tests -- -D warnings
 
 section "cargo test (native core)"
 cargo test --workspace
 
 section "wasm-bindgen tests in headless Chromium"
 CHROMEDRIVER=$(command -v chromedriver) \
-  cargo test --target wasm32-unknown-unknown --test web --test libsodium_vectors
+  cargo test --target wasm32-unknown-unknown -p ferry-sync --test web --test libsodium_vectors
 
 section "build pkg/"
 bash scripts/build.sh

@@ -70,6 +70,48 @@ impl CheckedStore {
         map.entry(upload_id.to_owned()).or_default().clone()
     }
 
+    fn part_path(&self, upload_id: &str, number: i32) -> PathBuf {
+        self.root
+            .join(format!(".upload_id-{upload_id}.part-{number}"))
+    }
+
+    fn part_etag_path(&self, upload_id: &str, number: i32) -> PathBuf {
+        self.root
+            .join(format!(".ferry-etag-{upload_id}.part-{number}"))
+    }
+
+    /// The MD5 and size of a stored part: the MD5 recorded when the part was
+    /// uploaded if there is one, else computed by reading the part.
+    async fn part_digest(&self, upload_id: &str, number: i32) -> S3Result<Option<([u8; 16], u64)>> {
+        let Ok(meta) = tokio::fs::metadata(self.part_path(upload_id, number)).await else {
+            return Ok(None);
+        };
+        if let Ok(recorded) =
+            tokio::fs::read_to_string(self.part_etag_path(upload_id, number)).await
+        {
+            let mut digest = [0u8; 16];
+            if hex::decode_to_slice(recorded.trim_matches('"'), &mut digest).is_ok() {
+                return Ok(Some((digest, meta.len())));
+            }
+        }
+        let Ok(mut file) = tokio::fs::File::open(self.part_path(upload_id, number)).await else {
+            return Ok(None);
+        };
+        let mut md5 = Md5::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| s3_error!(e, InternalError))?;
+            if n == 0 {
+                break;
+            }
+            md5.update(&buf[..n]);
+        }
+        Ok(Some((md5.finalize().into(), meta.len())))
+    }
+
     /// Checks a Complete request against the stored parts and returns the
     /// MD5 of each part, without changing anything.
     async fn validate_parts(
@@ -88,27 +130,9 @@ impl CheckedStore {
                     "parts must be listed as 1, 2, 3, … in ascending order"
                 ));
             }
-            let path = self
-                .root
-                .join(format!(".upload_id-{upload_id}.part-{number}"));
-            let Ok(mut file) = tokio::fs::File::open(&path).await else {
+            let Some((digest, size)) = self.part_digest(upload_id, *number).await? else {
                 return Err(s3_error!(InvalidPart, "part {number} was never uploaded"));
             };
-            let mut md5 = Md5::new();
-            let mut size = 0u64;
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = file
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| s3_error!(e, InternalError))?;
-                if n == 0 {
-                    break;
-                }
-                md5.update(&buf[..n]);
-                size += n as u64;
-            }
-            let digest: [u8; 16] = md5.finalize().into();
             if hex::encode(digest) != *etag {
                 return Err(s3_error!(
                     InvalidPart,
@@ -205,7 +229,15 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.inner.upload_part(req).await
+        let (upload_id, number) = (req.input.upload_id.clone(), req.input.part_number);
+        let response = self.inner.upload_part(req).await?;
+        // Remember the part's MD5 so Complete need not read the part twice.
+        // Written after the part: a crash in between leaves a stale record,
+        // which Complete refuses (InvalidPart) until the part is re-sent.
+        if let (Some(etag), Some(id)) = (&response.output.e_tag, uuid_like(&upload_id)) {
+            let _ = tokio::fs::write(self.part_etag_path(id, number), etag.value()).await;
+        }
+        Ok(response)
     }
 
     async fn list_parts(
@@ -280,6 +312,10 @@ impl S3 for CheckedStore {
         tokio::fs::rename(&tmp, &completion_path)
             .await
             .map_err(|e| s3_error!(e, InternalError))?;
+        for number in 1..=digests.len() {
+            let number = i32::try_from(number).unwrap_or(i32::MAX);
+            let _ = tokio::fs::remove_file(self.part_etag_path(&upload_id, number)).await;
+        }
         Ok(response)
     }
 }

@@ -1,6 +1,11 @@
 //! A real server on ephemeral loopback ports and a client that speaks its
 //! API the way Ferry does: presigned PUTs, multipart parts, Complete XML.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)]
 
 use std::path::PathBuf;
 

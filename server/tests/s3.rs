@@ -1,0 +1,239 @@
+//! The embedded store as a browser and an S3 client see it: CORS, SigV4
+//! presigned URLs that refuse tampering and expiry, and a CompleteMultipart
+//! that neither accepts bogus parts nor loses an upload on a failed attempt.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn cors_preflight_from_another_origin_and_a_readable_etag() {
+    let server = TestServer::start().await;
+    let (_, urls) = server.get("/files/upload-urls?count=1").await;
+    let url = urls["urls"][0]["url"].as_str().unwrap();
+    let origin = "http://app.example.test:5173";
+
+    let preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, url)
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "PUT")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], origin);
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PUT")
+    );
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("content-type")
+    );
+
+    let put = server
+        .client
+        .put(url)
+        .header("Origin", origin)
+        .body(b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(put.headers()["access-control-allow-origin"], origin);
+    let exposed = put.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("etag"),
+        "ETag must be readable cross-origin: {exposed}"
+    );
+    assert!(put.headers().contains_key("etag"));
+
+    // The API answers cross-origin too, auth header included.
+    let api_preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/files"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "x-auth-token,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(api_preflight.status().is_success());
+    assert!(
+        api_preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-auth-token")
+    );
+}
+
+#[tokio::test]
+async fn tampered_wrong_method_and_foreign_urls_are_refused() {
+    let server = TestServer::start().await;
+    let (_, urls) = server.get("/files/upload-urls?count=1").await;
+    let url = urls["urls"][0]["url"].as_str().unwrap().to_owned();
+    let key = urls["urls"][0]["objectKey"].as_str().unwrap().to_owned();
+
+    // Another object key under the same signature.
+    let other_key = url.replace(&key, "1/BBBBBBBBBBBBBBBBBBBBBBBB");
+    // A changed signature.
+    let sig_at = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut bad_sig = url.clone().into_bytes();
+    bad_sig[sig_at] = if bad_sig[sig_at] == b'0' { b'1' } else { b'0' };
+    let bad_sig = String::from_utf8(bad_sig).unwrap();
+    // A longer lifetime than was signed.
+    let longer = url.replace("X-Amz-Expires=604800", "X-Amz-Expires=604801");
+
+    for tampered in [other_key, bad_sig, longer] {
+        let response = server.client.put(&tampered).body("x").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{tampered}");
+    }
+    // The signature covers the method: a GET with a PUT URL is refused.
+    let response = server.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // No signature at all.
+    let bare = url.split('?').next().unwrap();
+    let response = server.client.put(bare).body("x").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // And the genuine URL still works.
+    let response = server.client.put(&url).body("x").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn expired_urls_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.url_expiry_secs = 1;
+    let server = TestServer::start_with(dir, config).await;
+    let (_, urls) = server.get("/files/upload-urls?count=1").await;
+    let url = urls["urls"][0]["url"].as_str().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = server.client.put(url).body("late").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+async fn three_parts(server: &TestServer) -> (serde_json::Value, Vec<String>, Vec<u8>) {
+    let data = bytes(10 * MIB + 7, 9);
+    let urls = server.multipart_urls(3).await;
+    let mut etags = Vec::new();
+    for (part, url) in data
+        .chunks(5 * MIB)
+        .zip(urls["partURLs"].as_array().unwrap())
+    {
+        etags.push(put_part(&server.client, url.as_str().unwrap(), part).await);
+    }
+    (urls, etags, data)
+}
+
+#[tokio::test]
+async fn bogus_etags_are_refused_and_the_upload_survives_to_complete() {
+    let server = TestServer::start().await;
+    let (urls, etags, _) = three_parts(&server).await;
+    let complete_url = urls["completeURL"].as_str().unwrap();
+
+    let mut bogus = etags.clone();
+    bogus[1] = "\"00000000000000000000000000000000\"".into();
+    let (status, body) = complete(&server.client, complete_url, &bogus).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("InvalidPart"), "{body}");
+
+    let (status, body) = complete(&server.client, complete_url, &etags[..2]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "two valid parts may complete: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_complete_keeps_the_upload_and_a_retry_succeeds() {
+    let server = TestServer::start().await;
+    let (urls, etags, data) = three_parts(&server).await;
+    let complete_url = urls["completeURL"].as_str().unwrap();
+    let part_urls = urls["partURLs"].as_array().unwrap();
+
+    // Replace part 2 with one under 5 MiB: Complete must refuse it...
+    let small = put_part(&server.client, part_urls[1].as_str().unwrap(), b"too small").await;
+    let with_small = vec![etags[0].clone(), small, etags[2].clone()];
+    let (status, body) = complete(&server.client, complete_url, &with_small).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("EntityTooSmall"), "{body}");
+
+    // ...without losing the upload: re-send the part, then complete.
+    let again = put_part(
+        &server.client,
+        part_urls[1].as_str().unwrap(),
+        &data[5 * MIB..10 * MIB],
+    )
+    .await;
+    assert_eq!(again, etags[1]);
+    let (status, body) = complete(&server.client, complete_url, &etags).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let etag = body
+        .split("<ETag>")
+        .nth(1)
+        .unwrap()
+        .split("</ETag>")
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A repeated Complete (its response was lost) succeeds with the same ETag.
+    let (status, repeat) = complete(&server.client, complete_url, &etags).await;
+    assert_eq!(status, StatusCode::OK, "{repeat}");
+    assert!(repeat.contains(&etag), "{repeat}");
+    // But not with other parts.
+    let (status, _) = complete(&server.client, complete_url, &etags[..1]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let collection = server.create_collection().await;
+    let thumb = server.upload_single(b"t").await;
+    let key = urls["objectKey"].as_str().unwrap();
+    let (status, _) = server
+        .create_file(collection, (key, data.len()), (&thumb, 1))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_missing_part_is_invalid_part_not_a_server_error() {
+    let server = TestServer::start().await;
+    let urls = server.multipart_urls(3).await;
+    let part_urls = urls["partURLs"].as_array().unwrap();
+    let first = put_part(
+        &server.client,
+        part_urls[0].as_str().unwrap(),
+        &bytes(5 * MIB, 1),
+    )
+    .await;
+    let third = put_part(&server.client, part_urls[2].as_str().unwrap(), b"end").await;
+    let claimed = vec![first, third.clone(), third];
+    let (status, body) = complete(
+        &server.client,
+        urls["completeURL"].as_str().unwrap(),
+        &claimed,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("InvalidPart"), "{body}");
+}
