@@ -34,23 +34,8 @@ async fn single_put_upload_records_lists_and_downloads() {
     assert_eq!(record["metadata"]["encryptedData"], b64(b"sealed metadata"));
     let id = record["id"].as_i64().unwrap();
 
-    let download = server
-        .client
-        .get(server.url(&format!("/files/download/{id}")))
-        .header("X-Auth-Token", &server.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.status(), StatusCode::OK);
-    assert_eq!(download.bytes().await.unwrap().as_ref(), &file[..]);
-    let preview = server
-        .client
-        .get(server.url(&format!("/files/preview/{id}")))
-        .header("X-Auth-Token", &server.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(preview.bytes().await.unwrap().as_ref(), &thumb[..]);
+    assert_eq!(server.download("download", &record["id"]).await, file);
+    assert_eq!(server.download("preview", &record["id"]).await, thumb);
 
     let (status, diff) = server
         .get(&format!(
@@ -89,15 +74,7 @@ async fn multipart_upload_through_presigned_urls_round_trips() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{record}");
-    let id = record["id"].as_i64().unwrap();
-    let download = server
-        .client
-        .get(server.url(&format!("/files/download/{id}")))
-        .header("X-Auth-Token", &server.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.bytes().await.unwrap().as_ref(), &file[..]);
+    assert_eq!(server.download("download", &record["id"]).await, file);
 }
 
 #[tokio::test]

@@ -71,14 +71,7 @@ async fn uploads_go_through_an_external_s3_endpoint() {
     assert_eq!(status, StatusCode::OK, "{record}");
     assert!(store_dir.path().join("photos").join(&file_key).is_file());
 
-    let download = server
-        .client
-        .get(server.url(&format!("/files/download/{}", record["id"])))
-        .header("X-Auth-Token", &server.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.bytes().await.unwrap().as_ref(), &file[..]);
+    assert_eq!(server.download("download", &record["id"]).await, file);
 }
 
 #[tokio::test]

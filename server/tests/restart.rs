@@ -43,15 +43,7 @@ async fn a_restart_keeps_records_objects_tokens_and_urls() {
         ))
         .await;
     assert_eq!(diff["diff"][0], record);
-    let id = record["id"].as_i64().unwrap();
-    let download = server
-        .client
-        .get(server.url(&format!("/files/download/{id}")))
-        .header("X-Auth-Token", &server.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.bytes().await.unwrap().as_ref(), &file[..]);
+    assert_eq!(server.download("download", &record["id"]).await, file);
 
     let url = pending["urls"][0]["url"].as_str().unwrap();
     let response = server

@@ -40,17 +40,39 @@ pub fn generate_key() -> Vec<u8> {
     crypto::Key::generate().as_bytes().to_vec()
 }
 
+type Seal = fn(&crypto::Key, &[u8]) -> crypto::EncryptedFile;
+type Open = fn(&crypto::Key, &[u8], &[u8]) -> Result<Vec<u8>, crypto::CryptoError>;
+
+fn seal_with(
+    seal: Seal,
+    file_key: &JsValue,
+    plaintext: &JsValue,
+) -> Result<EncryptedBytes, FerryError> {
+    let file_key = key(file_key, "key")?;
+    Ok(encrypted(&seal(&file_key, &bytes(plaintext, "bytes")?)))
+}
+
+fn open_with(
+    open: Open,
+    file_key: &JsValue,
+    header: &JsValue,
+    ciphertext: &JsValue,
+) -> Result<Vec<u8>, FerryError> {
+    let file_key = key(file_key, "key")?;
+    Ok(open(
+        &file_key,
+        &bytes(header, "header")?,
+        &bytes(ciphertext, "ciphertext")?,
+    )?)
+}
+
 /// Encrypts a whole file held in memory in Ferry's chunked format.
 #[wasm_bindgen(js_name = encryptFileBytes)]
 pub fn encrypt_file_bytes(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] plaintext: &JsValue,
 ) -> Result<EncryptedBytes, FerryError> {
-    let file_key = key(file_key, "key")?;
-    Ok(encrypted(&crypto::encrypt_file_bytes(
-        &file_key,
-        &bytes(plaintext, "bytes")?,
-    )))
+    seal_with(crypto::encrypt_file_bytes, file_key, plaintext)
 }
 
 /// Decrypts a whole file; refuses truncation and trailing data.
@@ -60,12 +82,7 @@ pub fn decrypt_file_bytes(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] header: &JsValue,
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] ciphertext: &JsValue,
 ) -> Result<Vec<u8>, FerryError> {
-    let file_key = key(file_key, "key")?;
-    Ok(crypto::decrypt_file_bytes(
-        &file_key,
-        &bytes(header, "header")?,
-        &bytes(ciphertext, "ciphertext")?,
-    )?)
+    open_with(crypto::decrypt_file_bytes, file_key, header, ciphertext)
 }
 
 /// Encrypts a thumbnail or metadata as one TAG_FINAL message.
@@ -74,25 +91,17 @@ pub fn encrypt_message(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] message: &JsValue,
 ) -> Result<EncryptedBytes, FerryError> {
-    let file_key = key(file_key, "key")?;
-    Ok(encrypted(&crypto::encrypt_message(
-        &file_key,
-        &bytes(message, "message")?,
-    )))
+    seal_with(crypto::encrypt_message, file_key, message)
 }
 
+/// Decrypts a single TAG_FINAL message (thumbnail or metadata).
 #[wasm_bindgen(js_name = decryptMessage)]
 pub fn decrypt_message(
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] header: &JsValue,
     #[wasm_bindgen(unchecked_param_type = "Uint8Array")] ciphertext: &JsValue,
 ) -> Result<Vec<u8>, FerryError> {
-    let file_key = key(file_key, "key")?;
-    Ok(crypto::decrypt_message(
-        &file_key,
-        &bytes(header, "header")?,
-        &bytes(ciphertext, "ciphertext")?,
-    )?)
+    open_with(crypto::decrypt_message, file_key, header, ciphertext)
 }
 
 /// Wraps a 32-byte key under another (XSalsa20-Poly1305 secretbox).

@@ -146,6 +146,19 @@ impl TestServer {
             .await
     }
 
+    /// The bytes `GET /files/download/{id}` (or `preview`) returns.
+    pub async fn download(&self, kind: &str, id: &Value) -> Vec<u8> {
+        let response = self
+            .client
+            .get(self.url(&format!("/files/{kind}/{id}")))
+            .header("X-Auth-Token", &self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.unwrap().to_vec()
+    }
+
     /// Everything under the data directory with its size, for "nothing
     /// changed on disk" checks.
     pub fn disk_snapshot(&self) -> Vec<(String, u64)> {
