@@ -15,11 +15,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
-use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -76,43 +73,39 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-fn start_error(what: &str) -> impl FnOnce(Box<dyn std::fmt::Display>) -> StartError + '_ {
-    move |err| StartError(format!("{what}: {err}"))
+/// Says what was being done when start-up failed.
+trait Context<T> {
+    fn context(self, what: &str) -> Result<T, StartError>;
 }
 
-macro_rules! or_fail {
-    ($expr:expr, $what:expr) => {
-        $expr.map_err(|e| start_error($what)(Box::new(e)))?
-    };
+impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
+    fn context(self, what: &str) -> Result<T, StartError> {
+        self.map_err(|err| StartError(format!("{what}: {err}")))
+    }
 }
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    or_fail!(
-        std::fs::create_dir_all(&config.data_dir),
-        "cannot create the data directory"
-    );
-    let db = or_fail!(
-        Db::open(&config.data_dir.join("ferry.sqlite3")),
-        "cannot open the database"
-    );
+    std::fs::create_dir_all(&config.data_dir).context("cannot create the data directory")?;
+    let db =
+        Db::open(&config.data_dir.join("ferry.sqlite3")).context("cannot open the database")?;
 
     let dev_token = if config.tokens.is_empty() {
-        let token = or_fail!(
-            db.meta_or_insert("dev_token", || db::random_token(24)),
-            "database"
-        );
-        or_fail!(db.ensure_token(&token), "database");
+        let token = db
+            .meta_or_insert("dev_token", || db::random_token(24))
+            .context("database")?;
+        db.ensure_token(&token).context("database")?;
         token
     } else {
         for token in &config.tokens {
-            or_fail!(db.ensure_token(token), "database");
+            db.ensure_token(token).context("database")?;
         }
         config.tokens[0].clone()
     };
     let accepted: HashMap<String, i64> = if config.tokens.is_empty() {
-        or_fail!(db.tokens(), "database").into_iter().collect()
+        db.tokens().context("database")?.into_iter().collect()
     } else {
-        or_fail!(db.tokens(), "database")
+        db.tokens()
+            .context("database")?
             .into_iter()
             .filter(|(t, _)| config.tokens.contains(t))
             .collect()
@@ -131,95 +124,52 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 ));
             };
             let credentials = rusty_s3::Credentials::new(access.clone(), secret.clone());
-            let store = or_fail!(
-                ObjectStore::new(
-                    endpoint.clone(),
-                    config.s3_virtual_host,
-                    &config.s3_bucket,
-                    &config.s3_region,
-                    credentials,
-                    config.url_expiry(),
-                ),
-                "S3 endpoint"
-            );
+            let store = ObjectStore::new(
+                endpoint.clone(),
+                config.s3_virtual_host,
+                &config.s3_bucket,
+                &config.s3_region,
+                credentials,
+                config.url_expiry(),
+            )
+            .context("S3 endpoint")?;
             (store, endpoint.to_string())
         }
         None => {
             // Credentials persist so that URLs handed out survive a restart.
-            let access = or_fail!(
-                db.meta_or_insert("s3_access_key", || db::random_token(15)),
-                "database"
-            );
-            let secret = or_fail!(
-                db.meta_or_insert("s3_secret_key", || db::random_token(30)),
-                "database"
-            );
-            let root = config.data_dir.join("objects");
-            or_fail!(
-                std::fs::create_dir_all(root.join(&config.s3_bucket)),
-                "cannot create the object store"
-            );
-            let checked = or_fail!(store::embedded::CheckedStore::new(&root), "object store");
-            let mut builder = S3ServiceBuilder::new(checked);
-            builder.set_auth(SimpleAuth::from_single(access.clone(), secret.clone()));
-            let s3 = builder.build();
-
-            let listener = or_fail!(
-                TcpListener::bind(config.s3_listen).await,
-                "cannot listen for S3"
-            );
-            let mut addr = or_fail!(listener.local_addr(), "S3 listener");
+            let access = db
+                .meta_or_insert("s3_access_key", || db::random_token(15))
+                .context("database")?;
+            let secret = db
+                .meta_or_insert("s3_secret_key", || db::random_token(30))
+                .context("database")?;
+            let listener = TcpListener::bind(config.s3_listen)
+                .await
+                .context("cannot listen for S3")?;
+            let mut addr = listener.local_addr().context("S3 listener")?;
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
+            let root = config.data_dir.join("objects");
+            std::fs::create_dir_all(root.join(&config.s3_bucket))
+                .context("cannot create the object store")?;
+            let app = store::embedded::router(&root, &access, &secret, faults.clone())
+                .context("object store")?;
+            tasks.push(serve::spawn(listener, app, stop_rx.clone()));
             let url = format!("http://{addr}");
-            let s3_app = Router::new()
-                .fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-                    let mut s3 = s3.clone();
-                    async move {
-                        let response = match tower::Service::call(&mut s3, req).await {
-                            Ok(response) => response.map(axum::body::Body::new),
-                            Err(err) => {
-                                tracing::error!(?err, "S3 service error");
-                                axum::http::Response::builder()
-                                    .status(500)
-                                    .body(axum::body::Body::empty())
-                                    .unwrap_or_default()
-                            }
-                        };
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                }))
-                .layer(axum::middleware::from_fn_with_state(
-                    (faults.clone(), Side::S3),
-                    faults::inject,
-                ))
-                .layer(cors(&[
-                    Method::GET,
-                    Method::HEAD,
-                    Method::PUT,
-                    Method::POST,
-                    Method::DELETE,
-                ]))
-                .layer(TraceLayer::new_for_http());
-            tasks.push(serve::spawn(listener, s3_app, stop_rx.clone()));
-
-            let credentials = rusty_s3::Credentials::new(access, secret);
-            let store = or_fail!(
-                ObjectStore::new(
-                    or_fail!(url.parse(), "S3 address"),
-                    false,
-                    &config.s3_bucket,
-                    &config.s3_region,
-                    credentials,
-                    config.url_expiry(),
-                ),
-                "embedded store"
-            );
+            let store = ObjectStore::new(
+                url.parse().context("S3 address")?,
+                false,
+                &config.s3_bucket,
+                &config.s3_region,
+                rusty_s3::Credentials::new(access, secret),
+                config.url_expiry(),
+            )
+            .context("embedded store")?;
             (store, url)
         }
     };
-    or_fail!(store.ensure_bucket().await, "object store bucket");
+    store.ensure_bucket().await.context("object store bucket")?;
 
     let state = AppState {
         db,
@@ -249,11 +199,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Method::DELETE,
         ]))
         .layer(TraceLayer::new_for_http());
-    let listener = or_fail!(
-        TcpListener::bind(config.listen).await,
-        "cannot listen for the API"
-    );
-    let api_addr = or_fail!(listener.local_addr(), "API listener");
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .context("cannot listen for the API")?;
+    let api_addr = listener.local_addr().context("API listener")?;
     tasks.push(serve::spawn(listener, api, stop_rx));
 
     Ok(Running {
@@ -268,7 +217,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// Cross-origin access from any page: uploads go straight from the browser
 /// to the store, on another origin than the app, and the client must read
 /// the `ETag` of every part.
-fn cors(methods: &[Method]) -> CorsLayer {
+pub(crate) fn cors(methods: &[Method]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods(methods.to_vec())

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use axum::http::Method;
 use md5::{Digest, Md5};
+use s3s::auth::SimpleAuth;
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
     CompleteMultipartUploadOutput, CreateBucketInput, CreateBucketOutput,
@@ -23,9 +25,57 @@ use s3s::dto::{
     HeadObjectOutput, ListPartsInput, ListPartsOutput, PutObjectInput, PutObjectOutput,
     UploadPartInput, UploadPartOutput,
 };
+use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
+
+use crate::faults::{Faults, Side};
+
+/// The S3 port: SigV4-checked `CheckedStore` behind fault injection and CORS.
+pub fn router(
+    root: &Path,
+    access_key: &str,
+    secret_key: &str,
+    faults: Arc<Faults>,
+) -> std::io::Result<axum::Router> {
+    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root)?);
+    builder.set_auth(SimpleAuth::from_single(
+        access_key.to_owned(),
+        secret_key.to_owned(),
+    ));
+    let s3 = builder.build();
+    let service = tower::service_fn(move |req: axum::extract::Request| {
+        let mut s3 = s3.clone();
+        async move {
+            let response = match tower::Service::call(&mut s3, req).await {
+                Ok(response) => response.map(axum::body::Body::new),
+                Err(err) => {
+                    tracing::error!(?err, "S3 service error");
+                    axum::http::Response::builder()
+                        .status(500)
+                        .body(axum::body::Body::empty())
+                        .unwrap_or_default()
+                }
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    Ok(axum::Router::new()
+        .fallback_service(service)
+        .layer(axum::middleware::from_fn_with_state(
+            (faults, Side::S3),
+            crate::faults::inject,
+        ))
+        .layer(crate::cors(&[
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::POST,
+            Method::DELETE,
+        ]))
+        .layer(tower_http::trace::TraceLayer::new_for_http()))
+}
 
 /// Parts other than the last must be at least this large, as on AWS S3.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
