@@ -4,6 +4,9 @@
 //! holds the wasm-bindgen bindings and is compiled only for wasm32.
 
 pub mod crypto;
+pub mod engine;
+pub mod protocol;
+pub mod queue;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -133,6 +133,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 config.url_expiry(),
             )
             .context("S3 endpoint")?;
+            store.ensure_bucket().await.context("object store bucket")?;
             (store, endpoint.to_string())
         }
         None => {
@@ -169,7 +170,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             (store, url)
         }
     };
-    store.ensure_bucket().await.context("object store bucket")?;
 
     let state = AppState {
         db,

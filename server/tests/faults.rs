@@ -176,3 +176,28 @@ async fn latency_is_added_and_admin_routes_exist_only_when_enabled() {
     let (status, _) = server.get("/admin/faults").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no admin API unless --admin");
 }
+
+#[tokio::test]
+async fn the_admin_api_never_meets_a_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.admin = true;
+    config.faults = Some(
+        serde_json::from_value(json!({ "rules": [{ "route": "*", "errorRate": 1.0 }] })).unwrap(),
+    );
+    let server = TestServer::start_with(dir, config).await;
+    let (status, _) = server.get("/collections").await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "every other route fails"
+    );
+    let (status, _) = server.get("/admin/faults").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(reqwest::Method::DELETE, "/admin/faults", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = server.get("/collections").await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -1,0 +1,345 @@
+//! The engine: runs queue items through their steps over the ports, each
+//! step's result recorded in one batch before the next step starts, so a
+//! run killed at any instant redoes at most the step in flight.
+#![forbid(unsafe_code)]
+
+mod error;
+mod placeholder;
+pub mod ports;
+mod retry;
+mod steps;
+
+use std::cell::RefCell;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::EngineError;
+use ports::{Clock, Sources, Store, Table, Transport, Vault};
+
+use crate::crypto::Key;
+use crate::protocol::{BlockedReason, Endpoint};
+use crate::queue::records::{
+    BLOCKED_KEY, COUNTERS_KEY, Changes, NEXT_ID_KEY, collection_key_key, decode, encode,
+    id_from_runnable_key, item_key, runnable_key,
+};
+use crate::queue::{Counters, Item, ItemId, NewItem, PublicState, Step};
+
+/// Longest title accepted (Ente's metadata has no limit; absurd ones are bugs).
+const MAX_TITLE_CHARS: usize = 1024;
+/// Within a run, wait for a retry that is due this soon rather than stop.
+const MAX_IN_RUN_WAIT_MS: i64 = 30_000;
+
+/// Tunables; the scheduler will set these per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Chunks per multipart part (2 to 5).
+    pub chunks_per_part: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { chunks_per_part: 5 }
+    }
+}
+
+/// The environment the engine runs in.
+#[derive(Debug)]
+pub struct Env<S, T, R, V, C> {
+    pub store: S,
+    pub transport: T,
+    pub sources: R,
+    pub vault: V,
+    pub clock: C,
+}
+
+#[derive(Debug)]
+pub struct Engine<S, T, R, V, C> {
+    env: Env<S, T, R, V, C>,
+    endpoint: RefCell<Endpoint>,
+    config: EngineConfig,
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StopReason {
+    /// The deadline came.
+    Budget,
+    /// Nothing is runnable now.
+    Idle,
+    /// The queue is blocked (see `Status::blocked`).
+    Blocked(BlockedReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOutcome {
+    pub stopped_because: StopReason,
+    pub files_done: u64,
+    pub bytes_uploaded: u64,
+    /// Wall-clock time of the next due retry, if items are waiting.
+    pub next_attempt_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub counters: Counters,
+    pub blocked: Option<BlockedReason>,
+}
+
+impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
+    pub fn new(env: Env<S, T, R, V, C>, endpoint: Endpoint, config: EngineConfig) -> Self {
+        Self {
+            env,
+            endpoint: RefCell::new(endpoint),
+            config,
+        }
+    }
+
+    pub fn env(&self) -> &Env<S, T, R, V, C> {
+        &self.env
+    }
+
+    /// A new token, e.g. after the queue blocked on `auth`.
+    pub fn set_token(&self, token: String) {
+        self.endpoint.borrow_mut().token = token;
+    }
+
+    /// Stores a collection key, sealed by the vault; it is never stored in clear.
+    pub async fn set_collection_key(
+        &self,
+        collection_id: i64,
+        key: &Key,
+    ) -> Result<(), EngineError> {
+        let sealed = self.env.vault.seal(key.as_bytes()).await?;
+        let mut batch = ports::Batch::default();
+        batch.put(Table::Meta, collection_key_key(collection_id), sealed);
+        Ok(self.env.store.commit(batch).await?)
+    }
+
+    pub(crate) async fn collection_key(
+        &self,
+        collection_id: i64,
+    ) -> Result<Option<Key>, EngineError> {
+        let Some(sealed) = self
+            .env
+            .store
+            .get(Table::Meta, &collection_key_key(collection_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let bytes = self.env.vault.open(&sealed).await?;
+        Ok(Some(Key::from_slice(&bytes)?))
+    }
+
+    /// Adds items in one batch: all of them or, if any is invalid, none.
+    pub async fn enqueue(&self, items: Vec<NewItem>) -> Result<Vec<ItemId>, EngineError> {
+        for (index, item) in items.iter().enumerate() {
+            if item.source.is_empty() {
+                return Err(EngineError::bad_item(index, "no source"));
+            }
+            if item.title.trim().is_empty() || item.title.chars().count() > MAX_TITLE_CHARS {
+                return Err(EngineError::bad_item(
+                    index,
+                    "a title must have 1 to 1024 characters",
+                ));
+            }
+            if self.collection_key(item.collection_id).await?.is_none() {
+                return Err(EngineError::new(
+                    "MISSING_COLLECTION_KEY",
+                    format!(
+                        "item {index}: no key for collection {}; call setCollectionKey first",
+                        item.collection_id
+                    ),
+                ));
+            }
+        }
+        let mut next_id: ItemId = match self.env.store.get(Table::Meta, NEXT_ID_KEY).await? {
+            Some(bytes) => decode(&bytes).map_err(corrupt)?,
+            None => 1,
+        };
+        let now = self.env.clock.now_ms();
+        let mut changes = Changes::new(self.counters().await?);
+        let mut ids = Vec::with_capacity(items.len());
+        for new in items {
+            let item = Item {
+                id: next_id,
+                new,
+                size: None,
+                last_modified_ms: None,
+                step: Step::Queued,
+                attempts: 0,
+                next_attempt_ms: 0,
+                last_error: None,
+                enqueued_ms: now,
+            };
+            changes.write_item(None, &item);
+            ids.push(next_id);
+            next_id += 1;
+        }
+        let mut batch = changes.finish();
+        batch.put(Table::Meta, NEXT_ID_KEY.to_vec(), encode(&next_id));
+        self.env.store.commit(batch).await?;
+        Ok(ids)
+    }
+
+    pub async fn status(&self) -> Result<Status, EngineError> {
+        Ok(Status {
+            counters: self.counters().await?,
+            blocked: self.blocked().await?,
+        })
+    }
+
+    pub async fn item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
+        match self.env.store.get(Table::Items, &item_key(id)).await? {
+            Some(bytes) => Ok(Some(decode(&bytes).map_err(corrupt)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Items after `after` in id order, optionally only those in `state`.
+    pub async fn items(
+        &self,
+        state: Option<PublicState>,
+        after: ItemId,
+        limit: usize,
+    ) -> Result<Vec<Item>, EngineError> {
+        let mut out = Vec::new();
+        let mut from = after.saturating_add(1);
+        while out.len() < limit {
+            let page = self
+                .env
+                .store
+                .scan(Table::Items, &item_key(from), &item_key(ItemId::MAX), 256)
+                .await?;
+            let Some((last_key, _)) = page.last() else {
+                break;
+            };
+            let last_id =
+                ItemId::from_be_bytes(last_key.as_slice().try_into().unwrap_or([0xff; 8]));
+            for (_, bytes) in &page {
+                let item: Item = decode(bytes).map_err(corrupt)?;
+                if state.is_none_or(|s| item.public_state() == s) {
+                    out.push(item);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            from = last_id.saturating_add(1);
+        }
+        Ok(out)
+    }
+
+    /// Puts a failed item back in the queue from its last recorded step.
+    pub async fn retry(&self, id: ItemId) -> Result<(), EngineError> {
+        let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
+        let mut after = item.clone();
+        if let Step::Failed(_) = item.step {
+            after.step = Step::Queued;
+        }
+        after.attempts = 0;
+        after.next_attempt_ms = 0;
+        let mut changes = Changes::new(self.counters().await?);
+        changes.write_item(Some(&item), &after);
+        Ok(self.env.store.commit(changes.finish()).await?)
+    }
+
+    pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
+        let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
+        let mut changes = Changes::new(self.counters().await?);
+        changes.remove_item(&item);
+        Ok(self.env.store.commit(changes.finish()).await?)
+    }
+
+    /// Lifts a block (after the host fixed its cause: a new token, space).
+    pub async fn resume(&self) -> Result<(), EngineError> {
+        let mut batch = ports::Batch::default();
+        batch.delete(Table::Meta, BLOCKED_KEY.to_vec());
+        Ok(self.env.store.commit(batch).await?)
+    }
+
+    /// Works through runnable items until the queue is idle or blocked, or
+    /// `deadline_ms` (monotonic clock) passes.
+    pub async fn run(&self, deadline_ms: Option<f64>) -> Result<RunOutcome, EngineError> {
+        let mut outcome = RunOutcome {
+            stopped_because: StopReason::Idle,
+            files_done: 0,
+            bytes_uploaded: 0,
+            next_attempt_ms: None,
+        };
+        loop {
+            if let Some(reason) = self.blocked().await? {
+                outcome.stopped_because = StopReason::Blocked(reason);
+                return Ok(outcome);
+            }
+            if deadline_ms.is_some_and(|d| self.env.clock.monotonic_ms() >= d) {
+                outcome.stopped_because = StopReason::Budget;
+                return Ok(outcome);
+            }
+            let now = self.env.clock.now_ms();
+            let next = self
+                .env
+                .store
+                .scan(
+                    Table::Runnable,
+                    &runnable_key(0, 0),
+                    &runnable_key(i64::MAX, ItemId::MAX),
+                    1,
+                )
+                .await?;
+            let Some(id) = next.first().and_then(|(k, _)| id_from_runnable_key(k)) else {
+                outcome.next_attempt_ms = None;
+                return Ok(outcome);
+            };
+            let item = self
+                .item(id)
+                .await?
+                .ok_or_else(|| corrupt("the runnable index names a missing item"))?;
+            if item.next_attempt_ms > now {
+                outcome.next_attempt_ms = Some(item.next_attempt_ms);
+                let wait = item.next_attempt_ms - now;
+                let fits =
+                    deadline_ms.is_none_or(|d| self.env.clock.monotonic_ms() + wait as f64 <= d);
+                if wait > MAX_IN_RUN_WAIT_MS || !fits {
+                    return Ok(outcome);
+                }
+                self.env
+                    .clock
+                    .sleep_ms(u64::try_from(wait).unwrap_or(0))
+                    .await;
+                continue;
+            }
+            let progress = self.step(item, deadline_ms).await?;
+            outcome.bytes_uploaded += progress.bytes_uploaded;
+            outcome.files_done += u64::from(progress.file_done);
+        }
+    }
+
+    async fn counters(&self) -> Result<Counters, EngineError> {
+        match self.env.store.get(Table::Meta, COUNTERS_KEY).await? {
+            Some(bytes) => decode(&bytes).map_err(corrupt),
+            None => Ok(Counters::default()),
+        }
+    }
+
+    async fn blocked(&self) -> Result<Option<BlockedReason>, EngineError> {
+        match self.env.store.get(Table::Meta, BLOCKED_KEY).await? {
+            Some(bytes) => Ok(Some(decode(&bytes).map_err(corrupt)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn corrupt(err: impl std::fmt::Display) -> EngineError {
+    EngineError::new(
+        "CORRUPT_RECORD",
+        format!("a queue record is unreadable: {err}"),
+    )
+}
+
+fn not_found(id: ItemId) -> EngineError {
+    EngineError::new("NOT_FOUND", format!("no item {id}"))
+}

@@ -1,0 +1,131 @@
+//! What the engine needs from its environment. The web build implements
+//! these over IndexedDB, `fetch`, `Blob`/file handles/host readers,
+//! WebCrypto and `performance.now()` (`src/web/`); tests implement them in
+//! memory and over a native HTTP client. None of them may be `Send`-bound:
+//! browser futures are not.
+#![allow(async_fn_in_trait)]
+
+use zeroize::Zeroizing;
+
+use crate::protocol::{HttpRequest, HttpResponse, TransportError};
+
+/// A table of the engine's database. Keys sort bytewise (IndexedDB binary
+/// keys do too), so the engine encodes numbers big-endian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Queue items by id.
+    Items,
+    /// Runnable items by (next attempt time, id): the scheduler's index.
+    Runnable,
+    /// Content hashes of items per collection, for dedupe.
+    Hashes,
+    /// Wrapped collection keys, counters, queue state.
+    Meta,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [Table::Items, Table::Runnable, Table::Hashes, Table::Meta];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Items => "items",
+            Self::Runnable => "runnable",
+            Self::Hashes => "hashes",
+            Self::Meta => "meta",
+        }
+    }
+}
+
+/// Writes that land together or not at all: one short transaction.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub ops: Vec<(Table, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.ops.push((table, key, Some(value)));
+        self
+    }
+
+    pub fn delete(&mut self, table: Table, key: Vec<u8>) -> &mut Self {
+        self.ops.push((table, key, None));
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// Durable key-value storage with atomic batches.
+pub trait Store {
+    async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Entries with `start <= key < end`, in key order, at most `limit`.
+    async fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+}
+
+/// One HTTP exchange. Implementations abort at `deadline_ms` (on the
+/// clock's monotonic scale) with `TransportError::Aborted`.
+pub trait Transport {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        deadline_ms: Option<f64>,
+    ) -> Result<HttpResponse, TransportError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// The file no longer exists.
+    Gone(String),
+    /// Reading is no longer allowed (a revoked folder permission).
+    PermissionDenied(String),
+    /// A read failed or came back short.
+    Unreadable(String),
+}
+
+/// What a source looked like when it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub size: u64,
+    pub last_modified_ms: i64,
+}
+
+/// A readable file: a `Blob`, a file handle, or a host-provided reader.
+pub trait Source {
+    fn info(&self) -> SourceInfo;
+    /// Exactly `len` bytes at `offset` (short reads are errors).
+    async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError>;
+}
+
+/// Turns an item's stored source reference back into a readable source,
+/// in this run or any later one.
+pub trait Sources {
+    type Source: Source;
+    async fn open(&self, source_ref: &str) -> Result<Self::Source, SourceError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultError(pub String);
+
+/// Seals key material at rest under the device key (a non-extractable
+/// WebCrypto key on the web), so the database never holds a key in clear.
+pub trait Vault {
+    async fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, VaultError>;
+    async fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError>;
+}
+
+/// Time: wall clock for records, a monotonic clock for deadlines, sleeps
+/// for backoff within a run.
+pub trait Clock {
+    fn now_ms(&self) -> i64;
+    fn monotonic_ms(&self) -> f64;
+    async fn sleep_ms(&self, ms: u64);
+}

@@ -1,0 +1,508 @@
+//! One step of one item: do its I/O, then record the result in one batch.
+//! A failure is classified once, here, into a retry, a permanent failure, or
+//! a block of the whole queue.
+
+use super::placeholder::PLACEHOLDER_THUMBNAIL;
+use super::ports::{
+    Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
+};
+use super::retry::{MAX_ATTEMPTS, backoff_ms};
+use super::{Engine, EngineError};
+use crate::crypto::{
+    Blake2b512, CHUNK_SIZE, FileEncryptor, Key, encrypt_message, hash_checkpoint, hash_resume,
+    to_base64, wrap_key,
+};
+use crate::protocol::api::{
+    self, FileMetadata, NewFile, ObjectRef, SealedMetadata, parse_etag, parse_file_record,
+    parse_multipart_urls, parse_upload_urls,
+};
+use crate::protocol::{Failure, HttpRequest, HttpResponse, PartPlan, classify, classify_transport};
+use crate::queue::item::{Target, Thumbnail, Upload};
+use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
+use crate::queue::{Item, ItemError, Step};
+
+/// Plaintext hashed per step: long enough to be efficient, short enough that
+/// a step fits a 25-second wake-up on a slow device.
+const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
+/// Larger sources are refused as absurd (a host reader reporting garbage).
+const MAX_SOURCE_BYTES: u64 = 1 << 40;
+
+/// What a step achieved, for the run's report.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    pub bytes_uploaded: u64,
+    pub file_done: bool,
+}
+
+/// How a step went wrong.
+enum StepError {
+    Failure(Failure),
+    /// The source is not what it was: start over with a new key.
+    SourceChanged(SourceInfo),
+    /// Local trouble (store, vault, corrupt record): stop the run.
+    Engine(EngineError),
+}
+
+impl From<Failure> for StepError {
+    fn from(f: Failure) -> Self {
+        Self::Failure(f)
+    }
+}
+
+impl From<EngineError> for StepError {
+    fn from(e: EngineError) -> Self {
+        Self::Engine(e)
+    }
+}
+
+impl From<crate::crypto::CryptoError> for StepError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Self::Engine(e.into())
+    }
+}
+
+impl From<super::ports::VaultError> for StepError {
+    fn from(e: super::ports::VaultError) -> Self {
+        Self::Engine(e.into())
+    }
+}
+
+impl From<super::ports::StoreError> for StepError {
+    fn from(e: super::ports::StoreError) -> Self {
+        Self::Engine(e.into())
+    }
+}
+
+fn source_failure(err: SourceError) -> StepError {
+    StepError::Failure(match err {
+        SourceError::Gone(why) => Failure::Permanent {
+            code: "SOURCE_GONE".into(),
+            why,
+        },
+        SourceError::PermissionDenied(_) => {
+            Failure::Blocked(crate::protocol::BlockedReason::Permission)
+        }
+        SourceError::Unreadable(why) => Failure::Transient {
+            retry_after_ms: None,
+            why: format!("source unreadable: {why}"),
+        },
+    })
+}
+
+fn protocol_failure(err: api::ProtocolError) -> StepError {
+    StepError::Failure(Failure::Transient {
+        retry_after_ms: None,
+        why: err.to_string(),
+    })
+}
+
+impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
+    /// Runs one step of `item` and records what happened.
+    pub(super) async fn step(
+        &self,
+        item: Item,
+        deadline_ms: Option<f64>,
+    ) -> Result<Progress, EngineError> {
+        let mut after = item.clone();
+        let mut progress = Progress::default();
+        let mut extra = Batch::default();
+        let result = self
+            .advance(&mut after, &mut progress, &mut extra, deadline_ms)
+            .await;
+        let mut changes = Changes::new(self.counters().await?);
+        match result {
+            Ok(()) => {
+                after.attempts = 0;
+                after.next_attempt_ms = 0;
+                after.last_error = None;
+                changes.counters.bytes_uploaded += progress.bytes_uploaded;
+            }
+            Err(StepError::Engine(err)) => return Err(err),
+            Err(StepError::SourceChanged(info)) => {
+                after = item.clone();
+                after.size = Some(info.size);
+                after.last_modified_ms = Some(info.last_modified_ms);
+                after.step = Step::Queued;
+                after.last_error = Some(ItemError {
+                    code: "SOURCE_CHANGED".into(),
+                    message: "the file changed during upload; starting over with a new key".into(),
+                });
+                progress = Progress::default();
+                extra = Batch::default();
+            }
+            Err(StepError::Failure(failure)) => {
+                after = item.clone();
+                progress = Progress::default();
+                extra = Batch::default();
+                match failure {
+                    Failure::Blocked(reason) => {
+                        // The item is untouched; the whole queue waits.
+                        let mut batch = Batch::default();
+                        batch.put(Table::Meta, BLOCKED_KEY.to_vec(), encode(&reason));
+                        self.env.store.commit(batch).await?;
+                        return Ok(progress);
+                    }
+                    Failure::Permanent { code, why } => {
+                        self.fail(&mut after, &mut extra, code, why)
+                    }
+                    Failure::UrlExpired => {
+                        // New URLs need a new upload; keep the hash.
+                        if let Step::Uploading(upload) = &item.step {
+                            let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
+                            after.step = Step::Uploading(Box::new(fresh));
+                        }
+                        after.last_error = Some(ItemError {
+                            code: "URL_EXPIRED".into(),
+                            message: "an upload URL expired; asking for new ones".into(),
+                        });
+                    }
+                    Failure::Transient {
+                        retry_after_ms,
+                        why,
+                    } => {
+                        after.attempts = item.attempts + 1;
+                        if after.attempts >= MAX_ATTEMPTS {
+                            self.fail(&mut after, &mut extra, "TOO_MANY_ATTEMPTS".into(), why);
+                        } else {
+                            let delay = backoff_ms(item.id, after.attempts, retry_after_ms);
+                            after.next_attempt_ms =
+                                self.env.clock.now_ms() + i64::try_from(delay).unwrap_or(i64::MAX);
+                            after.last_error = Some(ItemError {
+                                code: "RETRYING".into(),
+                                message: why,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        progress.file_done =
+            matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
+        changes.write_item(Some(&item), &after);
+        let mut batch = changes.finish();
+        batch.ops.extend(extra.ops);
+        self.env.store.commit(batch).await?;
+        Ok(progress)
+    }
+
+    fn fail(&self, item: &mut Item, extra: &mut Batch, code: String, message: String) {
+        if let Step::Uploading(upload) = &item.step {
+            // A failed item no longer stands for its content: let a later
+            // copy of the same file be uploaded.
+            extra.delete(
+                Table::Hashes,
+                hash_key(
+                    item.new.collection_id,
+                    item.new.file_type.wire(),
+                    &item.new.title,
+                    &upload.hash,
+                ),
+            );
+        }
+        item.step = Step::Failed(ItemError { code, message });
+    }
+
+    async fn advance(
+        &self,
+        item: &mut Item,
+        progress: &mut Progress,
+        extra: &mut Batch,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        match item.step.clone() {
+            Step::Queued => {
+                let (_, info) = self.open_source(item).await?;
+                if info.size > MAX_SOURCE_BYTES {
+                    return Err(Failure::Permanent {
+                        code: "BAD_SIZE".into(),
+                        why: format!("the source reports {} bytes", info.size),
+                    }
+                    .into());
+                }
+                item.size = Some(info.size);
+                item.last_modified_ms = Some(info.last_modified_ms);
+                let sealed_state = self
+                    .env
+                    .vault
+                    .seal(&hash_checkpoint(&Blake2b512::new()))
+                    .await?;
+                item.step = Step::Hashing {
+                    sealed_state,
+                    hashed: 0,
+                };
+            }
+            Step::Hashing {
+                sealed_state,
+                hashed,
+            } => {
+                let (source, info) = self.open_source(item).await?;
+                let mut hasher = hash_resume(&self.env.vault.open(&sealed_state).await?)?;
+                let len = HASH_STEP_BYTES.min(info.size - hashed.min(info.size));
+                if len > 0 {
+                    hasher.update(&source.read(hashed, len).await.map_err(source_failure)?);
+                }
+                if hashed + len < info.size {
+                    let sealed_state = self.env.vault.seal(&hash_checkpoint(&hasher)).await?;
+                    item.step = Step::Hashing {
+                        sealed_state,
+                        hashed: hashed + len,
+                    };
+                    return Ok(());
+                }
+                let hash = to_base64(&hasher.finalize());
+                let key = hash_key(
+                    item.new.collection_id,
+                    item.new.file_type.wire(),
+                    &item.new.title,
+                    &hash,
+                );
+                if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
+                    item.step = Step::Skipped {
+                        duplicate_of: String::from_utf8_lossy(&other).into_owned(),
+                    };
+                    return Ok(());
+                }
+                extra.put(Table::Hashes, key, format!("item:{}", item.id).into_bytes());
+                item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
+            }
+            Step::Uploading(mut upload) => {
+                self.upload_step(item, &mut upload, progress, deadline_ms)
+                    .await?;
+                if !matches!(item.step, Step::Done { .. }) {
+                    item.step = Step::Uploading(upload);
+                }
+            }
+            Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A fresh file key and header, and the sealed metadata, for `hash`.
+    async fn prepare_upload(&self, item: &Item, hash: String) -> Result<Upload, EngineError> {
+        let file_key = Key::generate();
+        let encryptor = FileEncryptor::new(&file_key);
+        let metadata = FileMetadata {
+            file_type: item.new.file_type.wire(),
+            title: item.new.title.clone(),
+            creation_time: item.new.creation_time,
+            modification_time: item.new.modification_time,
+            hash: hash.clone(),
+        };
+        let sealed_metadata = encrypt_message(
+            &file_key,
+            &serde_json::to_vec(&metadata).unwrap_or_default(),
+        );
+        Ok(Upload {
+            hash,
+            sealed_file_key: self.env.vault.seal(file_key.as_bytes()).await?,
+            header: encryptor.header().to_vec(),
+            chunks_per_part: self.config.chunks_per_part,
+            target: None,
+            etags: Vec::new(),
+            sealed_checkpoint: Some(self.env.vault.seal(&encryptor.checkpoint()).await?),
+            completed: false,
+            thumbnail: None,
+            metadata: SealedMetadata {
+                encrypted_data: to_base64(&sealed_metadata.ciphertext),
+                decryption_header: to_base64(&sealed_metadata.header),
+            },
+            bytes_sent: 0,
+        })
+    }
+
+    async fn upload_step(
+        &self,
+        item: &mut Item,
+        upload: &mut Upload,
+        progress: &mut Progress,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let size = item.size.unwrap_or(0);
+        let plan = PartPlan::new(size, upload.chunks_per_part);
+        let Some(target) = upload.target.clone() else {
+            return self.request_urls(upload, plan, deadline_ms).await;
+        };
+        let parts_done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
+        if parts_done < plan.part_count() {
+            let part = plan
+                .part(size, parts_done + 1)
+                .ok_or_else(|| EngineError::new("CORRUPT_RECORD", "part out of range"))?;
+            let (source, _) = self.open_source(item).await?;
+            let plaintext = source
+                .read(part.plaintext_offset, part.plaintext_len)
+                .await
+                .map_err(source_failure)?;
+            let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+            let checkpoint = upload.sealed_checkpoint.as_ref().ok_or_else(|| {
+                EngineError::new("CORRUPT_RECORD", "an upload lost its encryptor")
+            })?;
+            let mut encryptor =
+                FileEncryptor::resume(&file_key, &self.env.vault.open(checkpoint).await?)?;
+            let last_part = part.number == plan.part_count();
+            let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
+            let mut chunks = plaintext.chunks(CHUNK_SIZE).peekable();
+            if plaintext.is_empty() {
+                encryptor.push_into(&mut body, &[], true)?;
+            }
+            while let Some(chunk) = chunks.next() {
+                encryptor.push_into(&mut body, chunk, last_part && chunks.peek().is_none())?;
+            }
+            let url = match &target {
+                Target::Single(url) => url.url.clone(),
+                Target::Multipart(urls) => urls.part_urls[part.number as usize - 1].clone(),
+            };
+            let sent = body.len() as u64;
+            let response = self.send(api::put(&url, body), true, deadline_ms).await?;
+            upload
+                .etags
+                .push(parse_etag(&response).map_err(protocol_failure)?);
+            upload.sealed_checkpoint = Some(self.env.vault.seal(&encryptor.checkpoint()).await?);
+            upload.bytes_sent += sent;
+            progress.bytes_uploaded += sent;
+            if matches!(target, Target::Single(_)) {
+                upload.completed = true;
+            }
+            return Ok(());
+        }
+        if let (false, Target::Multipart(urls)) = (upload.completed, &target) {
+            self.send(
+                api::complete_multipart(&urls.complete_url, &upload.etags),
+                true,
+                deadline_ms,
+            )
+            .await?;
+            upload.completed = true;
+            return Ok(());
+        }
+        let Some(thumbnail) = upload.thumbnail.as_mut() else {
+            return Err(
+                EngineError::new("CORRUPT_RECORD", "an upload has no thumbnail slot").into(),
+            );
+        };
+        let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+        if !thumbnail.uploaded {
+            let sealed = encrypt_message(&file_key, &PLACEHOLDER_THUMBNAIL);
+            let sent = sealed.ciphertext.len() as u64;
+            self.send(
+                api::put(&thumbnail.url.url, sealed.ciphertext),
+                true,
+                deadline_ms,
+            )
+            .await?;
+            thumbnail.header = sealed.header.to_vec();
+            thumbnail.size = sent;
+            thumbnail.uploaded = true;
+            progress.bytes_uploaded += sent;
+            return Ok(());
+        }
+        let collection_key = self
+            .collection_key(item.new.collection_id)
+            .await?
+            .ok_or_else(|| Failure::Permanent {
+                code: "MISSING_COLLECTION_KEY".into(),
+                why: format!("no key for collection {}", item.new.collection_id),
+            })?;
+        let wrapped = wrap_key(&file_key, &collection_key);
+        let object_key = match &target {
+            Target::Single(url) => url.object_key.clone(),
+            Target::Multipart(urls) => urls.object_key.clone(),
+        };
+        let new_file = NewFile {
+            collection_id: item.new.collection_id,
+            encrypted_key: to_base64(&wrapped.encrypted_key),
+            key_decryption_nonce: to_base64(&wrapped.nonce),
+            file: ObjectRef {
+                object_key,
+                decryption_header: to_base64(&upload.header),
+                size: plan.encrypted_size(),
+            },
+            thumbnail: ObjectRef {
+                object_key: thumbnail.url.object_key.clone(),
+                decryption_header: to_base64(&thumbnail.header),
+                size: thumbnail.size,
+            },
+            metadata: upload.metadata.clone(),
+        };
+        let request = self.endpoint.borrow().create_file(&new_file);
+        let response = self.send(request, false, deadline_ms).await?;
+        let record = parse_file_record(&response).map_err(protocol_failure)?;
+        item.step = Step::Done { file_id: record.id };
+        Ok(())
+    }
+
+    async fn request_urls(
+        &self,
+        upload: &mut Upload,
+        plan: PartPlan,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let single_count = if matches!(plan, PartPlan::Single { .. }) {
+            2
+        } else {
+            1
+        };
+        let request = self.endpoint.borrow().upload_urls(single_count);
+        let mut singles = parse_upload_urls(&self.send(request, false, deadline_ms).await?)
+            .map_err(protocol_failure)?;
+        if singles.len() != single_count as usize {
+            return Err(protocol_failure(api::ProtocolError(
+                "wrong number of upload URLs".into(),
+            )));
+        }
+        let thumbnail_url = singles
+            .pop()
+            .ok_or_else(|| protocol_failure(api::ProtocolError("no URLs".into())))?;
+        upload.target = Some(match plan {
+            PartPlan::Single { .. } => Target::Single(singles.remove(0)),
+            PartPlan::Multipart { parts, .. } => {
+                let request = self.endpoint.borrow().multipart_upload_urls(parts);
+                let response = self.send(request, false, deadline_ms).await?;
+                Target::Multipart(parse_multipart_urls(&response, parts).map_err(protocol_failure)?)
+            }
+        });
+        upload.thumbnail = Some(Thumbnail {
+            url: thumbnail_url,
+            header: Vec::new(),
+            size: 0,
+            uploaded: false,
+        });
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        request: HttpRequest,
+        to_store: bool,
+        deadline_ms: Option<f64>,
+    ) -> Result<HttpResponse, StepError> {
+        let response = self
+            .env
+            .transport
+            .send(request, deadline_ms)
+            .await
+            .map_err(|e| StepError::Failure(classify_transport(&e)))?;
+        match classify(&response, to_store) {
+            None => Ok(response),
+            Some(failure) => Err(failure.into()),
+        }
+    }
+
+    /// Opens the item's source and checks it is still the file first seen.
+    async fn open_source(&self, item: &Item) -> Result<(R::Source, SourceInfo), StepError> {
+        let source = self
+            .env
+            .sources
+            .open(&item.new.source)
+            .await
+            .map_err(source_failure)?;
+        let info = source.info();
+        let changed = item.size.is_some_and(|s| s != info.size)
+            || item
+                .last_modified_ms
+                .is_some_and(|m| m != info.last_modified_ms);
+        if changed {
+            return Err(StepError::SourceChanged(info));
+        }
+        Ok((source, info))
+    }
+}

@@ -1,0 +1,13 @@
+//! The upload protocol, as plain data: requests to build, responses to
+//! parse, outcomes to classify, and how a file is cut into parts. No I/O.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod http;
+pub mod outcome;
+pub mod part_plan;
+
+pub use api::Endpoint;
+pub use http::{HttpRequest, HttpResponse, Method, TransportError};
+pub use outcome::{BlockedReason, Failure, classify, classify_transport};
+pub use part_plan::{Part, PartPlan};

@@ -1,0 +1,152 @@
+//! How queue records are keyed and encoded in the `Store`, and the counters
+//! that make `status()` one read. Every change to an item goes through
+//! [`Changes`], which keeps the item, its index entries and the counters
+//! consistent inside one batch.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::item::{Item, ItemId, PublicState};
+use crate::engine::ports::{Batch, Table};
+
+pub fn item_key(id: ItemId) -> Vec<u8> {
+    id.to_be_bytes().to_vec()
+}
+
+/// Runnable index: (not-before time, id), both big-endian so keys sort by time.
+pub fn runnable_key(next_attempt_ms: i64, id: ItemId) -> Vec<u8> {
+    let mut key = u64::try_from(next_attempt_ms.max(0))
+        .unwrap_or(0)
+        .to_be_bytes()
+        .to_vec();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+pub fn id_from_runnable_key(key: &[u8]) -> Option<ItemId> {
+    Some(ItemId::from_be_bytes(key.get(8..16)?.try_into().ok()?))
+}
+
+/// Dedupe index: collection, file type, title, content hash.
+pub fn hash_key(collection_id: i64, file_type: u8, title: &str, hash: &str) -> Vec<u8> {
+    format!("{collection_id}\u{0}{file_type}\u{0}{title}\u{0}{hash}").into_bytes()
+}
+
+pub const COUNTERS_KEY: &[u8] = b"counters";
+pub const NEXT_ID_KEY: &[u8] = b"next_item_id";
+pub const BLOCKED_KEY: &[u8] = b"blocked";
+
+pub fn collection_key_key(collection_id: i64) -> Vec<u8> {
+    format!("collection_key\u{0}{collection_id}").into_bytes()
+}
+
+/// Item counts by state and bytes sent, kept current with every change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub by_state: BTreeMap<PublicState, u64>,
+    pub bytes_uploaded: u64,
+}
+
+impl Counters {
+    pub fn count(&self, state: PublicState) -> u64 {
+        self.by_state.get(&state).copied().unwrap_or(0)
+    }
+
+    fn shift(&mut self, from: Option<PublicState>, to: Option<PublicState>) {
+        if from == to {
+            return;
+        }
+        if let Some(from) = from {
+            let n = self.by_state.entry(from).or_default();
+            *n = n.saturating_sub(1);
+        }
+        if let Some(to) = to {
+            *self.by_state.entry(to).or_default() += 1;
+        }
+    }
+}
+
+/// A set of item changes that commit as one batch.
+#[derive(Debug)]
+pub struct Changes {
+    pub batch: Batch,
+    pub counters: Counters,
+}
+
+impl Changes {
+    pub fn new(counters: Counters) -> Self {
+        Self {
+            batch: Batch::default(),
+            counters,
+        }
+    }
+
+    /// Writes `after` (replacing `before`, if any): the record, its place
+    /// in the runnable index, and the counters.
+    pub fn write_item(&mut self, before: Option<&Item>, after: &Item) {
+        if let Some(before) = before.filter(|b| !b.is_terminal()) {
+            self.batch.delete(
+                Table::Runnable,
+                runnable_key(before.next_attempt_ms, before.id),
+            );
+        }
+        if !after.is_terminal() {
+            self.batch.put(
+                Table::Runnable,
+                runnable_key(after.next_attempt_ms, after.id),
+                Vec::new(),
+            );
+        }
+        self.counters
+            .shift(before.map(Item::public_state), Some(after.public_state()));
+        self.batch
+            .put(Table::Items, item_key(after.id), encode(after));
+    }
+
+    pub fn remove_item(&mut self, item: &Item) {
+        if !item.is_terminal() {
+            self.batch
+                .delete(Table::Runnable, runnable_key(item.next_attempt_ms, item.id));
+        }
+        self.counters.shift(Some(item.public_state()), None);
+        self.batch.delete(Table::Items, item_key(item.id));
+    }
+
+    pub fn finish(mut self) -> Batch {
+        self.batch
+            .put(Table::Meta, COUNTERS_KEY.to_vec(), encode(&self.counters));
+        self.batch
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain records cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runnable_keys_sort_by_time_then_id() {
+        let mut keys = [
+            runnable_key(5_000, 2),
+            runnable_key(0, 9),
+            runnable_key(5_000, 1),
+            runnable_key(-3, 4),
+        ];
+        keys.sort();
+        let ids: Vec<_> = keys
+            .iter()
+            .map(|k| id_from_runnable_key(k).unwrap())
+            .collect();
+        assert_eq!(ids, vec![4, 9, 1, 2]);
+    }
+}

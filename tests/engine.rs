@@ -1,0 +1,628 @@
+//! The engine against the real reference server over real HTTP: every size
+//! class round-trips and decrypts, a kill mid-multipart resumes without
+//! re-sending finished parts, faults on every route still end with each
+//! file on the server exactly once, duplicates are skipped, a changed file
+//! restarts with a new key, 401 and 426 block the queue, and no key is ever
+//! stored in clear.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)]
+
+mod common;
+mod engine_support;
+
+use std::rc::Rc;
+
+use common::pattern;
+use engine_support::*;
+use ferry_sync::crypto::{
+    Blake2b512, Key, decrypt_file_bytes, decrypt_message, from_base64, to_base64, unwrap_key,
+};
+use ferry_sync::engine::ports::Clock;
+use ferry_sync::engine::{Engine, EngineConfig, Env, StopReason};
+use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
+use ferry_sync::queue::{FileType, NewItem, PublicState, Step};
+use serde_json::{Value, json};
+
+const MIB: usize = 1024 * 1024;
+
+type TestEngine = Engine<MemStore, HttpTransport, MemSources, TestVault, FastClock>;
+
+struct Harness {
+    server: ferry_server::Running,
+    _dir: tempfile::TempDir,
+    store: MemStore,
+    sources: MemSources,
+    device_key: Key,
+    collection_id: i64,
+    collection_key: Key,
+    http: reqwest::Client,
+}
+
+impl Harness {
+    async fn start(configure: impl FnOnce(&mut ferry_server::Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ferry_server::Config::for_tests(dir.path());
+        config.admin = true;
+        configure(&mut config);
+        let server = ferry_server::start(config).await.unwrap();
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(format!("{}/collections", server.api_url()))
+            .header("X-Auth-Token", &server.token)
+            .json(&json!({
+                "encryptedKey": to_base64(&[1; 48]), "keyDecryptionNonce": to_base64(&[2; 24]),
+                "encryptedName": to_base64(b"album"), "nameDecryptionNonce": to_base64(&[3; 24]), "type": "album",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            collection_id: created["collection"]["id"].as_i64().unwrap(),
+            server,
+            _dir: dir,
+            store: MemStore::default(),
+            sources: MemSources::default(),
+            device_key: Key::generate(),
+            collection_key: Key::generate(),
+            http,
+        }
+    }
+
+    /// A fresh engine over the same database: what a page reload gets.
+    async fn engine(&self, chunks_per_part: u32) -> TestEngine {
+        let env = Env {
+            store: self.store.clone(),
+            transport: HttpTransport::default(),
+            sources: self.sources.clone(),
+            vault: TestVault(self.device_key.clone()),
+            clock: FastClock::default(),
+        };
+        let endpoint = Endpoint {
+            base_url: self.server.api_url(),
+            token: self.server.token.clone(),
+        };
+        let engine = Engine::new(env, endpoint, EngineConfig { chunks_per_part });
+        engine
+            .set_collection_key(self.collection_id, &self.collection_key)
+            .await
+            .unwrap();
+        engine
+    }
+
+    fn item(&self, source: &str, title: &str) -> NewItem {
+        NewItem {
+            collection_id: self.collection_id,
+            source: source.into(),
+            title: title.into(),
+            file_type: FileType::Image,
+            creation_time: 1_700_000_000_000_000,
+            modification_time: 1_700_000_000_000_000,
+        }
+    }
+
+    async fn api(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.server.api_url()))
+            .header("X-Auth-Token", &self.server.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Every file on the server: (title, plaintext, metadata), decrypted
+    /// with the collection key the way another device would.
+    async fn server_files(&self) -> Vec<(String, Vec<u8>, Value)> {
+        let mut out = Vec::new();
+        let mut since = 0;
+        loop {
+            let page = self
+                .api(&format!(
+                    "/collections/v2/diff?collectionID={}&sinceTime={since}",
+                    self.collection_id
+                ))
+                .await;
+            for record in page["diff"].as_array().unwrap() {
+                let b64 = |v: &Value| from_base64(v.as_str().unwrap()).unwrap();
+                let file_key = unwrap_key(
+                    &b64(&record["encryptedKey"]),
+                    &b64(&record["keyDecryptionNonce"]),
+                    &self.collection_key,
+                )
+                .unwrap();
+                let ciphertext = self
+                    .http
+                    .get(format!(
+                        "{}/files/download/{}",
+                        self.server.api_url(),
+                        record["id"]
+                    ))
+                    .header("X-Auth-Token", &self.server.token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let plaintext = decrypt_file_bytes(
+                    &file_key,
+                    &b64(&record["file"]["decryptionHeader"]),
+                    &ciphertext,
+                )
+                .unwrap();
+                let metadata: Value = serde_json::from_slice(
+                    &decrypt_message(
+                        &file_key,
+                        &b64(&record["metadata"]["decryptionHeader"]),
+                        &b64(&record["metadata"]["encryptedData"]),
+                    )
+                    .unwrap(),
+                )
+                .unwrap();
+                out.push((
+                    metadata["title"].as_str().unwrap().to_owned(),
+                    plaintext,
+                    metadata,
+                ));
+                since = record["updationTime"].as_i64().unwrap();
+            }
+            if page["hasMore"] == false {
+                return out;
+            }
+        }
+    }
+
+    async fn request_counts(&self) -> Value {
+        self.api("/admin/requests").await["counts"].clone()
+    }
+}
+
+/// Runs until nothing is left to do, advancing the clock past each wait the
+/// way a host scheduling later runs would.
+async fn run_until_settled(engine: &TestEngine) -> ferry_sync::engine::RunOutcome {
+    let mut files_done = 0;
+    loop {
+        let mut outcome = engine.run(None).await.unwrap();
+        files_done += outcome.files_done;
+        match (outcome.stopped_because, outcome.next_attempt_ms) {
+            (StopReason::Idle, Some(due)) => {
+                let wait = due - engine.env().clock.now_ms();
+                engine
+                    .env()
+                    .clock
+                    .sleep_ms(u64::try_from(wait.max(0)).unwrap())
+                    .await;
+            }
+            _ => {
+                outcome.files_done = files_done;
+                return outcome;
+            }
+        }
+    }
+}
+
+fn hash_b64(data: &[u8]) -> String {
+    to_base64(&Blake2b512::digest(data))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_size_class_uploads_and_decrypts_with_its_hash() {
+    let h = Harness::start(|_| {}).await;
+    let sizes = [0, 1, 4 * MIB, 4 * MIB + 1, 9 * MIB + 3, 21 * MIB];
+    let mut items = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        h.sources.add(&format!("f{i}"), pattern(*size, i as u64));
+        items.push(h.item(&format!("f{i}"), &format!("photo-{i}.jpg")));
+    }
+    let engine = h.engine(2).await;
+    let ids = engine.enqueue(items).await.unwrap();
+    assert_eq!(
+        engine
+            .status()
+            .await
+            .unwrap()
+            .counters
+            .count(PublicState::Queued),
+        6
+    );
+
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(outcome.stopped_because, StopReason::Idle);
+    assert_eq!(outcome.files_done, 6);
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 6);
+    assert_eq!(status.counters.count(PublicState::Queued), 0);
+    assert!(status.counters.bytes_uploaded >= sizes.iter().sum::<usize>() as u64);
+    for id in ids {
+        assert!(matches!(
+            engine.item(id).await.unwrap().unwrap().step,
+            Step::Done { .. }
+        ));
+    }
+
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 6);
+    for (i, size) in sizes.iter().enumerate() {
+        let (_, plaintext, metadata) = files
+            .iter()
+            .find(|(t, _, _)| *t == format!("photo-{i}.jpg"))
+            .unwrap();
+        let expected = pattern(*size, i as u64);
+        assert!(
+            *plaintext == expected,
+            "file {i} of {size} bytes round-trips"
+        );
+        assert_eq!(metadata["hash"], hash_b64(&expected));
+        assert_eq!(metadata["fileType"], 0);
+        assert_eq!(metadata["creationTime"], 1_700_000_000_000_000i64);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
+    let h = Harness::start(|_| {}).await;
+    let data = pattern(30 * MIB, 7); // 8 chunks: 4 parts of 2 chunks
+    h.sources.add("big", data.clone());
+    let first = h.engine(2).await;
+    first
+        .enqueue(vec![h.item("big", "video.mp4")])
+        .await
+        .unwrap();
+
+    // Kill the run the moment the third part starts to go out.
+    let started = Rc::new(std::cell::Cell::new(0));
+    let counter = started.clone();
+    let killed = Rc::new(tokio::sync::Notify::new());
+    let kill = killed.clone();
+    *first.env().transport.hook.borrow_mut() = Some(Box::new(move |request| {
+        if request.method == Method::Put && request.url.contains("partNumber") {
+            counter.set(counter.get() + 1);
+            if counter.get() == 3 {
+                kill.notify_one();
+            }
+        }
+    }));
+    tokio::select! {
+        _ = first.run(None) => panic!("the run finished before it was killed"),
+        () = killed.notified() => {}
+    }
+    drop(first);
+
+    let second = h.engine(2).await;
+    let outcome = second.run(None).await.unwrap();
+    assert_eq!(outcome.files_done, 1);
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == data);
+
+    let counts = h.request_counts().await;
+    let part_puts: Vec<(String, u64)> = counts
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("s3:UploadPart /"))
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(part_puts.len(), 4, "{counts}");
+    for (part, count) in &part_puts {
+        let number: u32 = part.rsplit('#').next().unwrap().parse().unwrap();
+        match number {
+            1 | 2 | 4 => assert_eq!(*count, 1, "finished part {number} was sent again"),
+            _ => assert!(*count <= 2, "the part in flight is redone at most once"),
+        }
+    }
+    assert_eq!(counts["s3:CompleteMultipartUpload"], 1);
+    assert_eq!(counts["POST /files"], 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn faults_on_every_route_still_land_each_file_exactly_once() {
+    let h = Harness::start(|config| {
+        config.faults = Some(serde_json::from_value(json!({
+            "seed": 20_261_125,
+            "rules": [{ "route": "*", "errorRate": 0.2, "throttleRate": 0.05, "resetRate": 0.05 }],
+        })).unwrap());
+    })
+    .await;
+    let mut items = Vec::new();
+    for i in 0..12 {
+        let size = [10_000, 5 * MIB, 9 * MIB][i % 3];
+        h.sources
+            .add(&format!("f{i}"), pattern(size, 100 + i as u64));
+        items.push(h.item(&format!("f{i}"), &format!("img-{i}.heic")));
+    }
+    let engine = h.engine(2).await;
+    engine.enqueue(items).await.unwrap();
+    let outcome = run_until_settled(&engine).await;
+    assert_eq!(outcome.stopped_because, StopReason::Idle, "{outcome:?}");
+    assert_eq!(
+        engine
+            .status()
+            .await
+            .unwrap()
+            .counters
+            .count(PublicState::Done),
+        12
+    );
+    let injected = h.api("/admin/faults").await["injected"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(injected > 10, "faults were injected: {injected}");
+
+    // Verify with faults off: the checks' own downloads must not meet them.
+    let off = h
+        .http
+        .delete(format!("{}/admin/faults", h.server.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 204);
+
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 12, "each file exactly once");
+    for i in 0..12 {
+        let size = [10_000, 5 * MIB, 9 * MIB][i % 3];
+        let (_, plaintext, _) = files
+            .iter()
+            .find(|(t, _, _)| *t == format!("img-{i}.heic"))
+            .unwrap();
+        assert!(*plaintext == pattern(size, 100 + i as u64));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn duplicates_are_skipped_not_uploaded_again() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(50_000, 1));
+    h.sources.add("a-copy", pattern(50_000, 1));
+    let engine = h.engine(2).await;
+    let ids = engine
+        .enqueue(vec![
+            h.item("a", "cat.jpg"),
+            h.item("a-copy", "cat.jpg"),
+            h.item("a-copy", "cat (2).jpg"),
+        ])
+        .await
+        .unwrap();
+    engine.run(None).await.unwrap();
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 2);
+    assert_eq!(status.counters.count(PublicState::Skipped), 1);
+    assert!(matches!(
+        engine.item(ids[1]).await.unwrap().unwrap().step,
+        Step::Skipped { ref duplicate_of } if *duplicate_of == format!("item:{}", ids[0])
+    ));
+    assert_eq!(h.server_files().await.len(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_changed_between_parts_restarts_with_a_new_key() {
+    let h = Harness::start(|_| {}).await;
+    let original = pattern(20 * MIB, 1);
+    let edited = pattern(20 * MIB, 2);
+    h.sources.add("doc", original);
+    let engine = h.engine(2).await;
+    let id = engine
+        .enqueue(vec![h.item("doc", "edited.jpg")])
+        .await
+        .unwrap()[0];
+
+    let sources = h.sources.clone();
+    let replacement = edited.clone();
+    let parts = std::cell::Cell::new(0);
+    *engine.env().transport.hook.borrow_mut() = Some(Box::new(move |request| {
+        if request.method == Method::Put && request.url.contains("partNumber") {
+            parts.set(parts.get() + 1);
+            if parts.get() == 1 {
+                sources.replace("doc", replacement.clone(), 1_800_000_000_000);
+            }
+        }
+    }));
+    let mut headers = Vec::new();
+    for _ in 0..50 {
+        engine.run(Some(0.0)).await.unwrap(); // no-op: budget already spent
+        let item = engine.item(id).await.unwrap().unwrap();
+        if let Step::Uploading(upload) = &item.step {
+            if headers.last() != Some(&upload.header) {
+                headers.push(upload.header.clone());
+            }
+        }
+        if matches!(item.step, Step::Done { .. }) {
+            break;
+        }
+        // One step at a time, so the header of each upload attempt is seen.
+        engine
+            .run(Some(engine.env().clock.monotonic_ms() + 0.001))
+            .await
+            .unwrap();
+    }
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert!(matches!(item.step, Step::Done { .. }), "{:?}", item.step);
+    assert_eq!(item.last_modified_ms, Some(1_800_000_000_000));
+    assert!(
+        headers.len() >= 2,
+        "a second upload with a new header: {}",
+        headers.len()
+    );
+    assert_ne!(headers[0], headers[1]);
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == edited, "the server has the edited file");
+    assert_eq!(files[0].2["hash"], hash_b64(&edited));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unauthorised_blocks_the_queue_until_resume_with_a_new_token() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(1000, 1));
+    let engine = h.engine(2).await;
+    engine.enqueue(vec![h.item("a", "a.jpg")]).await.unwrap();
+    engine.set_token("expired-session".into());
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(
+        outcome.stopped_because,
+        StopReason::Blocked(BlockedReason::Auth)
+    );
+    assert_eq!(
+        engine.status().await.unwrap().blocked,
+        Some(BlockedReason::Auth)
+    );
+    // Still blocked on the next run: nothing is retried behind the host's back.
+    assert_eq!(
+        engine.run(None).await.unwrap().stopped_because,
+        StopReason::Blocked(BlockedReason::Auth)
+    );
+
+    engine.set_token(h.server.token.clone());
+    engine.resume().await.unwrap();
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(outcome.files_done, 1);
+    assert_eq!(engine.status().await.unwrap().blocked, None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_quota_blocks_with_quota() {
+    let h = Harness::start(|config| config.quota_bytes = 100_000).await;
+    h.sources.add("small", pattern(1000, 1));
+    h.sources.add("large", pattern(200_000, 2));
+    let engine = h.engine(2).await;
+    engine
+        .enqueue(vec![h.item("small", "s.jpg"), h.item("large", "l.jpg")])
+        .await
+        .unwrap();
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(
+        outcome.stopped_because,
+        StopReason::Blocked(BlockedReason::Quota)
+    );
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 1);
+    assert_eq!(
+        status.counters.count(PublicState::Failed),
+        0,
+        "nothing dropped"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_database_never_holds_a_key_in_clear() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(9 * MIB, 3));
+    let engine = h.engine(2).await;
+    engine.enqueue(vec![h.item("a", "a.jpg")]).await.unwrap();
+    // Stop mid-upload too: in-flight state must be sealed as well.
+    let mut mid_upload_dump = None;
+    while !matches!(
+        engine.item(1).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ) {
+        engine
+            .run(Some(engine.env().clock.monotonic_ms() + 0.001))
+            .await
+            .unwrap();
+        if let Step::Uploading(upload) = engine.item(1).await.unwrap().unwrap().step {
+            if !upload.etags.is_empty() && mid_upload_dump.is_none() {
+                mid_upload_dump = Some(h.store.dump());
+            }
+        }
+    }
+    let files = h
+        .api(&format!(
+            "/collections/v2/diff?collectionID={}&sinceTime=0",
+            h.collection_id
+        ))
+        .await;
+    let record = &files["diff"][0];
+    let b64 = |v: &Value| from_base64(v.as_str().unwrap()).unwrap();
+    let file_key = unwrap_key(
+        &b64(&record["encryptedKey"]),
+        &b64(&record["keyDecryptionNonce"]),
+        &h.collection_key,
+    )
+    .unwrap();
+    for dump in [
+        mid_upload_dump.expect("saw the upload in progress"),
+        h.store.dump(),
+    ] {
+        for secret in [h.collection_key.as_bytes(), file_key.as_bytes()] {
+            assert!(!contains(&dump, secret), "a raw key is in the database");
+            assert!(
+                !contains(&dump, to_base64(secret).as_bytes()),
+                "a base64 key is in the database"
+            );
+            let json_array = serde_json::to_string(&secret.to_vec()).unwrap();
+            assert!(
+                !contains(&dump, json_array.as_bytes()),
+                "a key as a JSON array is in the database"
+            );
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bad_items_are_refused_and_bad_sources_fail_alone() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("good", pattern(100, 1));
+    h.sources
+        .0
+        .borrow_mut()
+        .insert("short".into(), MemFile::ShortReads { size: 5000 });
+    let engine = h.engine(2).await;
+
+    let mut no_key = h.item("good", "x.jpg");
+    no_key.collection_id = 999;
+    let err = engine
+        .enqueue(vec![h.item("good", "ok.jpg"), no_key])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "MISSING_COLLECTION_KEY");
+    let err = engine
+        .enqueue(vec![h.item("good", "  ")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "BAD_ITEM");
+    let err = engine.enqueue(vec![h.item("", "t.jpg")]).await.unwrap_err();
+    assert_eq!(err.code, "BAD_ITEM");
+    assert_eq!(
+        engine.status().await.unwrap().counters,
+        Default::default(),
+        "a refused batch adds nothing"
+    );
+
+    let ids = engine
+        .enqueue(vec![
+            h.item("good", "ok.jpg"),
+            h.item("missing", "gone.jpg"),
+            h.item("short", "short.jpg"),
+        ])
+        .await
+        .unwrap();
+    run_until_settled(&engine).await;
+    let step = async |i: usize| engine.item(ids[i]).await.unwrap().unwrap().step;
+    assert!(matches!(step(0).await, Step::Done { .. }));
+    assert!(matches!(step(1).await, Step::Failed(ref e) if e.code == "SOURCE_GONE"));
+    assert!(matches!(step(2).await, Step::Failed(ref e) if e.code == "TOO_MANY_ATTEMPTS"));
+
+    // A failed item can be retried once its source is back.
+    h.sources.add("missing", pattern(10, 9));
+    engine.retry(ids[1]).await.unwrap();
+    engine.run(None).await.unwrap();
+    assert!(matches!(step(1).await, Step::Done { .. }));
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 2);
+    assert_eq!(status.counters.count(PublicState::Failed), 1);
+}

@@ -1,0 +1,252 @@
+//! Native ports for the engine's tests: an in-memory store and sources, a
+//! secretbox vault, a clock whose sleeps advance virtual time, and a real
+//! HTTP transport (reqwest) to the in-process reference server.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use ferry_sync::crypto::{Key, secretbox};
+use ferry_sync::engine::ports::{
+    Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, StoreError, Table, Transport,
+    Vault, VaultError,
+};
+use ferry_sync::protocol::{HttpRequest, HttpResponse, Method, TransportError};
+use zeroize::Zeroizing;
+
+/// A shared in-memory database: clones see the same data, as two page
+/// loads see the same IndexedDB.
+type Tables = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
+
+#[derive(Clone, Default)]
+pub struct MemStore(pub Rc<RefCell<Tables>>);
+
+impl Store for MemStore {
+    async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.borrow().get(&(table, key.to_vec())).cloned())
+    }
+
+    async fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        Ok(self
+            .0
+            .borrow()
+            .range((table, start.to_vec())..(table, end.to_vec()))
+            .take(limit)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut map = self.0.borrow_mut();
+        for (table, key, value) in batch.ops {
+            match value {
+                Some(value) => map.insert((table, key), value),
+                None => map.remove(&(table, key)),
+            };
+        }
+        Ok(())
+    }
+}
+
+impl MemStore {
+    /// Every key and value, as a database dump would show them.
+    pub fn dump(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for ((_, k), v) in self.0.borrow().iter() {
+            out.extend_from_slice(k);
+            out.extend_from_slice(v);
+        }
+        out
+    }
+}
+
+/// Files by reference; a test can change or remove one between steps.
+#[derive(Clone, Default)]
+pub struct MemSources(pub Rc<RefCell<HashMap<String, MemFile>>>);
+
+#[derive(Clone)]
+pub enum MemFile {
+    Bytes {
+        data: Rc<Vec<u8>>,
+        last_modified_ms: i64,
+    },
+    /// Claims `size` bytes but returns fewer.
+    ShortReads { size: u64 },
+}
+
+impl MemSources {
+    pub fn add(&self, name: &str, data: Vec<u8>) {
+        self.0.borrow_mut().insert(
+            name.to_owned(),
+            MemFile::Bytes {
+                data: Rc::new(data),
+                last_modified_ms: 1_700_000_000_000,
+            },
+        );
+    }
+
+    pub fn replace(&self, name: &str, data: Vec<u8>, last_modified_ms: i64) {
+        self.0.borrow_mut().insert(
+            name.to_owned(),
+            MemFile::Bytes {
+                data: Rc::new(data),
+                last_modified_ms,
+            },
+        );
+    }
+}
+
+pub struct MemSource(MemFile);
+
+impl Source for MemSource {
+    fn info(&self) -> SourceInfo {
+        match &self.0 {
+            MemFile::Bytes {
+                data,
+                last_modified_ms,
+            } => SourceInfo {
+                size: data.len() as u64,
+                last_modified_ms: *last_modified_ms,
+            },
+            MemFile::ShortReads { size } => SourceInfo {
+                size: *size,
+                last_modified_ms: 0,
+            },
+        }
+    }
+
+    async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
+        match &self.0 {
+            MemFile::Bytes { data, .. } => data
+                .get(offset as usize..(offset + len) as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| SourceError::Unreadable("read past the end".into())),
+            MemFile::ShortReads { .. } => {
+                Err(SourceError::Unreadable(format!("got 0 of {len} bytes")))
+            }
+        }
+    }
+}
+
+impl Sources for MemSources {
+    type Source = MemSource;
+
+    async fn open(&self, source_ref: &str) -> Result<MemSource, SourceError> {
+        self.0
+            .borrow()
+            .get(source_ref)
+            .cloned()
+            .map(MemSource)
+            .ok_or_else(|| SourceError::Gone(source_ref.to_owned()))
+    }
+}
+
+/// Seals with a device key held outside the store, like the web vault.
+pub struct TestVault(pub Key);
+
+impl Vault for TestVault {
+    async fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+        let (mut sealed, nonce) = secretbox::seal(&self.0, plaintext);
+        sealed.extend_from_slice(&nonce);
+        Ok(sealed)
+    }
+
+    async fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let (body, nonce) = sealed.split_at(sealed.len().saturating_sub(24));
+        secretbox::open(&self.0, nonce, body).map_err(|e| VaultError(e.to_string()))
+    }
+}
+
+/// Real wall time plus a virtual offset: sleeps return at once and move
+/// time forward, so backoff is exercised without waiting for it.
+#[derive(Default)]
+pub struct FastClock {
+    pub skipped_ms: Cell<u64>,
+}
+
+impl Clock for FastClock {
+    fn now_ms(&self) -> i64 {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        real + self.skipped_ms.get() as i64
+    }
+
+    fn monotonic_ms(&self) -> f64 {
+        thread_local!(static START: std::time::Instant = std::time::Instant::now());
+        START.with(|s| s.elapsed().as_secs_f64() * 1000.0) + self.skipped_ms.get() as f64
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        self.skipped_ms.set(self.skipped_ms.get() + ms);
+    }
+}
+
+/// What the test wants to happen to a request before it is sent.
+pub type Hook = Box<dyn Fn(&HttpRequest)>;
+
+/// reqwest to the reference server, with a hook that sees each request.
+#[derive(Default)]
+pub struct HttpTransport {
+    pub client: reqwest::Client,
+    pub hook: RefCell<Option<Hook>>,
+    pub sent: Cell<u64>,
+}
+
+impl Transport for HttpTransport {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        _deadline_ms: Option<f64>,
+    ) -> Result<HttpResponse, TransportError> {
+        if let Some(hook) = self.hook.borrow().as_ref() {
+            hook(&request);
+        }
+        self.sent.set(self.sent.get() + 1);
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Put => reqwest::Method::PUT,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut builder = self.client.request(method, &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder.body(request.body).send().await.map_err(|e| {
+            if e.is_connect() {
+                TransportError::Offline(e.to_string())
+            } else {
+                TransportError::Network(e.to_string())
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TransportError::Network(e.to_string()))?
+            .to_vec();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
