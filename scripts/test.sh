@@ -21,7 +21,7 @@ cargo test --workspace
 
 section "wasm-bindgen tests in headless Chromium"
 CHROMEDRIVER=$(command -v chromedriver) \
-  cargo test --target wasm32-unknown-unknown -p ferry-sync --test web --test libsodium_vectors
+  cargo test --target wasm32-unknown-unknown -p ferry-sync --test web --test web_store --test libsodium_vectors
 
 section "build pkg/"
 bash scripts/build.sh

@@ -43,6 +43,11 @@ impl core::fmt::Debug for Key {
 /// A CSPRNG failure leaves no safe way to continue (a reused nonce would be
 /// worse than stopping), so it aborts rather than returning an error.
 pub(crate) fn random_array<const N: usize>() -> [u8; N] {
+    random_bytes()
+}
+
+/// `N` bytes from the platform CSPRNG, for nonces and IVs.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     #[allow(clippy::expect_used)]
     getrandom::getrandom(&mut out).expect("the platform CSPRNG is unavailable");

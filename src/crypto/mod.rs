@@ -23,6 +23,6 @@ pub use file_stream::{
     chunk_count, decrypt_file_bytes, encrypt_file_bytes, encrypted_size,
 };
 pub use hash::{hash_checkpoint, hash_resume};
-pub use key::{KEY_BYTES, Key};
+pub use key::{KEY_BYTES, Key, random_bytes};
 pub use message::{check_header, decrypt_message, encrypt_message};
 pub use secretbox::{WrappedKey, unwrap_key, wrap_key};

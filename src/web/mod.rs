@@ -5,5 +5,7 @@
 mod convert;
 pub mod crypto;
 mod error;
+pub mod store;
+pub mod vault;
 
 pub use error::FerryError;

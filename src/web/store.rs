@@ -1,0 +1,204 @@
+//! The engine's `Store` over IndexedDB. One object store per table, binary
+//! keys (IndexedDB compares them bytewise, as the engine's encoding needs),
+//! byte values. Every read and every batch is one short transaction whose
+//! requests are all issued before its first await, so no transaction ever
+//! spans a non-IndexedDB await (it would auto-commit under us).
+
+use idb::{
+    Database, DatabaseEvent, Factory, KeyRange, ObjectStoreParams, Query, TransactionMode,
+    TransactionResult,
+};
+use js_sys::Uint8Array;
+use wasm_bindgen::JsValue;
+
+use crate::engine::ports::{Batch, Store, StoreError, Table};
+
+/// Object stores added by each schema version, oldest first. Versions only
+/// ever add; a database at version n upgrades through n+1, n+2, ….
+const MIGRATIONS: &[&[&str]] = &[
+    // 1: the engine's tables, and the device key's own store.
+    &["items", "runnable", "hashes", "meta", DEVICE_STORE],
+];
+
+/// Holds the vault's non-extractable `CryptoKey`, outside the engine's tables.
+pub const DEVICE_STORE: &str = "device";
+
+#[derive(Debug)]
+pub struct IdbStore {
+    db: Database,
+}
+
+fn store_error(context: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
+    move |err| StoreError(format!("IndexedDB {context}: {err}"))
+}
+
+fn bytes_key(bytes: &[u8]) -> JsValue {
+    Uint8Array::from(bytes).into()
+}
+
+/// IndexedDB returns binary keys as `ArrayBuffer`s and values as stored.
+fn to_bytes(value: &JsValue) -> Vec<u8> {
+    Uint8Array::new(value).to_vec()
+}
+
+impl IdbStore {
+    /// Opens (creating or upgrading) the database `name`.
+    pub async fn open(name: &str) -> Result<Self, StoreError> {
+        let factory = Factory::new().map_err(store_error("is unavailable"))?;
+        let version = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
+        let mut request = factory
+            .open(name, Some(version))
+            .map_err(store_error("open"))?;
+        request.on_upgrade_needed(|event| {
+            let (Ok(db), Ok(old)) = (event.database(), event.old_version()) else {
+                return;
+            };
+            for stores in MIGRATIONS.iter().skip(old as usize) {
+                for store in *stores {
+                    // An error here aborts the upgrade, which fails the open.
+                    let _ = db.create_object_store(store, ObjectStoreParams::new());
+                }
+            }
+        });
+        let db = request.await.map_err(store_error("open"))?;
+        Ok(Self { db })
+    }
+
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    /// A raw value of the device store (the vault keeps its `CryptoKey` there).
+    pub async fn device_value(&self, key: &str) -> Result<Option<JsValue>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[DEVICE_STORE], TransactionMode::ReadOnly)
+            .map_err(store_error("read"))?;
+        let store = tx.object_store(DEVICE_STORE).map_err(store_error("read"))?;
+        let value = store
+            .get(Query::Key(JsValue::from_str(key)))
+            .map_err(store_error("read"))?
+            .await
+            .map_err(store_error("read"))?;
+        Ok(value)
+    }
+
+    /// Adds a device value unless one exists; returns whichever is stored,
+    /// so two tabs racing to create the device key agree on one.
+    pub async fn add_device_value(
+        &self,
+        key: &str,
+        value: &JsValue,
+    ) -> Result<JsValue, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[DEVICE_STORE], TransactionMode::ReadWrite)
+            .map_err(store_error("write"))?;
+        let store = tx
+            .object_store(DEVICE_STORE)
+            .map_err(store_error("write"))?;
+        let added = store.add(value, Some(&JsValue::from_str(key)));
+        match added {
+            Ok(request) => {
+                let _ = request.await;
+                let _ = tx.await;
+            }
+            Err(_) => drop(tx),
+        }
+        self.device_value(key)
+            .await?
+            .ok_or_else(|| StoreError("the device key could not be stored".into()))
+    }
+}
+
+impl Store for IdbStore {
+    async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[table.name()], TransactionMode::ReadOnly)
+            .map_err(store_error("read"))?;
+        let store = tx.object_store(table.name()).map_err(store_error("read"))?;
+        let value = store
+            .get(Query::Key(bytes_key(key)))
+            .map_err(store_error("read"))?
+            .await
+            .map_err(store_error("read"))?;
+        Ok(value.as_ref().map(to_bytes))
+    }
+
+    async fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let tx = self
+            .db
+            .transaction(&[table.name()], TransactionMode::ReadOnly)
+            .map_err(store_error("scan"))?;
+        let store = tx.object_store(table.name()).map_err(store_error("scan"))?;
+        let range = || KeyRange::bound(&bytes_key(start), &bytes_key(end), Some(false), Some(true));
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        // Both requests go out before either is awaited: one snapshot.
+        let keys = store
+            .get_all_keys(
+                Some(range().map_err(store_error("scan"))?.into()),
+                Some(limit),
+            )
+            .map_err(store_error("scan"))?;
+        let values = store
+            .get_all(
+                Some(range().map_err(store_error("scan"))?.into()),
+                Some(limit),
+            )
+            .map_err(store_error("scan"))?;
+        let keys = keys.await.map_err(store_error("scan"))?;
+        let values = values.await.map_err(store_error("scan"))?;
+        Ok(keys
+            .iter()
+            .map(to_bytes)
+            .zip(values.iter().map(to_bytes))
+            .collect())
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<&str> = batch.ops.iter().map(|(t, _, _)| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let tx = self
+            .db
+            .transaction(&names, TransactionMode::ReadWrite)
+            .map_err(store_error("write"))?;
+        for (table, key, value) in &batch.ops {
+            let store = tx
+                .object_store(table.name())
+                .map_err(store_error("write"))?;
+            let key = bytes_key(key);
+            match value {
+                Some(value) => {
+                    store
+                        .put(&Uint8Array::from(value.as_slice()).into(), Some(&key))
+                        .map_err(store_error("write"))?;
+                }
+                None => {
+                    store
+                        .delete(Query::Key(key))
+                        .map_err(store_error("write"))?;
+                }
+            }
+        }
+        match tx.await.map_err(store_error("commit"))? {
+            TransactionResult::Committed => Ok(()),
+            TransactionResult::Aborted => {
+                Err(StoreError("IndexedDB aborted the transaction".into()))
+            }
+        }
+    }
+}
