@@ -44,3 +44,21 @@ pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
 pub fn uint8array(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }
+
+/// A JavaScript number as an integer. Every number crossing here is a
+/// whole count, size, id or time well below 2^53; truncating toward zero
+/// (and saturating, for garbage) is the one conversion Ferry needs, so it is
+/// written once.
+pub fn int(n: f64) -> i64 {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "saturating truncation is intended"
+    )]
+    let n = n as i64;
+    n
+}
+
+/// As [`int`], for quantities that cannot be negative.
+pub fn count(n: f64) -> u64 {
+    int(n).max(0).unsigned_abs()
+}

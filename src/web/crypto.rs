@@ -143,12 +143,7 @@ pub fn encrypted_size(size: f64) -> Result<f64, FerryError> {
             "`size` must be a whole number of bytes",
         ));
     }
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "checked above: a whole number below 2^52, exact in both types"
-    )]
-    let size = size as u64;
-    Ok(crypto::encrypted_size(size) as f64)
+    Ok(crypto::encrypted_size(super::convert::count(size)) as f64)
 }
 
 #[wasm_bindgen(js_name = toBase64)]

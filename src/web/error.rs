@@ -16,6 +16,14 @@ pub struct FerryError {
 }
 
 impl FerryError {
+    /// The same error, said of item `index` of a batch (code `BAD_ITEM`).
+    pub fn in_item(self, index: usize) -> Self {
+        Self {
+            code: "BAD_ITEM",
+            message: format!("item {index}: {}", self.message),
+        }
+    }
+
     /// An argument of the wrong JavaScript type or shape.
     pub fn bad_input(message: impl Into<String>) -> Self {
         Self {
@@ -30,6 +38,33 @@ impl From<CryptoError> for FerryError {
         Self {
             code: err.code(),
             message: err.to_string(),
+        }
+    }
+}
+
+impl From<crate::engine::EngineError> for FerryError {
+    fn from(err: crate::engine::EngineError) -> Self {
+        Self {
+            code: err.code,
+            message: err.message,
+        }
+    }
+}
+
+impl From<crate::engine::ports::StoreError> for FerryError {
+    fn from(err: crate::engine::ports::StoreError) -> Self {
+        Self {
+            code: "STORE_FAILED",
+            message: err.0,
+        }
+    }
+}
+
+impl From<crate::engine::ports::VaultError> for FerryError {
+    fn from(err: crate::engine::ports::VaultError) -> Self {
+        Self {
+            code: "VAULT_FAILED",
+            message: err.0,
         }
     }
 }
@@ -56,5 +91,11 @@ export type FerryErrorCode =
   | "STREAM_FINISHED"
   | "BAD_CHECKPOINT"
   | "CHECKPOINT_MISMATCH"
-  | "BAD_BASE64";
+  | "BAD_BASE64"
+  | "BAD_ITEM"
+  | "MISSING_COLLECTION_KEY"
+  | "NOT_FOUND"
+  | "CORRUPT_RECORD"
+  | "STORE_FAILED"
+  | "VAULT_FAILED";
 "#;

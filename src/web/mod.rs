@@ -2,9 +2,14 @@
 //! conversions and error mapping; all behaviour lives in the pure modules.
 #![allow(unsafe_code)] // wasm-bindgen's generated glue
 
+mod clock;
 mod convert;
 pub mod crypto;
 mod error;
+pub mod ferry;
+mod global;
+mod http;
+mod sources;
 pub mod store;
 pub mod vault;
 

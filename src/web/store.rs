@@ -18,14 +18,21 @@ use crate::engine::ports::{Batch, Store, StoreError, Table};
 const MIGRATIONS: &[&[&str]] = &[
     // 1: the engine's tables, and the device key's own store.
     &["items", "runnable", "hashes", "meta", DEVICE_STORE],
+    // 2: the files themselves (Blob, File, FileSystemFileHandle) by source ref.
+    &[SOURCES_STORE],
 ];
+
+/// Holds what `enqueue` was given to read from, by structured clone.
+pub const SOURCES_STORE: &str = "sources";
 
 /// Holds the vault's non-extractable `CryptoKey`, outside the engine's tables.
 pub const DEVICE_STORE: &str = "device";
 
-#[derive(Debug)]
+/// Cheap to clone: clones share one connection (the engine's store and the
+/// sources reader use the same database).
+#[derive(Debug, Clone)]
 pub struct IdbStore {
-    db: Database,
+    db: std::rc::Rc<Database>,
 }
 
 fn store_error(context: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
@@ -61,7 +68,9 @@ impl IdbStore {
             }
         });
         let db = request.await.map_err(store_error("open"))?;
-        Ok(Self { db })
+        Ok(Self {
+            db: std::rc::Rc::new(db),
+        })
     }
 
     pub fn close(&self) {
@@ -70,11 +79,20 @@ impl IdbStore {
 
     /// A raw value of the device store (the vault keeps its `CryptoKey` there).
     pub async fn device_value(&self, key: &str) -> Result<Option<JsValue>, StoreError> {
+        self.raw_value(DEVICE_STORE, key).await
+    }
+
+    /// A structured-clone value (a `CryptoKey`, a `Blob`) by string key.
+    pub async fn raw_value(
+        &self,
+        store_name: &str,
+        key: &str,
+    ) -> Result<Option<JsValue>, StoreError> {
         let tx = self
             .db
-            .transaction(&[DEVICE_STORE], TransactionMode::ReadOnly)
+            .transaction(&[store_name], TransactionMode::ReadOnly)
             .map_err(store_error("read"))?;
-        let store = tx.object_store(DEVICE_STORE).map_err(store_error("read"))?;
+        let store = tx.object_store(store_name).map_err(store_error("read"))?;
         let value = store
             .get(Query::Key(JsValue::from_str(key)))
             .map_err(store_error("read"))?
@@ -108,6 +126,35 @@ impl IdbStore {
         self.device_value(key)
             .await?
             .ok_or_else(|| StoreError("the device key could not be stored".into()))
+    }
+}
+
+impl IdbStore {
+    /// Stores structured-clone values by string key, all in one transaction.
+    pub async fn put_raw_values(
+        &self,
+        store_name: &str,
+        values: &[(String, JsValue)],
+    ) -> Result<(), StoreError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .db
+            .transaction(&[store_name], TransactionMode::ReadWrite)
+            .map_err(store_error("write"))?;
+        let store = tx.object_store(store_name).map_err(store_error("write"))?;
+        for (key, value) in values {
+            store
+                .put(value, Some(&JsValue::from_str(key)))
+                .map_err(store_error("write"))?;
+        }
+        match tx.await.map_err(store_error("commit"))? {
+            TransactionResult::Committed => Ok(()),
+            TransactionResult::Aborted => {
+                Err(StoreError("IndexedDB aborted the transaction".into()))
+            }
+        }
     }
 }
 

@@ -1,0 +1,516 @@
+//! `Ferry`: the upload queue and engine for JavaScript. Each method parses
+//! its arguments, calls the engine, and returns a typed promise; the work
+//! itself is all in the engine.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{Blob, File};
+
+use super::FerryError;
+use super::clock::WebClock;
+use super::convert::{count, int, key};
+use super::http::FetchTransport;
+use super::sources::{HOST_PREFIX, STORED_PREFIX, WebSources};
+use super::store::{IdbStore, SOURCES_STORE};
+use super::vault::WebCryptoVault;
+use crate::engine::{Engine, EngineConfig, Env, StopReason};
+use crate::protocol::{BlockedReason, Endpoint};
+use crate::queue::{FileType, Item, NewItem, PublicState, Step};
+
+type WebEngine = Engine<IdbStore, FetchTransport, WebSources, WebCryptoVault, WebClock>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const FERRY_TYPES: &'static str = r#"
+export interface FerryOptions {
+  /** Base URL of the Ente-compatible API. */
+  endpoint: string;
+  /** The session's X-Auth-Token. */
+  token: string;
+  /** IndexedDB database name (default "ferry"). */
+  database?: string;
+  /** Resolves `host:` sources to a reader (hybrid shells reading native files). */
+  resolveSource?: (ref: string) => Promise<HostReader | null> | HostReader | null;
+  /** Encrypted chunks per multipart part, 2 to 5 (default 5). */
+  chunksPerPart?: number;
+}
+export interface HostReader {
+  size: number;
+  lastModified: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+export type FileTypeName = "image" | "video" | "livePhoto";
+/** One of `file` (a Blob or File), `handle` (a FileSystemFileHandle) or `source` ("host:…"). */
+export interface EnqueueItem {
+  collectionId: number;
+  file?: Blob;
+  handle?: FileSystemFileHandle;
+  source?: string;
+  /** Defaults to the File's name. */
+  title?: string;
+  /** Defaults from the MIME type. */
+  fileType?: FileTypeName;
+  /** Microseconds since the epoch; default the File's lastModified. */
+  creationTime?: number;
+  modificationTime?: number;
+}
+export type ItemState = "queued" | "hashing" | "uploading" | "waiting" | "done" | "skipped" | "failed";
+export type BlockedReason = "auth" | "payment" | "quota" | "offline" | "permission";
+export interface QueueStatus {
+  queued: number; hashing: number; uploading: number; waiting: number;
+  done: number; skipped: number; failed: number;
+  bytesUploaded: number;
+  blocked: BlockedReason | null;
+}
+export interface QueueItem {
+  id: number; state: ItemState; collectionId: number; title: string; fileType: FileTypeName;
+  size: number | null; bytesSent: number; fileId: number | null;
+  error: { code: string; message: string } | null;
+}
+export interface SyncOptions { budgetMs?: number; trigger?: string; }
+export interface RunReport {
+  trigger: string; startedAt: number; budgetMs: number | null; elapsedMs: number;
+  bytesUploaded: number; filesDone: number;
+  stoppedBecause: "budget" | "idle" | BlockedReason;
+  /** Wall-clock ms of the next due retry, when items are waiting. */
+  nextRunHint: number | null;
+}
+export interface ItemsQuery { state?: ItemState; after?: number; limit?: number; }
+"#;
+
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Ferry {
+    engine: Rc<WebEngine>,
+}
+
+fn field(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn string_field(object: &JsValue, name: &str) -> Result<Option<String>, FerryError> {
+    let value = field(object, name);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a string")))
+}
+
+fn number_field(object: &JsValue, name: &str) -> Result<Option<f64>, FerryError> {
+    let value = field(object, name);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_f64()
+        .filter(|n| n.is_finite())
+        .map(Some)
+        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a number")))
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, FerryError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| FerryError::bad_input(e.to_string()))
+}
+
+/// Runs `work` with the engine and resolves with its result.
+fn promise<F, Fut>(engine: &Rc<WebEngine>, work: F) -> Promise
+where
+    F: FnOnce(Rc<WebEngine>) -> Fut + 'static,
+    Fut: Future<Output = Result<JsValue, FerryError>> + 'static,
+{
+    let engine = engine.clone();
+    future_to_promise(async move { work(engine).await.map_err(JsValue::from) })
+}
+
+fn whole_id(id: f64) -> Result<u64, FerryError> {
+    if id >= 1.0 && id.fract() == 0.0 && id <= 2f64.powi(53) {
+        Ok(count(id))
+    } else {
+        Err(FerryError::bad_input(
+            "an item id is a positive whole number",
+        ))
+    }
+}
+
+#[wasm_bindgen]
+impl Ferry {
+    /// Opens (creating or upgrading) the queue's database.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "FerryOptions")] options: JsValue,
+    ) -> Result<Ferry, FerryError> {
+        let endpoint = string_field(&options, "endpoint")?
+            .ok_or_else(|| FerryError::bad_input("`endpoint` is required"))?;
+        let token = string_field(&options, "token")?
+            .ok_or_else(|| FerryError::bad_input("`token` is required"))?;
+        let database = string_field(&options, "database")?.unwrap_or_else(|| "ferry".into());
+        let resolver = field(&options, "resolveSource");
+        let resolver = if resolver.is_undefined() {
+            None
+        } else {
+            Some(
+                resolver
+                    .dyn_into::<Function>()
+                    .map_err(|_| FerryError::bad_input("`resolveSource` must be a function"))?,
+            )
+        };
+        let chunks_per_part = number_field(&options, "chunksPerPart")?.unwrap_or(5.0);
+        if !(2.0..=5.0).contains(&chunks_per_part) || chunks_per_part.fract() != 0.0 {
+            return Err(FerryError::bad_input(
+                "`chunksPerPart` must be 2, 3, 4 or 5",
+            ));
+        }
+        let store = IdbStore::open(&database).await?;
+        let vault = WebCryptoVault::open(&store).await?;
+        let env = Env {
+            sources: WebSources {
+                store: store.clone(),
+                resolver,
+            },
+            store,
+            transport: FetchTransport,
+            vault,
+            clock: WebClock,
+        };
+        let endpoint = Endpoint {
+            base_url: endpoint,
+            token,
+        };
+        let config = EngineConfig {
+            chunks_per_part: u32::try_from(count(chunks_per_part)).unwrap_or(5),
+        };
+        Ok(Self {
+            engine: Rc::new(Engine::new(env, endpoint, config)),
+        })
+    }
+
+    /// Hands Ferry a collection's key; it is kept only sealed by the device key.
+    #[wasm_bindgen(js_name = setCollectionKey, unchecked_return_type = "Promise<void>")]
+    pub fn set_collection_key(
+        &self,
+        collection_id: f64,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] collection_key: JsValue,
+    ) -> Promise {
+        promise(&self.engine, move |engine| async move {
+            let collection_key = key(&collection_key, "key")?;
+            engine
+                .set_collection_key(int(collection_id), &collection_key)
+                .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Queues files in one transaction; resolves with their ids.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number[]>")]
+    pub fn enqueue(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "EnqueueItem[]")] items: JsValue,
+    ) -> Promise {
+        promise(&self.engine, move |engine| async move {
+            let items: Array = items
+                .dyn_into()
+                .map_err(|_| FerryError::bad_input("enqueue takes an array of items"))?;
+            let mut new_items = Vec::new();
+            let mut stored = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                let (new, value) = parse_item(&item).map_err(|e| e.in_item(index))?;
+                if let Some(value) = value {
+                    stored.push((new.source.clone(), value));
+                }
+                new_items.push(new);
+            }
+            engine
+                .env()
+                .store
+                .put_raw_values(SOURCES_STORE, &stored)
+                .await?;
+            let ids = engine.enqueue(new_items).await?;
+            Ok(ids
+                .iter()
+                .map(|&id| JsValue::from_f64(id as f64))
+                .collect::<Array>()
+                .into())
+        })
+    }
+
+    /// Works through the queue until it is idle or blocked, or `budgetMs` passes.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RunReport>")]
+    pub fn sync(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncOptions")] options: JsValue,
+    ) -> Promise {
+        promise(&self.engine, move |engine| async move {
+            let budget_ms = number_field(&options, "budgetMs")?.filter(|b| *b >= 0.0);
+            let trigger = string_field(&options, "trigger")?.unwrap_or_else(|| "foreground".into());
+            let started_at = js_sys::Date::now();
+            let start = super::global::monotonic_ms();
+            let outcome = engine.run(budget_ms.map(|b| start + b)).await?;
+            let report = RunReport {
+                trigger,
+                started_at,
+                budget_ms,
+                elapsed_ms: super::global::monotonic_ms() - start,
+                bytes_uploaded: outcome.bytes_uploaded,
+                files_done: outcome.files_done,
+                stopped_because: match outcome.stopped_because {
+                    StopReason::Budget => "budget".into(),
+                    StopReason::Idle => "idle".into(),
+                    StopReason::Blocked(reason) => blocked_name(reason).into(),
+                },
+                next_run_hint: outcome.next_attempt_ms,
+            };
+            to_js(&report)
+        })
+    }
+
+    /// Queue counts, bytes sent and the blocked reason: one read.
+    #[wasm_bindgen(unchecked_return_type = "Promise<QueueStatus>")]
+    pub fn status(&self) -> Promise {
+        promise(&self.engine, |engine| async move {
+            let status = engine.status().await?;
+            let c = &status.counters;
+            to_js(&StatusJs {
+                queued: c.count(PublicState::Queued),
+                hashing: c.count(PublicState::Hashing),
+                uploading: c.count(PublicState::Uploading),
+                waiting: c.count(PublicState::Waiting),
+                done: c.count(PublicState::Done),
+                skipped: c.count(PublicState::Skipped),
+                failed: c.count(PublicState::Failed),
+                bytes_uploaded: c.bytes_uploaded,
+                blocked: status.blocked.map(blocked_name),
+            })
+        })
+    }
+
+    /// Items in id order after `after`, optionally only in `state`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<QueueItem[]>")]
+    pub fn items(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ItemsQuery")] query: JsValue,
+    ) -> Promise {
+        promise(&self.engine, move |engine| async move {
+            let state = match string_field(&query, "state")?.as_deref() {
+                None => None,
+                Some(name) => Some(state_from_name(name)?),
+            };
+            let after = count(number_field(&query, "after")?.unwrap_or(0.0));
+            let limit = usize::try_from(count(
+                number_field(&query, "limit")?
+                    .unwrap_or(100.0)
+                    .clamp(1.0, 10_000.0),
+            ))
+            .unwrap_or(100);
+            let items = engine.items(state, after, limit).await?;
+            to_js(&items.iter().map(ItemJs::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Puts a failed item back in the queue.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn retry(&self, id: f64) -> Promise {
+        promise(&self.engine, move |engine| async move {
+            engine.retry(whole_id(id)?).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Removes an item from the queue (not from the server).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn remove(&self, id: f64) -> Promise {
+        promise(&self.engine, move |engine| async move {
+            engine.remove(whole_id(id)?).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Lifts a block once its cause is fixed (a new token, more space).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn resume(&self) -> Promise {
+        promise(&self.engine, |engine| async move {
+            engine.resume().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// A new session token (e.g. after the queue blocked with `auth`).
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: String) {
+        self.engine.set_token(token);
+    }
+
+    /// Closes the database connection.
+    pub fn close(&self) {
+        self.engine.env().store.close();
+    }
+}
+
+/// A JS item as the engine's `NewItem`, and the value to store for its source.
+fn parse_item(item: &JsValue) -> Result<(NewItem, Option<JsValue>), FerryError> {
+    if !item.is_object() {
+        return Err(FerryError::bad_input("an item must be an object"));
+    }
+    let collection_id = number_field(item, "collectionId")?
+        .filter(|n| n.fract() == 0.0)
+        .ok_or_else(|| FerryError::bad_input("`collectionId` is required and is a whole number"))?;
+    let file = field(item, "file");
+    let handle = field(item, "handle");
+    let host = string_field(item, "source")?;
+    let (source, stored, name, mime, modified_ms) = if let Some(blob) = file.dyn_ref::<Blob>() {
+        let (name, modified) = match file.dyn_ref::<File>() {
+            Some(f) => (Some(f.name()), Some(f.last_modified())),
+            None => (None, None),
+        };
+        (
+            new_source_ref(),
+            Some(file.clone()),
+            name,
+            blob.type_(),
+            modified,
+        )
+    } else if !file.is_undefined() && !file.is_null() {
+        return Err(FerryError::bad_input("`file` must be a Blob or File"));
+    } else if field(&handle, "getFile").is_function() {
+        (
+            new_source_ref(),
+            Some(handle.clone()),
+            string_field(&handle, "name")?,
+            String::new(),
+            None,
+        )
+    } else if let Some(host) = host {
+        if !host.starts_with(HOST_PREFIX) {
+            return Err(FerryError::bad_input("`source` must start with \"host:\""));
+        }
+        (host, None, None, String::new(), None)
+    } else {
+        return Err(FerryError::bad_input(
+            "an item needs a `file`, a `handle` or a `source`",
+        ));
+    };
+    let title = string_field(item, "title")?
+        .or(name)
+        .ok_or_else(|| FerryError::bad_input("`title` is required when the file has no name"))?;
+    let file_type = match string_field(item, "fileType")?.as_deref() {
+        Some("image") => FileType::Image,
+        Some("video") => FileType::Video,
+        Some("livePhoto") => FileType::LivePhoto,
+        Some(other) => return Err(FerryError::bad_input(format!("unknown fileType {other:?}"))),
+        None if mime.starts_with("video/") => FileType::Video,
+        None => FileType::Image,
+    };
+    let default_time = modified_ms.map_or(0, |ms| int(ms * 1000.0));
+    let creation_time = number_field(item, "creationTime")?.map_or(default_time, int);
+    let modification_time = number_field(item, "modificationTime")?.map_or(default_time, int);
+    Ok((
+        NewItem {
+            collection_id: int(collection_id),
+            source,
+            title,
+            file_type,
+            creation_time,
+            modification_time,
+        },
+        stored,
+    ))
+}
+
+fn new_source_ref() -> String {
+    let bytes: [u8; 12] = crate::crypto::random_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{STORED_PREFIX}{hex}")
+}
+
+fn blocked_name(reason: BlockedReason) -> &'static str {
+    match reason {
+        BlockedReason::Auth => "auth",
+        BlockedReason::Payment => "payment",
+        BlockedReason::Quota => "quota",
+        BlockedReason::Offline => "offline",
+        BlockedReason::Permission => "permission",
+    }
+}
+
+fn state_from_name(name: &str) -> Result<PublicState, FerryError> {
+    Ok(match name {
+        "queued" => PublicState::Queued,
+        "hashing" => PublicState::Hashing,
+        "uploading" => PublicState::Uploading,
+        "waiting" => PublicState::Waiting,
+        "done" => PublicState::Done,
+        "skipped" => PublicState::Skipped,
+        "failed" => PublicState::Failed,
+        other => return Err(FerryError::bad_input(format!("unknown state {other:?}"))),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusJs {
+    queued: u64,
+    hashing: u64,
+    uploading: u64,
+    waiting: u64,
+    done: u64,
+    skipped: u64,
+    failed: u64,
+    bytes_uploaded: u64,
+    blocked: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunReport {
+    trigger: String,
+    started_at: f64,
+    budget_ms: Option<f64>,
+    elapsed_ms: f64,
+    bytes_uploaded: u64,
+    files_done: u64,
+    stopped_because: String,
+    next_run_hint: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemJs {
+    id: u64,
+    state: PublicState,
+    collection_id: i64,
+    title: String,
+    file_type: FileType,
+    size: Option<u64>,
+    bytes_sent: u64,
+    file_id: Option<i64>,
+    error: Option<crate::queue::ItemError>,
+}
+
+impl From<&Item> for ItemJs {
+    fn from(item: &Item) -> Self {
+        let (bytes_sent, file_id, error) = match &item.step {
+            Step::Uploading(upload) => (upload.bytes_sent, None, item.last_error.clone()),
+            Step::Done { file_id } => (0, Some(*file_id), None),
+            Step::Failed(err) => (0, None, Some(err.clone())),
+            _ => (0, None, item.last_error.clone()),
+        };
+        Self {
+            id: item.id,
+            state: item.public_state(),
+            collection_id: item.new.collection_id,
+            title: item.new.title.clone(),
+            file_type: item.new.file_type,
+            size: item.size,
+            bytes_sent,
+            file_id,
+            error,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The engine's `Transport` over `fetch`, aborted through an
+//! `AbortController` when the run's deadline comes.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortController;
+
+use super::global::{self, Timer};
+use crate::engine::ports::Transport;
+use crate::protocol::{HttpRequest, HttpResponse, TransportError};
+
+#[derive(Debug, Default)]
+pub struct FetchTransport;
+
+fn set(object: &Object, name: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &JsValue::from_str(name), value);
+}
+
+/// `navigator.onLine`, where the platform reports it.
+fn offline() -> bool {
+    let navigator = global::get("navigator");
+    Reflect::get(&navigator, &JsValue::from_str("onLine"))
+        .ok()
+        .and_then(|v| v.as_bool())
+        .is_some_and(|online| !online)
+}
+
+impl Transport for FetchTransport {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        deadline_ms: Option<f64>,
+    ) -> Result<HttpResponse, TransportError> {
+        let fetch = global::function("fetch")
+            .ok_or_else(|| TransportError::Offline("no fetch here".into()))?;
+        let controller =
+            AbortController::new().map_err(|e| TransportError::Network(format!("{e:?}")))?;
+        let aborted = Rc::new(Cell::new(false));
+        let _deadline = match deadline_ms {
+            Some(deadline) => {
+                let remaining = deadline - global::monotonic_ms();
+                if remaining <= 0.0 {
+                    return Err(TransportError::Aborted);
+                }
+                let (controller, aborted) = (controller.clone(), aborted.clone());
+                Timer::after(remaining, move || {
+                    aborted.set(true);
+                    controller.abort();
+                })
+            }
+            None => None,
+        };
+
+        let init = Object::new();
+        set(&init, "method", &request.method.as_str().into());
+        let headers = Object::new();
+        for (name, value) in &request.headers {
+            set(&headers, name, &value.into());
+        }
+        set(&init, "headers", &headers);
+        if !request.body.is_empty() {
+            set(
+                &init,
+                "body",
+                &Uint8Array::from(request.body.as_slice()).into(),
+            );
+        }
+        set(&init, "signal", &controller.signal());
+        // Never send cookies: every call is authorised by token or signature.
+        set(&init, "credentials", &"omit".into());
+
+        let failed = |err: JsValue| {
+            if aborted.get() {
+                TransportError::Aborted
+            } else if offline() {
+                TransportError::Offline(format!("{err:?}"))
+            } else {
+                TransportError::Network(format!("{err:?}"))
+            }
+        };
+        let promise = fetch
+            .call2(&js_sys::global(), &JsValue::from_str(&request.url), &init)
+            .map_err(failed)?;
+        let response = JsFuture::from(js_sys::Promise::from(promise))
+            .await
+            .map_err(failed)?;
+        let status = Reflect::get(&response, &JsValue::from_str("status"))
+            .ok()
+            .and_then(|s| s.as_f64())
+            .and_then(|s| u16::try_from(super::convert::count(s)).ok())
+            .unwrap_or(0);
+        let mut headers = Vec::new();
+        let header_object =
+            Reflect::get(&response, &JsValue::from_str("headers")).map_err(failed)?;
+        if let Ok(Some(entries)) = js_sys::try_iter(&header_object) {
+            for entry in entries.flatten() {
+                let pair: Array = entry.unchecked_into();
+                if let (Some(name), Some(value)) =
+                    (pair.get(0).as_string(), pair.get(1).as_string())
+                {
+                    headers.push((name.to_ascii_lowercase(), value));
+                }
+            }
+        }
+        let array_buffer = Reflect::get(&response, &JsValue::from_str("arrayBuffer"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .ok_or_else(|| TransportError::Network("not a fetch Response".into()))?;
+        let body = array_buffer.call0(&response).map_err(failed)?;
+        let body = JsFuture::from(js_sys::Promise::from(body))
+            .await
+            .map_err(failed)?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: Uint8Array::new(&body).to_vec(),
+        })
+    }
+}

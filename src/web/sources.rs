@@ -1,0 +1,189 @@
+//! The engine's `Sources` in the browser. An item's source reference is
+//! `idb:<n>`, a `Blob`, `File` or `FileSystemFileHandle` that `enqueue`
+//! stored in IndexedDB (so it survives reloads and is readable from the
+//! service worker), or `host:<anything>`, resolved by the host's
+//! `resolveSource` callback to a reader `{size, lastModified, read(offset,
+//! length)}` (hybrid shells reading native files).
+
+use js_sys::{Function, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, File};
+
+use super::convert::{count, int};
+use super::store::{IdbStore, SOURCES_STORE};
+use crate::engine::ports::{Source, SourceError, SourceInfo, Sources};
+
+pub const STORED_PREFIX: &str = "idb:";
+pub const HOST_PREFIX: &str = "host:";
+
+#[derive(Debug, Clone)]
+pub struct WebSources {
+    pub store: IdbStore,
+    pub resolver: Option<Function>,
+}
+
+#[derive(Debug)]
+pub enum WebSource {
+    Blob { blob: Blob, last_modified_ms: i64 },
+    Host { reader: JsValue, info: SourceInfo },
+}
+
+fn field(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn describe(err: &JsValue) -> String {
+    err.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{err:?}"))
+}
+
+async fn call_promise(
+    target: &JsValue,
+    method: &str,
+    args: &[JsValue],
+) -> Result<JsValue, JsValue> {
+    let function: Function = field(target, method)
+        .dyn_into()
+        .map_err(|_| JsValue::from_str(method))?;
+    let result = function.apply(target, &args.iter().collect())?;
+    JsFuture::from(js_sys::Promise::resolve(&result)).await
+}
+
+/// A stored value as a blob: a `Blob`/`File`, or a file handle's current file.
+async fn as_blob(value: JsValue) -> Result<(Blob, Option<i64>), SourceError> {
+    if let Some(file) = value.dyn_ref::<File>() {
+        return Ok((file.clone().into(), Some(int(file.last_modified()))));
+    }
+    if let Some(blob) = value.dyn_ref::<Blob>() {
+        return Ok((blob.clone(), None));
+    }
+    if field(&value, "getFile").is_function() {
+        let options = Object::new();
+        let _ = Reflect::set(&options, &"mode".into(), &"read".into());
+        if field(&value, "queryPermission").is_function() {
+            let permission = call_promise(&value, "queryPermission", &[options.into()])
+                .await
+                .map_err(|e| SourceError::PermissionDenied(describe(&e)))?;
+            if permission.as_string().as_deref() != Some("granted") {
+                return Err(SourceError::PermissionDenied(
+                    "read permission for the file is not granted".into(),
+                ));
+            }
+        }
+        let file = call_promise(&value, "getFile", &[]).await.map_err(|e| {
+            let text = describe(&e);
+            if text.contains("NotFound") || text.contains("could not be found") {
+                SourceError::Gone(text)
+            } else {
+                SourceError::Unreadable(text)
+            }
+        })?;
+        let file: File = file
+            .dyn_into()
+            .map_err(|_| SourceError::Unreadable("getFile() gave no File".into()))?;
+        let modified = int(file.last_modified());
+        return Ok((file.into(), Some(modified)));
+    }
+    Err(SourceError::Unreadable(
+        "the stored source is not a Blob, File or file handle".into(),
+    ))
+}
+
+impl Sources for WebSources {
+    type Source = WebSource;
+
+    async fn open(&self, source_ref: &str) -> Result<WebSource, SourceError> {
+        if let Some(host_ref) = source_ref.strip_prefix(HOST_PREFIX) {
+            let resolver = self.resolver.as_ref().ok_or_else(|| {
+                SourceError::Unreadable("a host source needs the resolveSource option".into())
+            })?;
+            let reader = resolver
+                .call1(&JsValue::NULL, &JsValue::from_str(host_ref))
+                .map_err(|e| SourceError::Unreadable(describe(&e)))?;
+            let reader = JsFuture::from(js_sys::Promise::resolve(&reader))
+                .await
+                .map_err(|e| SourceError::Gone(describe(&e)))?;
+            if reader.is_null() || reader.is_undefined() {
+                return Err(SourceError::Gone(format!(
+                    "the host has no file {host_ref}"
+                )));
+            }
+            let size = field(&reader, "size")
+                .as_f64()
+                .filter(|s| *s >= 0.0 && s.fract() == 0.0);
+            let size = size.ok_or_else(|| {
+                SourceError::Unreadable("the host reader's size is not a whole number".into())
+            })?;
+            let info = SourceInfo {
+                size: count(size),
+                last_modified_ms: int(field(&reader, "lastModified").as_f64().unwrap_or(0.0)),
+            };
+            return Ok(WebSource::Host { reader, info });
+        }
+        let value = self
+            .store
+            .raw_value(SOURCES_STORE, source_ref)
+            .await
+            .map_err(|e| SourceError::Unreadable(e.0))?
+            .ok_or_else(|| SourceError::Gone(format!("no stored source {source_ref}")))?;
+        let (blob, modified) = as_blob(value).await?;
+        Ok(WebSource::Blob {
+            blob,
+            last_modified_ms: modified.unwrap_or(0),
+        })
+    }
+}
+
+impl Source for WebSource {
+    fn info(&self) -> SourceInfo {
+        match self {
+            Self::Blob {
+                blob,
+                last_modified_ms,
+            } => SourceInfo {
+                size: count(blob.size()),
+                last_modified_ms: *last_modified_ms,
+            },
+            Self::Host { info, .. } => *info,
+        }
+    }
+
+    async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
+        let buffer = match self {
+            Self::Blob { blob, .. } => {
+                let slice = blob
+                    .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
+                    .map_err(|e| SourceError::Unreadable(describe(&e)))?;
+                JsFuture::from(slice.array_buffer()).await.map_err(|e| {
+                    let text = describe(&e);
+                    // A File whose disk file changed or vanished stops being readable.
+                    if text.contains("NotReadable") || text.contains("could not be read") {
+                        SourceError::Gone(text)
+                    } else {
+                        SourceError::Unreadable(text)
+                    }
+                })?
+            }
+            Self::Host { reader, .. } => call_promise(
+                reader,
+                "read",
+                &[
+                    JsValue::from_f64(offset as f64),
+                    JsValue::from_f64(len as f64),
+                ],
+            )
+            .await
+            .map_err(|e| SourceError::Unreadable(describe(&e)))?,
+        };
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        if bytes.len() as u64 != len {
+            return Err(SourceError::Unreadable(format!(
+                "asked for {len} bytes at {offset}, got {}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,192 @@
+// The queue end to end in headless Chromium: Ferry.open over real
+// IndexedDB, Files of every size class enqueued and synced to the reference
+// server, then downloaded and decrypted by libsodium itself; and a page
+// reload in the middle of a multipart upload that continues without
+// re-sending a finished part.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import sodium from 'libsodium-wrappers';
+import { serveRepo, launchChromium } from './browser.mjs';
+import { startServer } from './server.mjs';
+
+const MIB = 1024 * 1024;
+let site;
+let server;
+let browser;
+let context;
+
+before(async () => {
+  await sodium.ready;
+  // Parts take 250 ms longer, so a reload reliably lands mid-upload.
+  const slowParts = JSON.stringify({ rules: [{ route: 's3:UploadPart', latencyMs: 250 }] });
+  [site, server, browser] = await Promise.all([
+    serveRepo(), startServer(['--admin', '--faults', slowParts]), launchChromium(),
+  ]);
+  // One profile for all pages, as two loads of the same site share IndexedDB.
+  context = await browser.newContext();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  site?.close();
+});
+
+// Deterministic contents, computed the same way in the page and here.
+function content(size, seed) {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 13 + seed * 101 + (i >>> 10)) & 0xff;
+  return out;
+}
+
+const fromB64 = (s) => sodium.from_base64(s, sodium.base64_variants.ORIGINAL);
+const toB64 = (b) => sodium.to_base64(b, sodium.base64_variants.ORIGINAL);
+
+async function api(path, init = {}) {
+  const response = await fetch(server.api + path, { ...init, headers: { 'X-Auth-Token': server.token, ...init.headers } });
+  assert.ok(response.ok, `${path}: ${response.status}`);
+  return response;
+}
+
+async function newCollection() {
+  const key = sodium.randombytes_buf(32);
+  const response = await api('/collections', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      encryptedKey: toB64(sodium.randombytes_buf(48)), keyDecryptionNonce: toB64(sodium.randombytes_buf(24)),
+      encryptedName: toB64(sodium.randombytes_buf(20)), nameDecryptionNonce: toB64(sodium.randombytes_buf(24)), type: 'album',
+    }),
+  });
+  return { id: (await response.json()).collection.id, key };
+}
+
+/** Every file in the collection, decrypted with libsodium. */
+async function serverFiles(collection) {
+  const { diff } = await (await api(`/collections/v2/diff?collectionID=${collection.id}&sinceTime=0`)).json();
+  const files = [];
+  for (const record of diff) {
+    const fileKey = sodium.crypto_secretbox_open_easy(fromB64(record.encryptedKey), fromB64(record.keyDecryptionNonce), collection.key);
+    const ciphertext = new Uint8Array(await (await api(`/files/download/${record.id}`)).arrayBuffer());
+    const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(fromB64(record.file.decryptionHeader), fileKey);
+    const parts = [];
+    let tag;
+    for (let offset = 0; offset < ciphertext.length; offset += 4 * MIB + 17) {
+      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(state, ciphertext.subarray(offset, offset + 4 * MIB + 17), null);
+      assert.ok(r, `libsodium authenticates file ${record.id}`);
+      parts.push(r.message);
+      tag = r.tag;
+    }
+    assert.equal(tag, sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL);
+    const metaState = sodium.crypto_secretstream_xchacha20poly1305_init_pull(fromB64(record.metadata.decryptionHeader), fileKey);
+    const meta = sodium.crypto_secretstream_xchacha20poly1305_pull(metaState, fromB64(record.metadata.encryptedData), null);
+    files.push({ record, plaintext: Buffer.concat(parts), metadata: JSON.parse(sodium.to_string(meta.message)) });
+  }
+  return files;
+}
+
+async function openPage() {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.log('# page error:', err.message));
+  await page.goto(`${site.origin}/tests/js/fixtures/page.html`);
+  return page;
+}
+
+test('Files of every size class upload through Ferry and decrypt with libsodium', async () => {
+  const collection = await newCollection();
+  const sizes = [0, 1, 4 * MIB, 4 * MIB + 1, 9 * MIB + 5];
+  const page = await openPage();
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey, sizes, contentSource }) => {
+    const content = new Function(`return ${contentSource}`)();
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'sizes', chunksPerPart: 2 });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    const files = sizes.map((size, i) => new File([content(size, i)], `photo-${i}.jpg`, { type: 'image/jpeg', lastModified: 1_700_000_000_000 + i }));
+    const ids = await ferry.enqueue(files.map((file) => ({ collectionId, file })));
+    const before = await ferry.status();
+    const report = await ferry.sync({ trigger: 'foreground' });
+    const status = await ferry.status();
+    const done = await ferry.items({ state: 'done' });
+    ferry.close();
+    return { ids, before, report, status, done };
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], sizes, contentSource: content.toString() });
+
+  assert.equal(result.ids.length, 5);
+  assert.equal(result.before.queued, 5);
+  assert.equal(result.report.stoppedBecause, 'idle');
+  assert.equal(result.report.filesDone, 5);
+  assert.equal(result.status.done, 5);
+  assert.equal(result.status.queued, 0);
+  assert.equal(result.status.blocked, null);
+  assert.equal(result.done.length, 5);
+  assert.ok(result.done.every((item) => typeof item.fileId === 'number'));
+
+  const files = await serverFiles(collection);
+  assert.equal(files.length, 5, 'each file exactly once');
+  sizes.forEach((size, i) => {
+    const file = files.find((f) => f.metadata.title === `photo-${i}.jpg`);
+    assert.ok(file, `photo-${i}.jpg is on the server`);
+    const expected = content(size, i);
+    assert.ok(Buffer.from(expected).equals(file.plaintext), `photo-${i}.jpg (${size} bytes) round-trips`);
+    assert.equal(file.metadata.hash, toB64(sodium.crypto_generichash(64, expected, null)));
+    assert.equal(file.metadata.fileType, 0);
+    assert.equal(file.metadata.creationTime, (1_700_000_000_000 + i) * 1000);
+  });
+});
+
+test('a reload mid-multipart continues without re-sending finished parts', async () => {
+  const collection = await newCollection();
+  const size = 30 * MIB; // 8 chunks: 4 parts of 2 chunks
+  // Request counts are the server's; measure against what came before.
+  const baseline = (await (await api('/admin/requests')).json()).counts;
+  const params = { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], size, contentSource: content.toString() };
+  const first = await openPage();
+  await first.evaluate(async ({ api, token, collectionId, collectionKey, size, contentSource }) => {
+    const content = new Function(`return ${contentSource}`)();
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'reload', chunksPerPart: 2 });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    await ferry.enqueue([{ collectionId, file: new File([content(size, 7)], 'video.mp4', { type: 'video/mp4' }) }]);
+    ferry.sync({}); // not awaited: the reload interrupts it
+  }, params);
+
+  const partsSent = async () => {
+    const { counts } = await (await api('/admin/requests')).json();
+    return Object.entries(counts).filter(([k]) => k.startsWith('s3:UploadPart /') && !(k in baseline));
+  };
+  const started = Date.now();
+  while ((await partsSent()).length < 2) {
+    assert.ok(Date.now() - started < 60_000, 'two parts within a minute');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await first.reload(); // the page and its run die here
+  await first.close();
+  const { counts } = await (await api('/admin/requests')).json();
+  assert.equal(counts['s3:CompleteMultipartUpload'], baseline['s3:CompleteMultipartUpload'], 'the reload came before the upload finished');
+
+  const second = await openPage();
+  const result = await second.evaluate(async ({ api, token }) => {
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'reload', chunksPerPart: 2 });
+    const report = await ferry.sync({});
+    const status = await ferry.status();
+    const items = await ferry.items({});
+    ferry.close();
+    return { report, status, items };
+  }, params);
+  assert.equal(result.report.filesDone, 1, JSON.stringify(result));
+  assert.equal(result.status.done, 1);
+
+  const parts = await partsSent();
+  assert.equal(parts.length, 4, JSON.stringify(parts));
+  const resent = parts.filter(([, count]) => count > 1);
+  assert.ok(resent.length <= 1, `at most the part in flight is sent again: ${JSON.stringify(parts)}`);
+  assert.ok(parts.every(([, count]) => count <= 2));
+
+  const files = await serverFiles(collection);
+  assert.equal(files.length, 1);
+  assert.ok(Buffer.from(content(size, 7)).equals(files[0].plaintext));
+  assert.equal(files[0].metadata.fileType, 1, 'video from the MIME type');
+});
