@@ -52,11 +52,34 @@ pub struct Env<S, T, R, V, C> {
     pub clock: C,
 }
 
+/// What an observer hears, after the change it describes is recorded.
 #[derive(Debug)]
+pub enum EngineEvent<'a> {
+    /// An item changed state (queued → hashing → … → done, failed, …).
+    Item(&'a Item),
+    /// Bytes of an item reached the server.
+    Progress {
+        item: &'a Item,
+        bytes_sent: u64,
+        encrypted_size: u64,
+    },
+}
+
+type Observer = Box<dyn Fn(&EngineEvent<'_>)>;
+
 pub struct Engine<S, T, R, V, C> {
     env: Env<S, T, R, V, C>,
     endpoint: RefCell<Endpoint>,
     config: EngineConfig,
+    observer: RefCell<Option<Observer>>,
+}
+
+impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a run stopped.
@@ -94,6 +117,18 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             env,
             endpoint: RefCell::new(endpoint),
             config,
+            observer: RefCell::new(None),
+        }
+    }
+
+    /// Hears every item change and upload progress, after it is recorded.
+    pub fn set_observer(&self, observer: impl Fn(&EngineEvent<'_>) + 'static) {
+        *self.observer.borrow_mut() = Some(Box::new(observer));
+    }
+
+    pub(crate) fn notify(&self, event: &EngineEvent<'_>) {
+        if let Some(observer) = self.observer.borrow().as_ref() {
+            observer(event);
         }
     }
 

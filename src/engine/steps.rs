@@ -182,6 +182,24 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let mut batch = changes.finish();
         batch.ops.extend(extra.ops);
         self.env.store.commit(batch).await?;
+        if after.public_state() != item.public_state() {
+            self.notify(&super::EngineEvent::Item(&after));
+        }
+        let sent_before = match &item.step {
+            Step::Uploading(upload) => upload.bytes_sent,
+            _ => 0,
+        };
+        if let Step::Uploading(upload) = &after.step
+            && upload.bytes_sent > sent_before
+        {
+            let encrypted_size =
+                PartPlan::new(after.size.unwrap_or(0), upload.chunks_per_part).encrypted_size();
+            self.notify(&super::EngineEvent::Progress {
+                item: &after,
+                bytes_sent: upload.bytes_sent,
+                encrypted_size,
+            });
+        }
         Ok(progress)
     }
 

@@ -18,7 +18,7 @@ use super::http::FetchTransport;
 use super::sources::{HOST_PREFIX, STORED_PREFIX, WebSources};
 use super::store::{IdbStore, SOURCES_STORE};
 use super::vault::WebCryptoVault;
-use crate::engine::{Engine, EngineConfig, Env, StopReason};
+use crate::engine::{Engine, EngineConfig, EngineEvent, Env, StopReason};
 use crate::protocol::{BlockedReason, Endpoint};
 use crate::queue::{FileType, Item, NewItem, PublicState, Step};
 
@@ -86,6 +86,37 @@ export interface ItemsQuery { state?: ItemState; after?: number; limit?: number;
 #[derive(Debug)]
 pub struct Ferry {
     engine: Rc<WebEngine>,
+    listeners: Listeners,
+}
+
+/// Callbacks registered with `on`, by event name.
+#[derive(Debug, Clone, Default)]
+struct Listeners(Rc<std::cell::RefCell<Vec<(String, Function)>>>);
+
+impl Listeners {
+    /// Calls every listener of `event`. A listener that throws is the host's
+    /// bug; it must not stop an upload, so its error is contained here.
+    fn emit(&self, event: &str, payload: &JsValue) {
+        let listeners: Vec<Function> = self
+            .0
+            .borrow()
+            .iter()
+            .filter(|(name, _)| name == event)
+            .map(|(_, f)| f.clone())
+            .collect();
+        for listener in listeners {
+            let _ = listener.call1(&JsValue::NULL, payload);
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProgressJs<'a> {
+    id: u64,
+    title: &'a str,
+    bytes_sent: u64,
+    encrypted_size: u64,
 }
 
 fn field(object: &JsValue, name: &str) -> JsValue {
@@ -187,8 +218,34 @@ impl Ferry {
         let config = EngineConfig {
             chunks_per_part: u32::try_from(count(chunks_per_part)).unwrap_or(5),
         };
+        let engine = Engine::new(env, endpoint, config);
+        let listeners = Listeners::default();
+        let emit = listeners.clone();
+        engine.set_observer(move |event| match event {
+            EngineEvent::Item(item) => {
+                if let Ok(payload) = to_js(&ItemJs::from(*item)) {
+                    emit.emit("item", &payload);
+                }
+            }
+            EngineEvent::Progress {
+                item,
+                bytes_sent,
+                encrypted_size,
+            } => {
+                let progress = ProgressJs {
+                    id: item.id,
+                    title: &item.new.title,
+                    bytes_sent: *bytes_sent,
+                    encrypted_size: *encrypted_size,
+                };
+                if let Ok(payload) = to_js(&progress) {
+                    emit.emit("progress", &payload);
+                }
+            }
+        });
         Ok(Self {
-            engine: Rc::new(Engine::new(env, endpoint, config)),
+            engine: Rc::new(engine),
+            listeners,
         })
     }
 
@@ -247,6 +304,7 @@ impl Ferry {
         &self,
         #[wasm_bindgen(unchecked_param_type = "SyncOptions")] options: JsValue,
     ) -> Promise {
+        let listeners = self.listeners.clone();
         promise(&self.engine, move |engine| async move {
             let budget_ms = number_field(&options, "budgetMs")?.filter(|b| *b >= 0.0);
             let trigger = string_field(&options, "trigger")?.unwrap_or_else(|| "foreground".into());
@@ -267,7 +325,9 @@ impl Ferry {
                 },
                 next_run_hint: outcome.next_attempt_ms,
             };
-            to_js(&report)
+            let report = to_js(&report)?;
+            listeners.emit("run", &report);
+            Ok(report)
         })
     }
 
@@ -345,6 +405,31 @@ impl Ferry {
     #[wasm_bindgen(js_name = setToken)]
     pub fn set_token(&self, token: String) {
         self.engine.set_token(token);
+    }
+
+    /// Calls `callback` on every `item` change (with the item), upload
+    /// `progress` ({id, title, bytesSent, encryptedSize}) and finished
+    /// `run` (with its report).
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "\"item\" | \"progress\" | \"run\"")] event: String,
+        callback: Function,
+    ) -> Result<(), FerryError> {
+        if !matches!(event.as_str(), "item" | "progress" | "run") {
+            return Err(FerryError::bad_input(format!(
+                "unknown event {event:?}: use \"item\", \"progress\" or \"run\""
+            )));
+        }
+        self.listeners.0.borrow_mut().push((event, callback));
+        Ok(())
+    }
+
+    /// Removes a callback registered with `on`.
+    pub fn off(&self, event: String, callback: Function) {
+        self.listeners
+            .0
+            .borrow_mut()
+            .retain(|(name, f)| !(name == &event && f == &callback));
     }
 
     /// Closes the database connection.

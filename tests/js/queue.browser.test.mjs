@@ -102,13 +102,18 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
     const ferry = await Ferry.open({ endpoint: api, token, database: 'sizes', chunksPerPart: 2 });
     await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
     const files = sizes.map((size, i) => new File([content(size, i)], `photo-${i}.jpg`, { type: 'image/jpeg', lastModified: 1_700_000_000_000 + i }));
+    const events = { item: [], progress: [], run: [] };
+    for (const name of Object.keys(events)) ferry.on(name, (payload) => events[name].push(payload));
+    ferry.on('item', () => { throw new Error('a broken listener'); });
+    let unknownEvent = null;
+    try { ferry.on('finished', () => {}); } catch (err) { unknownEvent = { code: err.code, name: err.name }; }
     const ids = await ferry.enqueue(files.map((file) => ({ collectionId, file })));
     const before = await ferry.status();
     const report = await ferry.sync({ trigger: 'foreground' });
     const status = await ferry.status();
     const done = await ferry.items({ state: 'done' });
     ferry.close();
-    return { ids, before, report, status, done };
+    return { ids, before, report, status, done, events, unknownEvent };
   }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], sizes, contentSource: content.toString() });
 
   assert.equal(result.ids.length, 5);
@@ -120,6 +125,20 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
   assert.equal(result.status.blocked, null);
   assert.equal(result.done.length, 5);
   assert.ok(result.done.every((item) => typeof item.fileId === 'number'));
+
+  // Events: every item reported done, progress only grows and ends at the
+  // encrypted size, one run report, and a throwing listener broke nothing.
+  assert.deepEqual(result.unknownEvent, { code: 'BAD_INPUT', name: 'FerryError' });
+  for (const id of result.ids) {
+    assert.ok(result.events.item.some((e) => e.id === id && e.state === 'done'), `item ${id} reported done`);
+    const progress = result.events.progress.filter((e) => e.id === id);
+    assert.ok(progress.length >= 1, `progress for ${id}`);
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i].bytesSent > progress[i - 1].bytesSent);
+    const last = progress.at(-1);
+    assert.equal(last.bytesSent, last.encryptedSize, 'progress ends with the whole file sent');
+  }
+  assert.equal(result.events.run.length, 1);
+  assert.deepEqual(result.events.run[0], result.report);
 
   const files = await serverFiles(collection);
   assert.equal(files.length, 5, 'each file exactly once');
