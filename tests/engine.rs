@@ -626,3 +626,51 @@ async fn bad_items_are_refused_and_bad_sources_fail_alone() {
     assert_eq!(status.counters.count(PublicState::Done), 2);
     assert_eq!(status.counters.count(PublicState::Failed), 1);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn small_files_take_upload_urls_fifty_at_a_time() {
+    let h = Harness::start(|_| {}).await;
+    let mut items = Vec::new();
+    for i in 0..60 {
+        h.sources.add(&format!("s{i}"), pattern(2000 + i, i as u64));
+        items.push(h.item(&format!("s{i}"), &format!("small-{i}.jpg")));
+    }
+    let engine = h.engine(2).await;
+    engine.enqueue(items).await.unwrap();
+    assert_eq!(engine.run(None).await.unwrap().files_done, 60);
+    let counts = h.request_counts().await;
+    // 60 files need 120 URLs (file and thumbnail): three batches, not 60 calls.
+    assert_eq!(counts["GET /files/upload-urls"], 3, "{counts}");
+    assert_eq!(counts["POST /files"], 60);
+    assert_eq!(h.server_files().await.len(), 60);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn expired_urls_are_replaced_and_the_upload_completes() {
+    let h = Harness::start(|config| config.url_expiry_secs = 1).await;
+    let data = pattern(9 * MIB, 5);
+    h.sources.add("v", data.clone());
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("v", "late.mp4")]).await.unwrap()[0];
+    // Step until the URLs are handed out, then let them expire.
+    while !matches!(&engine.item(id).await.unwrap().unwrap().step, Step::Uploading(u) if u.target.is_some())
+    {
+        engine
+            .run(Some(engine.env().clock.monotonic_ms() + 0.001))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let outcome = run_until_settled(&engine).await;
+    assert_eq!(outcome.files_done, 1, "{outcome:?}");
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert!(matches!(item.step, Step::Done { .. }));
+    let counts = h.request_counts().await;
+    assert!(
+        counts["GET /files/multipart-upload-urls"].as_u64().unwrap() >= 2,
+        "new URLs were fetched: {counts}"
+    );
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == data);
+}

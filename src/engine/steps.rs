@@ -18,12 +18,14 @@ use crate::protocol::api::{
 };
 use crate::protocol::{Failure, HttpRequest, HttpResponse, PartPlan, classify, classify_transport};
 use crate::queue::item::{Target, Thumbnail, Upload};
-use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
+use crate::queue::records::{BLOCKED_KEY, Changes, URL_POOL_KEY, decode, encode, hash_key};
 use crate::queue::{Item, ItemError, Step};
 
 /// Plaintext hashed per step: long enough to be efficient, short enough that
 /// a step fits a 25-second wake-up on a slow device.
 const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
+/// Single-PUT URLs asked for at once (the API's maximum).
+const URL_BATCH: u32 = 50;
 /// Larger sources are refused as absurd (a host reader reporting garbage).
 const MAX_SOURCE_BYTES: u64 = 1 << 40;
 
@@ -146,15 +148,25 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         self.fail(&mut after, &mut extra, code, why)
                     }
                     Failure::UrlExpired => {
+                        extra.delete(Table::Meta, URL_POOL_KEY.to_vec());
                         // New URLs need a new upload; keep the hash.
                         if let Step::Uploading(upload) = &item.step {
                             let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
                             after.step = Step::Uploading(Box::new(fresh));
                         }
-                        after.last_error = Some(ItemError {
-                            code: "URL_EXPIRED".into(),
-                            message: "an upload URL expired; asking for new ones".into(),
-                        });
+                        // Counted, but retried at once with the new URLs: a
+                        // store that refuses every URL (clock skew) still
+                        // ends in `failed` instead of looping.
+                        after.attempts = item.attempts + 1;
+                        let message = "an upload URL expired; asking for new ones".to_owned();
+                        if after.attempts >= MAX_ATTEMPTS {
+                            self.fail(&mut after, &mut extra, "URL_EXPIRED".into(), message);
+                        } else {
+                            after.last_error = Some(ItemError {
+                                code: "URL_EXPIRED".into(),
+                                message,
+                            });
+                        }
                     }
                     Failure::Transient {
                         retry_after_ms,
@@ -284,7 +296,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
             }
             Step::Uploading(mut upload) => {
-                self.upload_step(item, &mut upload, progress, deadline_ms)
+                self.upload_step(item, &mut upload, progress, extra, deadline_ms)
                     .await?;
                 if !matches!(item.step, Step::Done { .. }) {
                     item.step = Step::Uploading(upload);
@@ -333,12 +345,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         item: &mut Item,
         upload: &mut Upload,
         progress: &mut Progress,
+        extra: &mut Batch,
         deadline_ms: Option<f64>,
     ) -> Result<(), StepError> {
         let size = item.size.unwrap_or(0);
         let plan = PartPlan::new(size, upload.chunks_per_part);
         let Some(target) = upload.target.clone() else {
-            return self.request_urls(upload, plan, deadline_ms).await;
+            return self.request_urls(upload, plan, extra, deadline_ms).await;
         };
         let parts_done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
         if parts_done < plan.part_count() {
@@ -452,21 +465,36 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         upload: &mut Upload,
         plan: PartPlan,
+        extra: &mut Batch,
         deadline_ms: Option<f64>,
     ) -> Result<(), StepError> {
-        let single_count = if matches!(plan, PartPlan::Single { .. }) {
+        // A single-PUT file needs two URLs (file, thumbnail), a multipart one
+        // one (thumbnail). They come from a pool refilled 50 at a time, and
+        // the pool is written in this step's batch: a crash cannot hand
+        // one URL to two files.
+        let needed = if matches!(plan, PartPlan::Single { .. }) {
             2
         } else {
             1
         };
-        let request = self.endpoint.borrow().upload_urls(single_count);
-        let mut singles = parse_upload_urls(&self.send(request, false, deadline_ms).await?)
-            .map_err(protocol_failure)?;
-        if singles.len() != single_count as usize {
-            return Err(protocol_failure(api::ProtocolError(
-                "wrong number of upload URLs".into(),
-            )));
+        let mut pool: Vec<api::UploadUrl> =
+            match self.env.store.get(Table::Meta, URL_POOL_KEY).await? {
+                Some(bytes) => decode(&bytes).unwrap_or_default(),
+                None => Vec::new(),
+            };
+        if pool.len() < needed {
+            let request = self.endpoint.borrow().upload_urls(URL_BATCH);
+            let fresh = parse_upload_urls(&self.send(request, false, deadline_ms).await?)
+                .map_err(protocol_failure)?;
+            if fresh.len() != URL_BATCH as usize {
+                return Err(protocol_failure(api::ProtocolError(
+                    "wrong number of upload URLs".into(),
+                )));
+            }
+            pool.extend(fresh);
         }
+        let mut singles: Vec<api::UploadUrl> = pool.drain(..needed).collect();
+        extra.put(Table::Meta, URL_POOL_KEY.to_vec(), encode(&pool));
         let thumbnail_url = singles
             .pop()
             .ok_or_else(|| protocol_failure(api::ProtocolError("no URLs".into())))?;
