@@ -209,3 +209,81 @@ test('a reload mid-multipart continues without re-sending finished parts', async
   assert.ok(Buffer.from(content(size, 7)).equals(files[0].plaintext));
   assert.equal(files[0].metadata.fileType, 1, 'video from the MIME type');
 });
+
+async function setFaults(config) {
+  await api('/admin/faults', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(config) });
+}
+
+test('faults on every route: each file lands exactly once, duplicates are skipped', async () => {
+  const collection = await newCollection();
+  const count = 40;
+  await setFaults({ seed: 1125, rules: [{ route: '*', errorRate: 0.2 }] });
+  let result;
+  try {
+    const page = await openPage();
+    result = await page.evaluate(async ({ api, token, collectionId, collectionKey, count, contentSource }) => {
+      const content = new Function(`return ${contentSource}`)();
+      const { default: init, Ferry } = await import('/pkg/index.js');
+      await init();
+      const ferry = await Ferry.open({ endpoint: api, token, database: 'faults' });
+      await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+      const file = (i) => new File([content(1000 + i * 397, 50 + i)], `IMG_${i}.jpg`, { type: 'image/jpeg' });
+      const items = Array.from({ length: count }, (_, i) => ({ collectionId, file: file(i) }));
+      // The first five again: same bytes, same title, same album.
+      for (let i = 0; i < 5; i++) items.push({ collectionId, file: file(i) });
+      await ferry.enqueue(items);
+      const reports = [];
+      for (;;) {
+        const report = await ferry.sync({});
+        reports.push(report.stoppedBecause);
+        const s = await ferry.status();
+        if (s.queued + s.hashing + s.uploading + s.waiting === 0 || reports.length > 50) break;
+        if (report.nextRunHint) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, report.nextRunHint - Date.now()))));
+      }
+      const status = await ferry.status();
+      ferry.close();
+      return { status, reports };
+    }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], count, contentSource: content.toString() });
+    const { injected } = await (await api('/admin/faults')).json();
+    assert.ok(injected.length > 20, `faults were injected: ${injected.length}`);
+  } finally {
+    await setFaults({ rules: [{ route: 's3:UploadPart', latencyMs: 250 }] });
+  }
+  assert.equal(result.status.done, count, JSON.stringify(result));
+  assert.equal(result.status.skipped, 5);
+  assert.equal(result.status.failed, 0);
+  const files = await serverFiles(collection);
+  assert.equal(files.length, count, 'each file exactly once');
+  for (let i = 0; i < count; i++) {
+    const file = files.find((f) => f.metadata.title === `IMG_${i}.jpg`);
+    assert.ok(Buffer.from(content(1000 + i * 397, 50 + i)).equals(file.plaintext), `IMG_${i}.jpg`);
+  }
+});
+
+test('401 blocks the queue; setToken and resume() carry on', async () => {
+  const collection = await newCollection();
+  const page = await openPage();
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey }) => {
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token: 'an-expired-session', database: 'auth' });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    await ferry.enqueue([{ collectionId, file: new File([new Uint8Array(5000).fill(3)], 'a.jpg') }]);
+    const blocked = await ferry.sync({});
+    const whileBlocked = await ferry.status();
+    const again = await ferry.sync({});
+    ferry.setToken(token);
+    await ferry.resume();
+    const resumed = await ferry.sync({});
+    const after = await ferry.status();
+    ferry.close();
+    return { blocked, whileBlocked, again, resumed, after };
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key] });
+  assert.equal(result.blocked.stoppedBecause, 'auth');
+  assert.equal(result.whileBlocked.blocked, 'auth');
+  assert.equal(result.whileBlocked.failed, 0, 'nothing dropped');
+  assert.equal(result.again.stoppedBecause, 'auth', 'stays blocked until resume()');
+  assert.equal(result.resumed.filesDone, 1);
+  assert.equal(result.after.blocked, null);
+  assert.equal((await serverFiles(collection)).length, 1);
+});
