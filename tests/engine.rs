@@ -77,8 +77,13 @@ impl Harness {
 
     /// A fresh engine over the same database: what a page reload gets.
     async fn engine(&self, chunks_per_part: u32) -> TestEngine {
+        self.engine_over(self.store.clone(), chunks_per_part).await
+    }
+
+    /// An engine over `store`: another database is another device.
+    async fn engine_over(&self, store: MemStore, chunks_per_part: u32) -> TestEngine {
         let env = Env {
-            store: self.store.clone(),
+            store,
             transport: HttpTransport::default(),
             sources: self.sources.clone(),
             vault: TestVault(self.device_key.clone()),
@@ -673,4 +678,44 @@ async fn expired_urls_are_replaced_and_the_upload_completes() {
     let files = h.server_files().await;
     assert_eq!(files.len(), 1);
     assert!(files[0].1 == data);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn files_already_on_the_server_are_skipped_after_a_reinstall() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("beach", pattern(70_000, 1));
+    h.sources.add("new", pattern(80_000, 2));
+    let first_device = h.engine(2).await;
+    first_device
+        .enqueue(vec![h.item("beach", "beach.jpg")])
+        .await
+        .unwrap();
+    first_device.run(None).await.unwrap();
+    let uploaded = h.server_files().await;
+    assert_eq!(uploaded.len(), 1);
+
+    // A reinstall: an empty database, the same album and key.
+    let reinstalled = h.engine_over(MemStore::default(), 2).await;
+    let ids = reinstalled
+        .enqueue(vec![
+            h.item("beach", "beach.jpg"),
+            h.item("new", "new.jpg"),
+            h.item("beach", "beach-renamed.jpg"),
+        ])
+        .await
+        .unwrap();
+    reinstalled.run(None).await.unwrap();
+    let step = async |id| reinstalled.item(id).await.unwrap().unwrap().step;
+    assert!(
+        matches!(step(ids[0]).await, Step::Skipped { ref duplicate_of } if duplicate_of.starts_with("file:")),
+        "the file on the server is not uploaded again"
+    );
+    assert!(matches!(step(ids[1]).await, Step::Done { .. }));
+    assert!(
+        matches!(step(ids[2]).await, Step::Done { .. }),
+        "another title is another file"
+    );
+    assert_eq!(h.server_files().await.len(), 3);
+    let counts = h.request_counts().await;
+    assert_eq!(counts["POST /files"], 3);
 }

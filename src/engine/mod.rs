@@ -6,6 +6,7 @@
 mod error;
 mod placeholder;
 pub mod ports;
+mod remote_index;
 mod retry;
 mod steps;
 
@@ -72,6 +73,8 @@ pub struct Engine<S, T, R, V, C> {
     endpoint: RefCell<Endpoint>,
     config: EngineConfig,
     observer: RefCell<Option<Observer>>,
+    /// Collections whose server files were indexed during this run.
+    indexed_this_run: RefCell<std::collections::HashSet<i64>>,
 }
 
 impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
@@ -118,6 +121,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             endpoint: RefCell::new(endpoint),
             config,
             observer: RefCell::new(None),
+            indexed_this_run: RefCell::new(std::collections::HashSet::new()),
         }
     }
 
@@ -299,6 +303,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// Works through runnable items until the queue is idle or blocked, or
     /// `deadline_ms` (monotonic clock) passes.
     pub async fn run(&self, deadline_ms: Option<f64>) -> Result<RunOutcome, EngineError> {
+        self.indexed_this_run.borrow_mut().clear();
         let mut outcome = RunOutcome {
             stopped_because: StopReason::Idle,
             files_done: 0,

@@ -37,7 +37,7 @@ pub(super) struct Progress {
 }
 
 /// How a step went wrong.
-enum StepError {
+pub(super) enum StepError {
     Failure(Failure),
     /// The source is not what it was: start over with a new key.
     SourceChanged(SourceInfo),
@@ -91,7 +91,7 @@ fn source_failure(err: SourceError) -> StepError {
     })
 }
 
-fn protocol_failure(err: api::ProtocolError) -> StepError {
+pub(super) fn protocol_failure(err: api::ProtocolError) -> StepError {
     StepError::Failure(Failure::Transient {
         retry_after_ms: None,
         why: err.to_string(),
@@ -280,6 +280,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     return Ok(());
                 }
                 let hash = to_base64(&hasher.finalize());
+                self.index_remote(item.new.collection_id, deadline_ms)
+                    .await?;
                 let key = hash_key(
                     item.new.collection_id,
                     item.new.file_type.wire(),
@@ -515,7 +517,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(())
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         request: HttpRequest,
         to_store: bool,

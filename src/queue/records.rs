@@ -36,6 +36,12 @@ pub fn hash_key(collection_id: i64, file_type: u8, title: &str, hash: &str) -> V
 pub const COUNTERS_KEY: &[u8] = b"counters";
 pub const NEXT_ID_KEY: &[u8] = b"next_item_id";
 pub const BLOCKED_KEY: &[u8] = b"blocked";
+/// How far the server's files of a collection have been read into the
+/// dedupe index (`sinceTime` of the next diff page).
+pub fn diff_cursor_key(collection_id: i64) -> Vec<u8> {
+    format!("diff_cursor\u{0}{collection_id}").into_bytes()
+}
+
 /// Presigned single-PUT URLs fetched but not yet given to an item.
 pub const URL_POOL_KEY: &[u8] = b"url_pool";
 
