@@ -109,6 +109,7 @@ impl Harness {
             file_type: FileType::Image,
             creation_time: 1_700_000_000_000_000,
             modification_time: 1_700_000_000_000_000,
+            thumbnail: None,
         }
     }
 
@@ -718,4 +719,78 @@ async fn files_already_on_the_server_are_skipped_after_a_reinstall() {
     assert_eq!(h.server_files().await.len(), 3);
     let counts = h.request_counts().await;
     assert_eq!(counts["POST /files"], 3);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_hosts_thumbnail_is_sent_or_else_a_placeholder() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("photo", pattern(30_000, 1));
+    h.sources.add(
+        "photo-thumb",
+        b"\xff\xd8\xff a small JPEG thumbnail".to_vec(),
+    );
+    h.sources.add("plain", pattern(30_000, 2));
+    let engine = h.engine(2).await;
+    let mut with_thumbnail = h.item("photo", "with.jpg");
+    with_thumbnail.thumbnail = Some("photo-thumb".into());
+    let mut lost_thumbnail = h.item("plain", "lost.jpg");
+    lost_thumbnail.thumbnail = Some("deleted-thumb".into());
+    engine
+        .enqueue(vec![with_thumbnail, lost_thumbnail])
+        .await
+        .unwrap();
+    assert_eq!(engine.run(None).await.unwrap().files_done, 2);
+
+    let diff = h
+        .api(&format!(
+            "/collections/v2/diff?collectionID={}&sinceTime=0",
+            h.collection_id
+        ))
+        .await;
+    for record in diff["diff"].as_array().unwrap() {
+        let b64 = |v: &Value| from_base64(v.as_str().unwrap()).unwrap();
+        let file_key = unwrap_key(
+            &b64(&record["encryptedKey"]),
+            &b64(&record["keyDecryptionNonce"]),
+            &h.collection_key,
+        )
+        .unwrap();
+        let sealed = h
+            .http
+            .get(format!(
+                "{}/files/preview/{}",
+                h.server.api_url(),
+                record["id"]
+            ))
+            .header("X-Auth-Token", &h.server.token)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let thumbnail = decrypt_message(
+            &file_key,
+            &b64(&record["thumbnail"]["decryptionHeader"]),
+            &sealed,
+        )
+        .unwrap();
+        let metadata: Value = serde_json::from_slice(
+            &decrypt_message(
+                &file_key,
+                &b64(&record["metadata"]["decryptionHeader"]),
+                &b64(&record["metadata"]["encryptedData"]),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        match metadata["title"].as_str().unwrap() {
+            "with.jpg" => assert_eq!(thumbnail, b"\xff\xd8\xff a small JPEG thumbnail"),
+            _ => assert_eq!(
+                &thumbnail[..8],
+                b"\x89PNG\r\n\x1a\n",
+                "the placeholder stands in"
+            ),
+        }
+    }
 }

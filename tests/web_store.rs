@@ -212,6 +212,7 @@ async fn the_queue_persists_in_indexeddb_and_its_dump_holds_no_key() {
             file_type: FileType::Image,
             creation_time: 0,
             modification_time: 0,
+            thumbnail: None,
         })
         .collect();
     let ids = first.enqueue(items).await.unwrap();
@@ -247,6 +248,7 @@ async fn the_queue_persists_in_indexeddb_and_its_dump_holds_no_key() {
             file_type: FileType::Video,
             creation_time: 0,
             modification_time: 0,
+            thumbnail: None,
         }])
         .await
         .unwrap_err();

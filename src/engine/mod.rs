@@ -75,6 +75,8 @@ pub struct Engine<S, T, R, V, C> {
     observer: RefCell<Option<Observer>>,
     /// Collections whose server files were indexed during this run.
     indexed_this_run: RefCell<std::collections::HashSet<i64>>,
+    /// Set by the host to end the current run after the step in flight.
+    stop_requested: std::cell::Cell<bool>,
 }
 
 impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
@@ -122,7 +124,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             config,
             observer: RefCell::new(None),
             indexed_this_run: RefCell::new(std::collections::HashSet::new()),
+            stop_requested: std::cell::Cell::new(false),
         }
+    }
+
+    /// Ends the current run once the step in flight is recorded; the run
+    /// reports `Budget`, as if its time had run out.
+    pub fn request_stop(&self) {
+        self.stop_requested.set(true);
     }
 
     /// Hears every item change and upload progress, after it is recorded.
@@ -304,6 +313,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// `deadline_ms` (monotonic clock) passes.
     pub async fn run(&self, deadline_ms: Option<f64>) -> Result<RunOutcome, EngineError> {
         self.indexed_this_run.borrow_mut().clear();
+        self.stop_requested.set(false);
         let mut outcome = RunOutcome {
             stopped_because: StopReason::Idle,
             files_done: 0,
@@ -315,7 +325,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 outcome.stopped_because = StopReason::Blocked(reason);
                 return Ok(outcome);
             }
-            if deadline_ms.is_some_and(|d| self.env.clock.monotonic_ms() >= d) {
+            if self.stop_requested.get()
+                || deadline_ms.is_some_and(|d| self.env.clock.monotonic_ms() >= d)
+            {
                 outcome.stopped_because = StopReason::Budget;
                 return Ok(outcome);
             }

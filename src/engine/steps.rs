@@ -26,6 +26,8 @@ use crate::queue::{Item, ItemError, Step};
 const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
 /// Single-PUT URLs asked for at once (the API's maximum).
 const URL_BATCH: u32 = 50;
+/// A host thumbnail larger than this is not a thumbnail; the placeholder goes instead.
+const MAX_THUMBNAIL_BYTES: u64 = 2 * 1024 * 1024;
 /// Larger sources are refused as absurd (a host reader reporting garbage).
 const MAX_SOURCE_BYTES: u64 = 1 << 40;
 
@@ -414,7 +416,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         };
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
         if !thumbnail.uploaded {
-            let sealed = encrypt_message(&file_key, &PLACEHOLDER_THUMBNAIL);
+            let image = self.thumbnail_bytes(item).await;
+            let sealed = encrypt_message(&file_key, &image);
             let sent = sealed.ciphertext.len() as u64;
             self.send(
                 api::put(&thumbnail.url.url, sealed.ciphertext),
@@ -533,6 +536,25 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             None => Ok(response),
             Some(failure) => Err(failure.into()),
         }
+    }
+
+    /// The host's thumbnail, or the placeholder when there is none or it can
+    /// no longer be read: a missing thumbnail must not fail the photo.
+    async fn thumbnail_bytes(&self, item: &Item) -> Vec<u8> {
+        let Some(source_ref) = &item.new.thumbnail else {
+            return PLACEHOLDER_THUMBNAIL.to_vec();
+        };
+        let Ok(source) = self.env.sources.open(source_ref).await else {
+            return PLACEHOLDER_THUMBNAIL.to_vec();
+        };
+        let size = source.info().size;
+        if size == 0 || size > MAX_THUMBNAIL_BYTES {
+            return PLACEHOLDER_THUMBNAIL.to_vec();
+        }
+        source
+            .read(0, size)
+            .await
+            .unwrap_or_else(|_| PLACEHOLDER_THUMBNAIL.to_vec())
     }
 
     /// Opens the item's source and checks it is still the file first seen.

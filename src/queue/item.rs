@@ -40,6 +40,9 @@ pub struct NewItem {
     /// Microseconds since the epoch.
     pub creation_time: i64,
     pub modification_time: i64,
+    /// The host's thumbnail (JPEG, ≤ 720 px), as a source reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

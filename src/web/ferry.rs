@@ -57,6 +57,8 @@ export interface EnqueueItem {
   /** Microseconds since the epoch; default the File's lastModified. */
   creationTime?: number;
   modificationTime?: number;
+  /** A JPEG thumbnail (≤ 720 px); a 1×1 placeholder is sent without one. */
+  thumbnail?: Blob;
 }
 export type ItemState = "queued" | "hashing" | "uploading" | "waiting" | "done" | "skipped" | "failed";
 export type BlockedReason = "auth" | "payment" | "quota" | "offline" | "permission";
@@ -71,7 +73,8 @@ export interface QueueItem {
   size: number | null; bytesSent: number; fileId: number | null;
   error: { code: string; message: string } | null;
 }
-export interface SyncOptions { budgetMs?: number; trigger?: string; }
+/** `signal` ends the run early (reported as "budget"); the step in flight is redone later. */
+export interface SyncOptions { budgetMs?: number; trigger?: string; signal?: AbortSignal; }
 export interface RunReport {
   trigger: string; startedAt: number; budgetMs: number | null; elapsedMs: number;
   bytesUploaded: number; filesDone: number;
@@ -207,7 +210,7 @@ impl Ferry {
                 resolver,
             },
             store,
-            transport: FetchTransport,
+            transport: FetchTransport::default(),
             vault,
             clock: WebClock,
         };
@@ -278,10 +281,8 @@ impl Ferry {
             let mut new_items = Vec::new();
             let mut stored = Vec::new();
             for (index, item) in items.iter().enumerate() {
-                let (new, value) = parse_item(&item).map_err(|e| e.in_item(index))?;
-                if let Some(value) = value {
-                    stored.push((new.source.clone(), value));
-                }
+                let (new, values) = parse_item(&item).map_err(|e| e.in_item(index))?;
+                stored.extend(values);
                 new_items.push(new);
             }
             engine
@@ -308,9 +309,46 @@ impl Ferry {
         promise(&self.engine, move |engine| async move {
             let budget_ms = number_field(&options, "budgetMs")?.filter(|b| *b >= 0.0);
             let trigger = string_field(&options, "trigger")?.unwrap_or_else(|| "foreground".into());
+            let signal = field(&options, "signal");
+            let signal = if signal.is_undefined() || signal.is_null() {
+                None
+            } else {
+                Some(
+                    signal
+                        .dyn_into::<web_sys::AbortSignal>()
+                        .map_err(|_| FerryError::bad_input("`signal` must be an AbortSignal"))?,
+                )
+            };
             let started_at = js_sys::Date::now();
             let start = super::global::monotonic_ms();
-            let outcome = engine.run(budget_ms.map(|b| start + b)).await?;
+            // The host's signal stops the run after the step in flight, whose
+            // request it aborts at once (that step is simply redone later).
+            let stopper = engine.clone();
+            let on_abort = Closure::<dyn FnMut()>::new(move || stopper.request_stop());
+            if let Some(signal) = &signal {
+                let _ = signal
+                    .add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+            }
+            *engine.env().transport.host_signal.borrow_mut() = signal.clone();
+            let already_aborted = signal.as_ref().is_some_and(web_sys::AbortSignal::aborted);
+            let run = if already_aborted {
+                Ok(crate::engine::RunOutcome {
+                    stopped_because: StopReason::Budget,
+                    files_done: 0,
+                    bytes_uploaded: 0,
+                    next_attempt_ms: None,
+                })
+            } else {
+                engine.run(budget_ms.map(|b| start + b)).await
+            };
+            *engine.env().transport.host_signal.borrow_mut() = None;
+            if let Some(signal) = &signal {
+                let _ = signal.remove_event_listener_with_callback(
+                    "abort",
+                    on_abort.as_ref().unchecked_ref(),
+                );
+            }
+            let outcome = run?;
             let report = RunReport {
                 trigger,
                 started_at,
@@ -439,7 +477,8 @@ impl Ferry {
 }
 
 /// A JS item as the engine's `NewItem`, and the value to store for its source.
-fn parse_item(item: &JsValue) -> Result<(NewItem, Option<JsValue>), FerryError> {
+/// Returns the item and the values to store for it: its file and thumbnail.
+fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), FerryError> {
     if !item.is_object() {
         return Err(FerryError::bad_input("an item must be an object"));
     }
@@ -481,6 +520,14 @@ fn parse_item(item: &JsValue) -> Result<(NewItem, Option<JsValue>), FerryError> 
             "an item needs a `file`, a `handle` or a `source`",
         ));
     };
+    let thumbnail = field(item, "thumbnail");
+    let thumbnail = if thumbnail.is_undefined() || thumbnail.is_null() {
+        None
+    } else if thumbnail.is_instance_of::<Blob>() {
+        Some((new_source_ref(), thumbnail))
+    } else {
+        return Err(FerryError::bad_input("`thumbnail` must be a Blob"));
+    };
     let title = string_field(item, "title")?
         .or(name)
         .ok_or_else(|| FerryError::bad_input("`title` is required when the file has no name"))?;
@@ -495,6 +542,12 @@ fn parse_item(item: &JsValue) -> Result<(NewItem, Option<JsValue>), FerryError> 
     let default_time = modified_ms.map_or(0, |ms| int(ms * 1000.0));
     let creation_time = number_field(item, "creationTime")?.map_or(default_time, int);
     let modification_time = number_field(item, "modificationTime")?.map_or(default_time, int);
+    let mut values: Vec<(String, JsValue)> = stored
+        .map(|value| (source.clone(), value))
+        .into_iter()
+        .collect();
+    let thumbnail_ref = thumbnail.as_ref().map(|(r, _)| r.clone());
+    values.extend(thumbnail);
     Ok((
         NewItem {
             collection_id: int(collection_id),
@@ -503,8 +556,9 @@ fn parse_item(item: &JsValue) -> Result<(NewItem, Option<JsValue>), FerryError> 
             file_type,
             creation_time,
             modification_time,
+            thumbnail: thumbnail_ref,
         },
-        stored,
+        values,
     ))
 }
 

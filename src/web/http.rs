@@ -13,8 +13,12 @@ use super::global::{self, Timer};
 use crate::engine::ports::Transport;
 use crate::protocol::{HttpRequest, HttpResponse, TransportError};
 
+/// `fetch`, aborted at the run's deadline or by the host's `AbortSignal`.
 #[derive(Debug, Default)]
-pub struct FetchTransport;
+pub struct FetchTransport {
+    /// The signal of the `sync` in progress, if the host passed one.
+    pub host_signal: std::cell::RefCell<Option<web_sys::AbortSignal>>,
+}
 
 fn set(object: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(object, &JsValue::from_str(name), value);
@@ -51,6 +55,22 @@ impl Transport for FetchTransport {
                     aborted.set(true);
                     controller.abort();
                 })
+            }
+            None => None,
+        };
+
+        let host_signal = self.host_signal.borrow().clone();
+        let _host_abort = match host_signal {
+            Some(signal) if signal.aborted() => return Err(TransportError::Aborted),
+            Some(signal) => {
+                let (controller, aborted) = (controller.clone(), aborted.clone());
+                let on_abort = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+                    aborted.set(true);
+                    controller.abort();
+                });
+                let _ = signal
+                    .add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+                Some(HostAbort { signal, on_abort })
             }
             None => None,
         };
@@ -119,5 +139,19 @@ impl Transport for FetchTransport {
             headers,
             body: Uint8Array::new(&body).to_vec(),
         })
+    }
+}
+
+/// Removes the abort listener from the host's signal when the request ends.
+struct HostAbort {
+    signal: web_sys::AbortSignal,
+    on_abort: wasm_bindgen::closure::Closure<dyn FnMut()>,
+}
+
+impl Drop for HostAbort {
+    fn drop(&mut self) {
+        let _ = self
+            .signal
+            .remove_event_listener_with_callback("abort", self.on_abort.as_ref().unchecked_ref());
     }
 }

@@ -287,3 +287,45 @@ test('401 blocks the queue; setToken and resume() carry on', async () => {
   assert.equal(result.after.blocked, null);
   assert.equal((await serverFiles(collection)).length, 1);
 });
+
+test('an AbortSignal ends sync early; the next sync finishes the upload', async () => {
+  const collection = await newCollection();
+  const page = await openPage();
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey }) => {
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'signal', chunksPerPart: 2 });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    await ferry.enqueue([{ collectionId, file: new File([new Uint8Array(30 * 1024 * 1024).fill(9)], 'long.mp4') }]);
+    const controller = new AbortController();
+    const firstPart = new Promise((resolve) => ferry.on('progress', resolve));
+    const stopped = ferry.sync({ signal: controller.signal });
+    await firstPart;
+    const abortedAt = performance.now();
+    controller.abort();
+    const early = await stopped;
+    const stoppedWithinMs = performance.now() - abortedAt;
+    const between = await ferry.status();
+    const preAborted = new AbortController();
+    preAborted.abort();
+    const none = await ferry.sync({ signal: preAborted.signal });
+    let badSignal = null;
+    try { await ferry.sync({ signal: 'stop' }); } catch (err) { badSignal = err.code; }
+    const finished = await ferry.sync({});
+    const after = await ferry.status();
+    ferry.close();
+    return { early, stoppedWithinMs, between, none, badSignal, finished, after };
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key] });
+  assert.equal(result.early.stoppedBecause, 'budget');
+  assert.equal(result.early.filesDone, 0);
+  assert.ok(result.stoppedWithinMs < 1000, `stopped ${result.stoppedWithinMs} ms after the abort`);
+  assert.equal(result.between.done, 0);
+  assert.equal(result.none.stoppedBecause, 'budget');
+  assert.equal(result.none.bytesUploaded, 0);
+  assert.equal(result.badSignal, 'BAD_INPUT');
+  assert.equal(result.finished.filesDone, 1);
+  assert.equal(result.after.done, 1);
+  const files = await serverFiles(collection);
+  assert.equal(files.length, 1);
+  assert.ok(files[0].plaintext.equals(Buffer.alloc(30 * MIB, 9)));
+});
