@@ -794,3 +794,38 @@ async fn the_hosts_thumbnail_is_sent_or_else_a_placeholder() {
         }
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_corrupted_record_does_not_hold_the_queue_hostage() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(1000, 1));
+    h.sources.add("b", pattern(1000, 2));
+    let engine = h.engine(2).await;
+    let ids = engine
+        .enqueue(vec![h.item("a", "a.jpg"), h.item("b", "b.jpg")])
+        .await
+        .unwrap();
+    h.store.0.borrow_mut().insert(
+        (
+            ferry_sync::engine::ports::Table::Items,
+            ids[0].to_be_bytes().to_vec(),
+        ),
+        b"\x00 not a queue record".to_vec(),
+    );
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(outcome.files_done, 1);
+    assert!(matches!(
+        engine.item(ids[1]).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ));
+    assert_eq!(
+        engine.item(ids[0]).await.unwrap_err().code,
+        "CORRUPT_RECORD"
+    );
+    let listed = engine.items(None, 0, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    assert_eq!(h.server_files().await.len(), 1);
+}

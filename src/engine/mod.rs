@@ -267,8 +267,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             };
             let last_id =
                 ItemId::from_be_bytes(last_key.as_slice().try_into().unwrap_or([0xff; 8]));
-            for (_, bytes) in &page {
-                let item: Item = decode(bytes).map_err(corrupt)?;
+            // Unreadable records are skipped here, as the run skips them.
+            for item in page
+                .iter()
+                .filter_map(|(_, bytes)| decode::<Item>(bytes).ok())
+            {
                 if state.is_none_or(|s| item.public_state() == s) {
                     out.push(item);
                     if out.len() == limit {
@@ -346,10 +349,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 outcome.next_attempt_ms = None;
                 return Ok(outcome);
             };
-            let item = self
-                .item(id)
-                .await?
-                .ok_or_else(|| corrupt("the runnable index names a missing item"))?;
+            let Some(item) = self.runnable_item(id).await? else {
+                continue;
+            };
             if item.next_attempt_ms > now {
                 outcome.next_attempt_ms = Some(item.next_attempt_ms);
                 let wait = item.next_attempt_ms - now;
@@ -368,6 +370,38 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             outcome.bytes_uploaded += progress.bytes_uploaded;
             outcome.files_done += u64::from(progress.file_done);
         }
+    }
+
+    /// The item a runnable entry names. An entry whose item is missing or
+    /// unreadable is taken out of the index (the record itself is kept for
+    /// inspection): one corrupt record must not hold the queue hostage.
+    async fn runnable_item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
+        let record = self.env.store.get(Table::Items, &item_key(id)).await?;
+        if let Some(item) = record
+            .as_deref()
+            .and_then(|bytes| decode::<Item>(bytes).ok())
+        {
+            return Ok(Some(item));
+        }
+        let entries = self
+            .env
+            .store
+            .scan(
+                Table::Runnable,
+                &runnable_key(0, 0),
+                &runnable_key(i64::MAX, ItemId::MAX),
+                usize::MAX,
+            )
+            .await?;
+        let mut batch = ports::Batch::default();
+        for (key, _) in entries
+            .into_iter()
+            .filter(|(k, _)| id_from_runnable_key(k) == Some(id))
+        {
+            batch.delete(Table::Runnable, key);
+        }
+        self.env.store.commit(batch).await?;
+        Ok(None)
     }
 
     async fn counters(&self) -> Result<Counters, EngineError> {

@@ -89,6 +89,9 @@ pub enum SourceError {
     PermissionDenied(String),
     /// A read failed or came back short.
     Unreadable(String),
+    /// The source describes itself impossibly (a negative size): retrying
+    /// cannot help.
+    Invalid(String),
 }
 
 /// What a source looked like when it was opened.

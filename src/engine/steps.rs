@@ -86,6 +86,10 @@ fn source_failure(err: SourceError) -> StepError {
         SourceError::PermissionDenied(_) => {
             Failure::Blocked(crate::protocol::BlockedReason::Permission)
         }
+        SourceError::Invalid(why) => Failure::Permanent {
+            code: "BAD_SOURCE".into(),
+            why,
+        },
         SourceError::Unreadable(why) => Failure::Transient {
             retry_after_ms: None,
             why: format!("source unreadable: {why}"),

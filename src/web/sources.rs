@@ -114,7 +114,7 @@ impl Sources for WebSources {
                 .as_f64()
                 .filter(|s| *s >= 0.0 && s.fract() == 0.0);
             let size = size.ok_or_else(|| {
-                SourceError::Unreadable("the host reader's size is not a whole number".into())
+                SourceError::Invalid("the host reader's size is not a whole number of bytes".into())
             })?;
             let info = SourceInfo {
                 size: count(size),

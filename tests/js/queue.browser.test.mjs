@@ -329,3 +329,64 @@ test('an AbortSignal ends sync early; the next sync finishes the upload', async 
   assert.equal(files.length, 1);
   assert.ok(files[0].plaintext.equals(Buffer.alloc(30 * MIB, 9)));
 });
+
+test('bad input: typed errors, reasons on items, the rest of the queue untouched', async () => {
+  const collection = await newCollection();
+  const page = await openPage();
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey }) => {
+    const { default: init, Ferry, FerryError } = await import('/pkg/index.js');
+    await init();
+    const code = async (promise) => {
+      try { await promise; return 'no error'; } catch (err) { return err instanceof FerryError ? err.code : `not a FerryError: ${err}`; }
+    };
+    const hosts = {
+      negative: { size: -5, lastModified: 0, read: async () => new Uint8Array(0) },
+      throws: { size: 1000, lastModified: 0, read: async () => { throw new Error('the disk went away'); } },
+      short: { size: 1000, lastModified: 0, read: async (offset, length) => new Uint8Array(length - 1) },
+    };
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'bad', resolveSource: (ref) => hosts[ref] ?? null });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    const errors = {
+      notArray: await code(ferry.enqueue('photo.jpg')),
+      noFile: await code(ferry.enqueue([{ collectionId }])),
+      fileNotBlob: await code(ferry.enqueue([{ collectionId, file: 'photo.jpg' }])),
+      badSource: await code(ferry.enqueue([{ collectionId, source: '/etc/passwd', title: 'x' }])),
+      noKey: await code(ferry.enqueue([{ collectionId: collectionId + 1000, file: new File([new Uint8Array(3)], 'k.jpg') }])),
+      badType: await code(ferry.enqueue([{ collectionId, file: new File([new Uint8Array(3)], 't.jpg'), fileType: 'gif' }])),
+      badOpen: await code(Ferry.open({ endpoint: api })),
+      badId: await code(ferry.retry(-1)),
+    };
+    const afterErrors = await ferry.status();
+    const ids = await ferry.enqueue([
+      { collectionId, file: new File([new Uint8Array(2000).fill(1)], 'good.jpg') },
+      { collectionId, source: 'host:negative', title: 'negative.jpg' },
+      { collectionId, source: 'host:throws', title: 'throws.jpg' },
+      { collectionId, source: 'host:short', title: 'short.jpg' },
+      { collectionId, source: 'host:gone', title: 'gone.jpg' },
+    ]);
+    await ferry.sync({ budgetMs: 3000 });
+    const items = await ferry.items({});
+    ferry.close();
+    return { errors, afterErrors, ids, items };
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key] });
+
+  assert.deepEqual(result.errors, {
+    notArray: 'BAD_INPUT', noFile: 'BAD_ITEM', fileNotBlob: 'BAD_ITEM', badSource: 'BAD_ITEM',
+    noKey: 'MISSING_COLLECTION_KEY', badType: 'BAD_ITEM', badOpen: 'BAD_INPUT', badId: 'BAD_INPUT',
+  });
+  assert.equal(result.afterErrors.queued, 0, 'refused batches queue nothing');
+  const byTitle = Object.fromEntries(result.items.map((i) => [i.title, i]));
+  assert.equal(byTitle['good.jpg'].state, 'done');
+  assert.equal(byTitle['negative.jpg'].state, 'failed');
+  assert.equal(byTitle['negative.jpg'].error.code, 'BAD_SOURCE');
+  assert.equal(byTitle['gone.jpg'].state, 'failed');
+  assert.equal(byTitle['gone.jpg'].error.code, 'SOURCE_GONE');
+  for (const title of ['throws.jpg', 'short.jpg']) {
+    assert.equal(byTitle[title].state, 'waiting', `${title} is retried later`);
+    assert.equal(byTitle[title].error.code, 'RETRYING');
+    assert.ok(byTitle[title].error.message.length > 10);
+  }
+  assert.match(byTitle['throws.jpg'].error.message, /disk went away/);
+  assert.match(byTitle['short.jpg'].error.message, /got 999/);
+  assert.equal((await serverFiles(collection)).length, 1);
+});
