@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 node bench/crypto.mjs
+cargo build -p ferry-server --quiet
+node bench/queue.mjs
 cargo bench -p ferry-server --bench upload

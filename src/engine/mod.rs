@@ -184,6 +184,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Adds items in one batch: all of them or, if any is invalid, none.
     pub async fn enqueue(&self, items: Vec<NewItem>) -> Result<Vec<ItemId>, EngineError> {
+        // Each collection's key is checked once, not once per item: a vault
+        // open is a WebCrypto call, and a first backup queues 100,000 items.
+        let mut keyed = std::collections::HashSet::new();
         for (index, item) in items.iter().enumerate() {
             if item.source.is_empty() {
                 return Err(EngineError::bad_item(index, "no source"));
@@ -194,6 +197,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     "a title must have 1 to 1024 characters",
                 ));
             }
+            if keyed.contains(&item.collection_id) {
+                continue;
+            }
             if self.collection_key(item.collection_id).await?.is_none() {
                 return Err(EngineError::new(
                     "MISSING_COLLECTION_KEY",
@@ -203,6 +209,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     ),
                 ));
             }
+            keyed.insert(item.collection_id);
         }
         let mut next_id: ItemId = match self.env.store.get(Table::Meta, NEXT_ID_KEY).await? {
             Some(bytes) => decode(&bytes).map_err(corrupt)?,
