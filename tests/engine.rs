@@ -125,9 +125,45 @@ impl Harness {
             .unwrap()
     }
 
-    /// Every file on the server: (title, plaintext, metadata), decrypted
-    /// with the collection key the way another device would.
-    async fn server_files(&self) -> Vec<(String, Vec<u8>, Value)> {
+    /// A record's file key, unwrapped with the collection key.
+    fn file_key(&self, record: &Value) -> Key {
+        unwrap_key(
+            &b64(&record["encryptedKey"]),
+            &b64(&record["keyDecryptionNonce"]),
+            &self.collection_key,
+        )
+        .unwrap()
+    }
+
+    /// `GET /files/{kind}/{id}`: the encrypted file (`download`) or thumbnail (`preview`).
+    async fn fetch(&self, kind: &str, record: &Value) -> Vec<u8> {
+        self.http
+            .get(format!(
+                "{}/files/{kind}/{}",
+                self.server.api_url(),
+                record["id"]
+            ))
+            .header("X-Auth-Token", &self.server.token)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    fn metadata(record: &Value, file_key: &Key) -> Value {
+        let plain = decrypt_message(
+            file_key,
+            &b64(&record["metadata"]["decryptionHeader"]),
+            &b64(&record["metadata"]["encryptedData"]),
+        )
+        .unwrap();
+        serde_json::from_slice(&plain).unwrap()
+    }
+
+    async fn records(&self) -> Vec<Value> {
         let mut out = Vec::new();
         let mut since = 0;
         loop {
@@ -138,53 +174,36 @@ impl Harness {
                 ))
                 .await;
             for record in page["diff"].as_array().unwrap() {
-                let b64 = |v: &Value| from_base64(v.as_str().unwrap()).unwrap();
-                let file_key = unwrap_key(
-                    &b64(&record["encryptedKey"]),
-                    &b64(&record["keyDecryptionNonce"]),
-                    &self.collection_key,
-                )
-                .unwrap();
-                let ciphertext = self
-                    .http
-                    .get(format!(
-                        "{}/files/download/{}",
-                        self.server.api_url(),
-                        record["id"]
-                    ))
-                    .header("X-Auth-Token", &self.server.token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
-                let plaintext = decrypt_file_bytes(
-                    &file_key,
-                    &b64(&record["file"]["decryptionHeader"]),
-                    &ciphertext,
-                )
-                .unwrap();
-                let metadata: Value = serde_json::from_slice(
-                    &decrypt_message(
-                        &file_key,
-                        &b64(&record["metadata"]["decryptionHeader"]),
-                        &b64(&record["metadata"]["encryptedData"]),
-                    )
-                    .unwrap(),
-                )
-                .unwrap();
-                out.push((
-                    metadata["title"].as_str().unwrap().to_owned(),
-                    plaintext,
-                    metadata,
-                ));
                 since = record["updationTime"].as_i64().unwrap();
+                out.push(record.clone());
             }
             if page["hasMore"] == false {
                 return out;
             }
         }
+    }
+
+    /// Every file on the server: (title, plaintext, metadata), decrypted
+    /// with the collection key the way another device would.
+    async fn server_files(&self) -> Vec<(String, Vec<u8>, Value)> {
+        let mut out = Vec::new();
+        for record in self.records().await {
+            let file_key = self.file_key(&record);
+            let ciphertext = self.fetch("download", &record).await;
+            let plaintext = decrypt_file_bytes(
+                &file_key,
+                &b64(&record["file"]["decryptionHeader"]),
+                &ciphertext,
+            )
+            .unwrap();
+            let metadata = Self::metadata(&record, &file_key);
+            out.push((
+                metadata["title"].as_str().unwrap().to_owned(),
+                plaintext,
+                metadata,
+            ));
+        }
+        out
     }
 
     async fn request_counts(&self) -> Value {
@@ -214,6 +233,10 @@ async fn run_until_settled(engine: &TestEngine) -> ferry_sync::engine::RunOutcom
             }
         }
     }
+}
+
+fn b64(value: &Value) -> Vec<u8> {
+    from_base64(value.as_str().unwrap()).unwrap()
 }
 
 fn hash_b64(data: &[u8]) -> String {
@@ -542,20 +565,7 @@ async fn the_database_never_holds_a_key_in_clear() {
             }
         }
     }
-    let files = h
-        .api(&format!(
-            "/collections/v2/diff?collectionID={}&sinceTime=0",
-            h.collection_id
-        ))
-        .await;
-    let record = &files["diff"][0];
-    let b64 = |v: &Value| from_base64(v.as_str().unwrap()).unwrap();
-    let file_key = unwrap_key(
-        &b64(&record["encryptedKey"]),
-        &b64(&record["keyDecryptionNonce"]),
-        &h.collection_key,
-    )
-    .unwrap();
+    let file_key = h.file_key(&h.records().await[0]);
     for dump in [
         mid_upload_dump.expect("saw the upload in progress"),
         h.store.dump(),
@@ -741,49 +751,16 @@ async fn the_hosts_thumbnail_is_sent_or_else_a_placeholder() {
         .unwrap();
     assert_eq!(engine.run(None).await.unwrap().files_done, 2);
 
-    let diff = h
-        .api(&format!(
-            "/collections/v2/diff?collectionID={}&sinceTime=0",
-            h.collection_id
-        ))
-        .await;
-    for record in diff["diff"].as_array().unwrap() {
-        let b64 = |v: &Value| from_base64(v.as_str().unwrap()).unwrap();
-        let file_key = unwrap_key(
-            &b64(&record["encryptedKey"]),
-            &b64(&record["keyDecryptionNonce"]),
-            &h.collection_key,
-        )
-        .unwrap();
-        let sealed = h
-            .http
-            .get(format!(
-                "{}/files/preview/{}",
-                h.server.api_url(),
-                record["id"]
-            ))
-            .header("X-Auth-Token", &h.server.token)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+    for record in h.records().await {
+        let file_key = h.file_key(&record);
+        let sealed = h.fetch("preview", &record).await;
         let thumbnail = decrypt_message(
             &file_key,
             &b64(&record["thumbnail"]["decryptionHeader"]),
             &sealed,
         )
         .unwrap();
-        let metadata: Value = serde_json::from_slice(
-            &decrypt_message(
-                &file_key,
-                &b64(&record["metadata"]["decryptionHeader"]),
-                &b64(&record["metadata"]["encryptedData"]),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let metadata = Harness::metadata(&record, &file_key);
         match metadata["title"].as_str().unwrap() {
             "with.jpg" => assert_eq!(thumbnail, b"\xff\xd8\xff a small JPEG thumbnail"),
             _ => assert_eq!(
