@@ -5,22 +5,24 @@
 use std::future::Future;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Promise, Reflect};
-use serde::Serialize;
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use web_sys::{Blob, File};
 
 use super::FerryError;
 use super::clock::WebClock;
 use super::convert::{count, int, key};
 use super::http::FetchTransport;
-use super::sources::{HOST_PREFIX, STORED_PREFIX, WebSources};
+use super::queue_js::{
+    ItemJs, ProgressJs, RunReport, StatusJs, blocked_name, field, number_field, parse_item,
+    state_from_name, string_field, to_js,
+};
+use super::sources::WebSources;
 use super::store::{IdbStore, SOURCES_STORE};
 use super::vault::WebCryptoVault;
 use crate::engine::{Engine, EngineConfig, EngineEvent, Env, StopReason};
-use crate::protocol::{BlockedReason, Endpoint};
-use crate::queue::{FileType, Item, NewItem, PublicState, Step};
+use crate::protocol::Endpoint;
+use crate::queue::PublicState;
 
 type WebEngine = Engine<IdbStore, FetchTransport, WebSources, WebCryptoVault, WebClock>;
 
@@ -111,48 +113,6 @@ impl Listeners {
             let _ = listener.call1(&JsValue::NULL, payload);
         }
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProgressJs<'a> {
-    id: u64,
-    title: &'a str,
-    bytes_sent: u64,
-    encrypted_size: u64,
-}
-
-fn field(object: &JsValue, name: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn string_field(object: &JsValue, name: &str) -> Result<Option<String>, FerryError> {
-    let value = field(object, name);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_string()
-        .map(Some)
-        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a string")))
-}
-
-fn number_field(object: &JsValue, name: &str) -> Result<Option<f64>, FerryError> {
-    let value = field(object, name);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_f64()
-        .filter(|n| n.is_finite())
-        .map(Some)
-        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a number")))
-}
-
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, FerryError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| FerryError::bad_input(e.to_string()))
 }
 
 /// Runs `work` with the engine and resolves with its result.
@@ -473,183 +433,5 @@ impl Ferry {
     /// Closes the database connection.
     pub fn close(&self) {
         self.engine.env().store.close();
-    }
-}
-
-/// A JS item as the engine's `NewItem`, and the value to store for its source.
-/// Returns the item and the values to store for it: its file and thumbnail.
-fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), FerryError> {
-    if !item.is_object() {
-        return Err(FerryError::bad_input("an item must be an object"));
-    }
-    let collection_id = number_field(item, "collectionId")?
-        .filter(|n| n.fract() == 0.0)
-        .ok_or_else(|| FerryError::bad_input("`collectionId` is required and is a whole number"))?;
-    let file = field(item, "file");
-    let handle = field(item, "handle");
-    let host = string_field(item, "source")?;
-    let (source, stored, name, mime, modified_ms) = if let Some(blob) = file.dyn_ref::<Blob>() {
-        let (name, modified) = match file.dyn_ref::<File>() {
-            Some(f) => (Some(f.name()), Some(f.last_modified())),
-            None => (None, None),
-        };
-        (
-            new_source_ref(),
-            Some(file.clone()),
-            name,
-            blob.type_(),
-            modified,
-        )
-    } else if !file.is_undefined() && !file.is_null() {
-        return Err(FerryError::bad_input("`file` must be a Blob or File"));
-    } else if field(&handle, "getFile").is_function() {
-        (
-            new_source_ref(),
-            Some(handle.clone()),
-            string_field(&handle, "name")?,
-            String::new(),
-            None,
-        )
-    } else if let Some(host) = host {
-        if !host.starts_with(HOST_PREFIX) {
-            return Err(FerryError::bad_input("`source` must start with \"host:\""));
-        }
-        (host, None, None, String::new(), None)
-    } else {
-        return Err(FerryError::bad_input(
-            "an item needs a `file`, a `handle` or a `source`",
-        ));
-    };
-    let thumbnail = field(item, "thumbnail");
-    let thumbnail = if thumbnail.is_undefined() || thumbnail.is_null() {
-        None
-    } else if thumbnail.is_instance_of::<Blob>() {
-        Some((new_source_ref(), thumbnail))
-    } else {
-        return Err(FerryError::bad_input("`thumbnail` must be a Blob"));
-    };
-    let title = string_field(item, "title")?
-        .or(name)
-        .ok_or_else(|| FerryError::bad_input("`title` is required when the file has no name"))?;
-    let file_type = match string_field(item, "fileType")?.as_deref() {
-        Some("image") => FileType::Image,
-        Some("video") => FileType::Video,
-        Some("livePhoto") => FileType::LivePhoto,
-        Some(other) => return Err(FerryError::bad_input(format!("unknown fileType {other:?}"))),
-        None if mime.starts_with("video/") => FileType::Video,
-        None => FileType::Image,
-    };
-    let default_time = modified_ms.map_or(0, |ms| int(ms * 1000.0));
-    let creation_time = number_field(item, "creationTime")?.map_or(default_time, int);
-    let modification_time = number_field(item, "modificationTime")?.map_or(default_time, int);
-    let mut values: Vec<(String, JsValue)> = stored
-        .map(|value| (source.clone(), value))
-        .into_iter()
-        .collect();
-    let thumbnail_ref = thumbnail.as_ref().map(|(r, _)| r.clone());
-    values.extend(thumbnail);
-    Ok((
-        NewItem {
-            collection_id: int(collection_id),
-            source,
-            title,
-            file_type,
-            creation_time,
-            modification_time,
-            thumbnail: thumbnail_ref,
-        },
-        values,
-    ))
-}
-
-fn new_source_ref() -> String {
-    let bytes: [u8; 12] = crate::crypto::random_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{STORED_PREFIX}{hex}")
-}
-
-fn blocked_name(reason: BlockedReason) -> &'static str {
-    match reason {
-        BlockedReason::Auth => "auth",
-        BlockedReason::Payment => "payment",
-        BlockedReason::Quota => "quota",
-        BlockedReason::Offline => "offline",
-        BlockedReason::Permission => "permission",
-    }
-}
-
-fn state_from_name(name: &str) -> Result<PublicState, FerryError> {
-    Ok(match name {
-        "queued" => PublicState::Queued,
-        "hashing" => PublicState::Hashing,
-        "uploading" => PublicState::Uploading,
-        "waiting" => PublicState::Waiting,
-        "done" => PublicState::Done,
-        "skipped" => PublicState::Skipped,
-        "failed" => PublicState::Failed,
-        other => return Err(FerryError::bad_input(format!("unknown state {other:?}"))),
-    })
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusJs {
-    queued: u64,
-    hashing: u64,
-    uploading: u64,
-    waiting: u64,
-    done: u64,
-    skipped: u64,
-    failed: u64,
-    bytes_uploaded: u64,
-    blocked: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RunReport {
-    trigger: String,
-    started_at: f64,
-    budget_ms: Option<f64>,
-    elapsed_ms: f64,
-    bytes_uploaded: u64,
-    files_done: u64,
-    stopped_because: String,
-    next_run_hint: Option<i64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemJs {
-    id: u64,
-    state: PublicState,
-    collection_id: i64,
-    title: String,
-    file_type: FileType,
-    size: Option<u64>,
-    bytes_sent: u64,
-    file_id: Option<i64>,
-    error: Option<crate::queue::ItemError>,
-}
-
-impl From<&Item> for ItemJs {
-    fn from(item: &Item) -> Self {
-        let (bytes_sent, file_id, error) = match &item.step {
-            Step::Uploading(upload) => (upload.bytes_sent, None, item.last_error.clone()),
-            Step::Done { file_id } => (0, Some(*file_id), None),
-            Step::Failed(err) => (0, None, Some(err.clone())),
-            _ => (0, None, item.last_error.clone()),
-        };
-        Self {
-            id: item.id,
-            state: item.public_state(),
-            collection_id: item.new.collection_id,
-            title: item.new.title.clone(),
-            file_type: item.new.file_type,
-            size: item.size,
-            bytes_sent,
-            file_id,
-            error,
-        }
     }
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod ferry;
 mod global;
 mod http;
+mod queue_js;
 mod sources;
 pub mod store;
 pub mod vault;
