@@ -181,11 +181,19 @@ impl Ferry {
         let config = EngineConfig {
             chunks_per_part: u32::try_from(count(chunks_per_part)).unwrap_or(5),
         };
+        let env_store = env.store.clone();
         let engine = Engine::new(env, endpoint, config);
         let listeners = Listeners::default();
         let emit = listeners.clone();
+        let sources_store = env_store.clone();
         engine.set_observer(move |event| match event {
             EngineEvent::Item(item) => {
+                if matches!(
+                    item.public_state(),
+                    PublicState::Done | PublicState::Skipped
+                ) {
+                    release_sources(&sources_store, item);
+                }
                 if let Ok(payload) = to_js(&ItemJs::from(*item)) {
                     emit.emit("item", &payload);
                 }
@@ -385,7 +393,12 @@ impl Ferry {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn remove(&self, id: f64) -> Promise {
         promise(&self.engine, move |engine| async move {
-            engine.remove(whole_id(id)?).await?;
+            let id = whole_id(id)?;
+            let item = engine.item(id).await?;
+            engine.remove(id).await?;
+            if let Some(item) = item {
+                release_sources(&engine.env().store, &item);
+            }
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -434,4 +447,24 @@ impl Ferry {
     pub fn close(&self) {
         self.engine.env().store.close();
     }
+}
+
+/// Deletes the copies of an item's file and thumbnail that `enqueue` stored,
+/// once the item no longer needs them (uploaded, a duplicate, or removed):
+/// otherwise a backed-up library would stay duplicated in browser storage.
+/// Failed items keep theirs, for `retry`. Best effort: a copy left behind by
+/// a crash here costs space, never correctness.
+fn release_sources(store: &IdbStore, item: &crate::queue::Item) {
+    let keys: Vec<String> = std::iter::once(&item.new.source)
+        .chain(item.new.thumbnail.as_ref())
+        .filter(|r| r.starts_with(super::sources::STORED_PREFIX))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
+    });
 }

@@ -158,6 +158,35 @@ impl IdbStore {
     }
 }
 
+impl IdbStore {
+    /// Deletes structured-clone values by string key, in one transaction.
+    pub async fn delete_raw_values(
+        &self,
+        store_name: &str,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .db
+            .transaction(&[store_name], TransactionMode::ReadWrite)
+            .map_err(store_error("delete"))?;
+        let store = tx.object_store(store_name).map_err(store_error("delete"))?;
+        for key in keys {
+            store
+                .delete(Query::Key(JsValue::from_str(key)))
+                .map_err(store_error("delete"))?;
+        }
+        match tx.await.map_err(store_error("commit"))? {
+            TransactionResult::Committed => Ok(()),
+            TransactionResult::Aborted => {
+                Err(StoreError("IndexedDB aborted the transaction".into()))
+            }
+        }
+    }
+}
+
 impl Store for IdbStore {
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self

@@ -112,8 +112,27 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
     const report = await ferry.sync({ trigger: 'foreground' });
     const status = await ferry.status();
     const done = await ferry.items({ state: 'done' });
+    // The stored copies of uploaded files are released (asynchronously).
+    const storedCopies = async () => {
+      const db = await new Promise((resolve, reject) => {
+        const request = indexedDB.open('sizes');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      const count = await new Promise((resolve) => {
+        const request = db.transaction('sources').objectStore('sources').count();
+        request.onsuccess = () => resolve(request.result);
+      });
+      db.close();
+      return count;
+    };
+    let copiesLeft = await storedCopies();
+    for (let i = 0; i < 100 && copiesLeft > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      copiesLeft = await storedCopies();
+    }
     ferry.close();
-    return { ids, before, report, status, done, events, unknownEvent };
+    return { ids, before, report, status, done, events, unknownEvent, copiesLeft };
   }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], sizes, contentSource: content.toString() });
 
   assert.equal(result.ids.length, 5);
@@ -124,6 +143,7 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
   assert.equal(result.status.queued, 0);
   assert.equal(result.status.blocked, null);
   assert.equal(result.done.length, 5);
+  assert.equal(result.copiesLeft, 0, 'no copy of an uploaded file stays in IndexedDB');
   assert.ok(result.done.every((item) => typeof item.fileId === 'number'));
 
   // Events: every item reported done, progress only grows and ends at the
