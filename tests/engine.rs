@@ -438,6 +438,7 @@ async fn duplicates_are_skipped_not_uploaded_again() {
 async fn a_file_changed_between_parts_restarts_with_a_new_key() {
     let h = Harness::start(|_| {}).await;
     let original = pattern(20 * MIB, 1);
+    let original_copy = original.clone();
     let edited = pattern(20 * MIB, 2);
     h.sources.add("doc", original);
     let engine = h.engine(2).await;
@@ -488,6 +489,20 @@ async fn a_file_changed_between_parts_restarts_with_a_new_key() {
     assert_eq!(files.len(), 1);
     assert!(files[0].1 == edited, "the server has the edited file");
     assert_eq!(files[0].2["hash"], hash_b64(&edited));
+
+    // The original, added again, is not a duplicate of anything uploaded.
+    *engine.env().transport.hook.borrow_mut() = None;
+    h.sources.add("original-again", original_copy);
+    let again = engine
+        .enqueue(vec![h.item("original-again", "edited.jpg")])
+        .await
+        .unwrap()[0];
+    engine.run(None).await.unwrap();
+    assert!(matches!(
+        engine.item(again).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ));
+    assert_eq!(h.server_files().await.len(), 2);
 }
 
 #[tokio::test(flavor = "current_thread")]

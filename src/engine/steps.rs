@@ -128,6 +128,20 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             Err(StepError::Engine(err)) => return Err(err),
             Err(StepError::SourceChanged(info)) => {
                 after = item.clone();
+                extra = Batch::default();
+                // The old content will never be uploaded: it must not keep
+                // standing in the dedupe index for this item.
+                if let Step::Uploading(upload) = &item.step {
+                    extra.delete(
+                        Table::Hashes,
+                        hash_key(
+                            item.new.collection_id,
+                            item.new.file_type.wire(),
+                            &item.new.title,
+                            &upload.hash,
+                        ),
+                    );
+                }
                 after.size = Some(info.size);
                 after.last_modified_ms = Some(info.last_modified_ms);
                 after.step = Step::Queued;
@@ -136,7 +150,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     message: "the file changed during upload; starting over with a new key".into(),
                 });
                 progress = Progress::default();
-                extra = Batch::default();
             }
             Err(StepError::Failure(failure)) => {
                 after = item.clone();
