@@ -115,6 +115,8 @@ pub fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), F
         Some("livePhoto") => FileType::LivePhoto,
         Some(other) => return Err(FerryError::bad_input(format!("unknown fileType {other:?}"))),
         None if mime.starts_with("video/") => FileType::Video,
+        // A file handle has no MIME type until it is read: go by the name.
+        None if mime.is_empty() && has_video_extension(&title) => FileType::Video,
         None => FileType::Image,
     };
     let default_time = modified_ms.map_or(0, |ms| int(ms * 1000.0));
@@ -230,4 +232,12 @@ impl From<&Item> for ItemJs {
             error,
         }
     }
+}
+
+fn has_video_extension(name: &str) -> bool {
+    const VIDEO: &[&str] = &[
+        "mp4", "m4v", "mov", "webm", "mkv", "avi", "3gp", "mts", "m2ts",
+    ];
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| VIDEO.iter().any(|v| ext.eq_ignore_ascii_case(v)))
 }

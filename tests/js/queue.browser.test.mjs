@@ -410,3 +410,48 @@ test('bad input: typed errors, reasons on items, the rest of the queue untouched
   assert.match(byTitle['short.jpg'].error.message, /got 999/);
   assert.equal((await serverFiles(collection)).length, 1);
 });
+
+test('a FileSystemFileHandle is re-read each run; a changed file restarts with its new content', async () => {
+  const collection = await newCollection();
+  const page = await openPage();
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey, contentSource }) => {
+    const content = new Function(`return ${contentSource}`)();
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    // The origin-private file system gives real handles without a picker.
+    const root = await navigator.storage.getDirectory();
+    const handle = await root.getFileHandle('watched.mp4', { create: true });
+    const write = async (bytes) => {
+      const writable = await handle.createWritable();
+      await writable.write(bytes);
+      await writable.close();
+    };
+    await write(content(20 * 1024 * 1024, 1));
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'handles', chunksPerPart: 2 });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    await ferry.enqueue([{ collectionId, handle }]);
+    // Stop after the first part, change the file, then run again.
+    const controller = new AbortController();
+    ferry.on('progress', () => controller.abort());
+    const first = await ferry.sync({ signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 1100)); // a later lastModified
+    await write(content(20 * 1024 * 1024, 2));
+    const changes = [];
+    ferry.on('item', (item) => changes.push(item.error?.code ?? item.state));
+    const second = await ferry.sync({});
+    const items = await ferry.items({});
+    ferry.close();
+    await root.removeEntry('watched.mp4');
+    return { first, second, changes, items };
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], contentSource: content.toString() });
+
+  assert.equal(result.first.stoppedBecause, 'budget');
+  assert.equal(result.second.filesDone, 1, JSON.stringify(result));
+  assert.ok(result.changes.includes('SOURCE_CHANGED'), `the change was noticed: ${result.changes}`);
+  assert.equal(result.items[0].title, 'watched.mp4', 'the title comes from the handle');
+  assert.equal(result.items[0].state, 'done');
+  const files = await serverFiles(collection);
+  assert.equal(files.length, 1);
+  assert.ok(Buffer.from(content(20 * MIB, 2)).equals(files[0].plaintext), 'the server has the changed file');
+  assert.equal(files[0].metadata.fileType, 1, 'a handle has no MIME type: video from the .mp4 name');
+});
