@@ -97,6 +97,23 @@ fn source_failure(err: SourceError) -> StepError {
     })
 }
 
+/// Takes an item's content out of the dedupe index: once it fails, or its
+/// file changes, it no longer stands for that content, and a later copy of
+/// the same file must be uploaded rather than skipped.
+fn forget_hash(item: &Item, extra: &mut Batch) {
+    if let Step::Uploading(upload) = &item.step {
+        extra.delete(
+            Table::Hashes,
+            hash_key(
+                item.new.collection_id,
+                item.new.file_type.wire(),
+                &item.new.title,
+                &upload.hash,
+            ),
+        );
+    }
+}
+
 pub(super) fn protocol_failure(err: api::ProtocolError) -> StepError {
     StepError::Failure(Failure::Transient {
         retry_after_ms: None,
@@ -129,19 +146,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             Err(StepError::SourceChanged(info)) => {
                 after = item.clone();
                 extra = Batch::default();
-                // The old content will never be uploaded: it must not keep
-                // standing in the dedupe index for this item.
-                if let Step::Uploading(upload) = &item.step {
-                    extra.delete(
-                        Table::Hashes,
-                        hash_key(
-                            item.new.collection_id,
-                            item.new.file_type.wire(),
-                            &item.new.title,
-                            &upload.hash,
-                        ),
-                    );
-                }
+                // The old content will never be uploaded.
+                forget_hash(&item, &mut extra);
                 after.size = Some(info.size);
                 after.last_modified_ms = Some(info.last_modified_ms);
                 after.step = Step::Queued;
@@ -235,19 +241,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     }
 
     fn fail(&self, item: &mut Item, extra: &mut Batch, code: String, message: String) {
-        if let Step::Uploading(upload) = &item.step {
-            // A failed item no longer stands for its content: let a later
-            // copy of the same file be uploaded.
-            extra.delete(
-                Table::Hashes,
-                hash_key(
-                    item.new.collection_id,
-                    item.new.file_type.wire(),
-                    &item.new.title,
-                    &upload.hash,
-                ),
-            );
-        }
+        forget_hash(item, extra);
         item.step = Step::Failed(ItemError { code, message });
     }
 
