@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod engine;
 pub mod protocol;
 pub mod queue;
+pub mod scheduler;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -167,6 +167,9 @@ impl Sources for NoSources {
     async fn open(&self, r: &str) -> Result<NoSource, SourceError> {
         panic!("unexpected open of {r}")
     }
+    async fn thumbnail(&self, r: &str, _: u32, _: u32) -> Option<Vec<u8>> {
+        panic!("unexpected thumbnail of {r}")
+    }
 }
 
 struct DateClock;

@@ -8,6 +8,7 @@ mod placeholder;
 pub mod ports;
 mod remote_index;
 mod retry;
+mod run;
 mod steps;
 
 use std::cell::RefCell;
@@ -20,26 +21,29 @@ use ports::{Clock, Sources, Store, Table, Transport, Vault};
 use crate::crypto::Key;
 use crate::protocol::{BlockedReason, Endpoint};
 use crate::queue::records::{
-    BLOCKED_KEY, COUNTERS_KEY, Changes, NEXT_ID_KEY, collection_key_key, decode, encode,
-    id_from_runnable_key, item_key, runnable_key,
+    BLOCKED_KEY, COUNTERS_KEY, Changes, NEXT_ID_KEY, collection_key_key, decode, encode, item_key,
 };
 use crate::queue::{Counters, Item, ItemId, NewItem, PublicState, Step};
+pub use crate::scheduler::{RunReport, StopReason};
 
 /// Longest title accepted (Ente's metadata has no limit; absurd ones are bugs).
 const MAX_TITLE_CHARS: usize = 1024;
-/// Within a run, wait for a retry that is due this soon rather than stop.
-const MAX_IN_RUN_WAIT_MS: i64 = 30_000;
 
 /// Tunables; the scheduler will set these per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Chunks per multipart part (2 to 5).
     pub chunks_per_part: u32,
+    /// Parts of one file on the wire at once.
+    pub parallel_parts: u32,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { chunks_per_part: 5 }
+        Self {
+            chunks_per_part: 5,
+            parallel_parts: 3,
+        }
     }
 }
 
@@ -77,6 +81,12 @@ pub struct Engine<S, T, R, V, C> {
     indexed_this_run: RefCell<std::collections::HashSet<i64>>,
     /// Set by the host to end the current run after the step in flight.
     stop_requested: std::cell::Cell<bool>,
+    /// Chunks per part for uploads prepared in this run (the scheduler's choice).
+    chunks_per_part: std::cell::Cell<u32>,
+    /// Parts the step in flight may put on the wire at once.
+    step_parts: std::cell::Cell<u32>,
+    /// Requests made by the step in flight.
+    requests_in_step: std::cell::Cell<u32>,
 }
 
 impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
@@ -85,28 +95,6 @@ impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// Why a run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum StopReason {
-    /// The deadline came.
-    Budget,
-    /// Nothing is runnable now.
-    Idle,
-    /// The queue is blocked (see `Status::blocked`).
-    Blocked(BlockedReason),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunOutcome {
-    pub stopped_because: StopReason,
-    pub files_done: u64,
-    pub bytes_uploaded: u64,
-    /// Wall-clock time of the next due retry, if items are waiting.
-    pub next_attempt_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +113,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             observer: RefCell::new(None),
             indexed_this_run: RefCell::new(std::collections::HashSet::new()),
             stop_requested: std::cell::Cell::new(false),
+            chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
+            step_parts: std::cell::Cell::new(config.parallel_parts),
+            requests_in_step: std::cell::Cell::new(0),
         }
     }
 
@@ -317,98 +308,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let mut batch = ports::Batch::default();
         batch.delete(Table::Meta, BLOCKED_KEY.to_vec());
         Ok(self.env.store.commit(batch).await?)
-    }
-
-    /// Works through runnable items until the queue is idle or blocked, or
-    /// `deadline_ms` (monotonic clock) passes.
-    pub async fn run(&self, deadline_ms: Option<f64>) -> Result<RunOutcome, EngineError> {
-        self.indexed_this_run.borrow_mut().clear();
-        self.stop_requested.set(false);
-        let mut outcome = RunOutcome {
-            stopped_because: StopReason::Idle,
-            files_done: 0,
-            bytes_uploaded: 0,
-            next_attempt_ms: None,
-        };
-        loop {
-            if let Some(reason) = self.blocked().await? {
-                outcome.stopped_because = StopReason::Blocked(reason);
-                return Ok(outcome);
-            }
-            if self.stop_requested.get()
-                || deadline_ms.is_some_and(|d| self.env.clock.monotonic_ms() >= d)
-            {
-                outcome.stopped_because = StopReason::Budget;
-                return Ok(outcome);
-            }
-            let now = self.env.clock.now_ms();
-            let next = self
-                .env
-                .store
-                .scan(
-                    Table::Runnable,
-                    &runnable_key(0, 0),
-                    &runnable_key(i64::MAX, ItemId::MAX),
-                    1,
-                )
-                .await?;
-            let Some(id) = next.first().and_then(|(k, _)| id_from_runnable_key(k)) else {
-                outcome.next_attempt_ms = None;
-                return Ok(outcome);
-            };
-            let Some(item) = self.runnable_item(id).await? else {
-                continue;
-            };
-            if item.next_attempt_ms > now {
-                outcome.next_attempt_ms = Some(item.next_attempt_ms);
-                let wait = item.next_attempt_ms - now;
-                let fits =
-                    deadline_ms.is_none_or(|d| self.env.clock.monotonic_ms() + wait as f64 <= d);
-                if wait > MAX_IN_RUN_WAIT_MS || !fits {
-                    return Ok(outcome);
-                }
-                self.env
-                    .clock
-                    .sleep_ms(u64::try_from(wait).unwrap_or(0))
-                    .await;
-                continue;
-            }
-            let progress = self.step(item, deadline_ms).await?;
-            outcome.bytes_uploaded += progress.bytes_uploaded;
-            outcome.files_done += u64::from(progress.file_done);
-        }
-    }
-
-    /// The item a runnable entry names. An entry whose item is missing or
-    /// unreadable is taken out of the index (the record itself is kept for
-    /// inspection): one corrupt record must not hold the queue hostage.
-    async fn runnable_item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
-        let record = self.env.store.get(Table::Items, &item_key(id)).await?;
-        if let Some(item) = record
-            .as_deref()
-            .and_then(|bytes| decode::<Item>(bytes).ok())
-        {
-            return Ok(Some(item));
-        }
-        let entries = self
-            .env
-            .store
-            .scan(
-                Table::Runnable,
-                &runnable_key(0, 0),
-                &runnable_key(i64::MAX, ItemId::MAX),
-                usize::MAX,
-            )
-            .await?;
-        let mut batch = ports::Batch::default();
-        for (key, _) in entries
-            .into_iter()
-            .filter(|(k, _)| id_from_runnable_key(k) == Some(id))
-        {
-            batch.delete(Table::Runnable, key);
-        }
-        self.env.store.commit(batch).await?;
-        Ok(None)
     }
 
     async fn counters(&self) -> Result<Counters, EngineError> {

@@ -69,16 +69,29 @@ pub trait Store {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
     async fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Sets `key` to `new` only if it holds `expected` now, atomically (one
+    /// transaction); returns whether it did. The runners' lease needs it.
+    async fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// One HTTP exchange. Implementations abort at `deadline_ms` (on the
 /// clock's monotonic scale) with `TransportError::Aborted`.
+///
+/// The web transport starts the request before `send` returns and takes
+/// the body out of wasm memory: the engine encrypts the next part while
+/// earlier ones are on the wire, and its memory stays at about one part.
 pub trait Transport {
-    async fn send(
+    fn send(
         &self,
         request: HttpRequest,
         deadline_ms: Option<f64>,
-    ) -> Result<HttpResponse, TransportError>;
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +126,10 @@ pub trait Source {
 pub trait Sources {
     type Source: Source;
     async fn open(&self, source_ref: &str) -> Result<Self::Source, SourceError>;
+    /// A JPEG thumbnail made from the source (longer side ≤ `max_side`,
+    /// ≤ `max_bytes`), where the environment can decode it; `None` sends
+    /// the placeholder.
+    async fn thumbnail(&self, source_ref: &str, max_side: u32, max_bytes: u32) -> Option<Vec<u8>>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,14 +20,18 @@ use crate::protocol::{Failure, HttpRequest, HttpResponse, PartPlan, classify, cl
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::records::{BLOCKED_KEY, Changes, URL_POOL_KEY, decode, encode, hash_key};
 use crate::queue::{Item, ItemError, Step};
+use futures_util::future::join_all;
 
 /// Plaintext hashed per step: long enough to be efficient, short enough that
 /// a step fits a 25-second wake-up on a slow device.
-const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
+pub(super) const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
 /// Single-PUT URLs asked for at once (the API's maximum).
 const URL_BATCH: u32 = 50;
 /// A host thumbnail larger than this is not a thumbnail; the placeholder goes instead.
 const MAX_THUMBNAIL_BYTES: u64 = 2 * 1024 * 1024;
+/// Ente's thumbnail limits: the longer side and the encoded size.
+const THUMBNAIL_SIDE: u32 = 720;
+const THUMBNAIL_BYTES: u32 = 100 * 1024;
 /// Larger sources are refused as absurd (a host reader reporting garbage).
 const MAX_SOURCE_BYTES: u64 = 1 << 40;
 
@@ -36,6 +40,12 @@ const MAX_SOURCE_BYTES: u64 = 1 << 40;
 pub(super) struct Progress {
     pub bytes_uploaded: u64,
     pub file_done: bool,
+    /// The deadline or the host cut the step short; nothing was recorded.
+    pub interrupted: bool,
+    /// Plaintext hashed in this step.
+    pub bytes_hashed: u64,
+    /// Requests the step made (for the latency estimate).
+    pub requests: u32,
 }
 
 /// How a step went wrong.
@@ -127,7 +137,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         item: Item,
         deadline_ms: Option<f64>,
+        max_parts: u32,
     ) -> Result<Progress, EngineError> {
+        self.step_parts.set(max_parts);
+        self.requests_in_step.set(0);
         let mut after = item.clone();
         let mut progress = Progress::default();
         let mut extra = Batch::default();
@@ -162,6 +175,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 progress = Progress::default();
                 extra = Batch::default();
                 match failure {
+                    Failure::Interrupted => {
+                        progress.interrupted = true;
+                        return Ok(progress);
+                    }
                     Failure::Blocked(reason) => {
                         // The item is untouched; the whole queue waits.
                         let mut batch = Batch::default();
@@ -213,6 +230,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 }
             }
         }
+        progress.requests = self.requests_in_step.get();
         progress.file_done =
             matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
         changes.write_item(Some(&item), &after);
@@ -284,6 +302,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 if len > 0 {
                     hasher.update(&source.read(hashed, len).await.map_err(source_failure)?);
                 }
+                progress.bytes_hashed = len;
                 if hashed + len < info.size {
                     let sealed_state = self.env.vault.seal(&hash_checkpoint(&hasher)).await?;
                     item.step = Step::Hashing {
@@ -341,7 +360,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             hash,
             sealed_file_key: self.env.vault.seal(file_key.as_bytes()).await?,
             header: encryptor.header().to_vec(),
-            chunks_per_part: self.config.chunks_per_part,
+            chunks_per_part: self.chunks_per_part.get(),
             target: None,
             etags: Vec::new(),
             sealed_checkpoint: Some(self.env.vault.seal(&encryptor.checkpoint()).await?),
@@ -370,45 +389,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         };
         let parts_done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
         if parts_done < plan.part_count() {
-            let part = plan
-                .part(size, parts_done + 1)
-                .ok_or_else(|| EngineError::new("CORRUPT_RECORD", "part out of range"))?;
-            let (source, _) = self.open_source(item).await?;
-            let plaintext = source
-                .read(part.plaintext_offset, part.plaintext_len)
-                .await
-                .map_err(source_failure)?;
-            let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
-            let checkpoint = upload.sealed_checkpoint.as_ref().ok_or_else(|| {
-                EngineError::new("CORRUPT_RECORD", "an upload lost its encryptor")
-            })?;
-            let mut encryptor =
-                FileEncryptor::resume(&file_key, &self.env.vault.open(checkpoint).await?)?;
-            let last_part = part.number == plan.part_count();
-            let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
-            let mut chunks = plaintext.chunks(CHUNK_SIZE).peekable();
-            if plaintext.is_empty() {
-                encryptor.push_into(&mut body, &[], true)?;
-            }
-            while let Some(chunk) = chunks.next() {
-                encryptor.push_into(&mut body, chunk, last_part && chunks.peek().is_none())?;
-            }
-            let url = match &target {
-                Target::Single(url) => url.url.clone(),
-                Target::Multipart(urls) => urls.part_urls[part.number as usize - 1].clone(),
-            };
-            let sent = body.len() as u64;
-            let response = self.send(api::put(&url, body), true, deadline_ms).await?;
-            upload
-                .etags
-                .push(parse_etag(&response).map_err(protocol_failure)?);
-            upload.sealed_checkpoint = Some(self.env.vault.seal(&encryptor.checkpoint()).await?);
-            upload.bytes_sent += sent;
-            progress.bytes_uploaded += sent;
-            if matches!(target, Target::Single(_)) {
-                upload.completed = true;
-            }
-            return Ok(());
+            return self
+                .upload_parts(item, upload, plan, &target, progress, deadline_ms)
+                .await;
         }
         if let (false, Target::Multipart(urls)) = (upload.completed, &target) {
             self.send(
@@ -477,6 +460,104 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(())
     }
 
+    /// Encrypts the next parts in order and puts them on the wire together,
+    /// each started as soon as it is sealed. The parts that succeeded in an
+    /// unbroken run from the first are recorded, with the encryptor state
+    /// after the last of them; a later part that succeeded after an earlier
+    /// one failed is sent again, since the stream cannot skip a part.
+    async fn upload_parts(
+        &self,
+        item: &Item,
+        upload: &mut Upload,
+        plan: PartPlan,
+        target: &Target,
+        progress: &mut Progress,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let size = item.size.unwrap_or(0);
+        let first = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX) + 1;
+        let last = plan
+            .part_count()
+            .min(first + self.step_parts.get().max(1) - 1);
+        let (source, _) = self.open_source(item).await?;
+        let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+        let checkpoint = upload
+            .sealed_checkpoint
+            .as_ref()
+            .ok_or_else(|| EngineError::new("CORRUPT_RECORD", "an upload lost its encryptor"))?;
+        let mut encryptor =
+            FileEncryptor::resume(&file_key, &self.env.vault.open(checkpoint).await?)?;
+        let mut flights = Vec::new();
+        let mut sealed_after = Vec::new();
+        for number in first..=last {
+            let part = plan
+                .part(size, number)
+                .ok_or_else(|| EngineError::new("CORRUPT_RECORD", "part out of range"))?;
+            let last_part = number == plan.part_count();
+            let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
+            if part.plaintext_len == 0 {
+                encryptor.push_into(&mut body, &[], true)?;
+            }
+            // Read a chunk at a time: memory holds one part's ciphertext and
+            // one chunk of plaintext, whatever the part size.
+            let mut offset = 0;
+            while offset < part.plaintext_len {
+                let len = (CHUNK_SIZE as u64).min(part.plaintext_len - offset);
+                let chunk = source
+                    .read(part.plaintext_offset + offset, len)
+                    .await
+                    .map_err(source_failure)?;
+                offset += len;
+                encryptor.push_into(
+                    &mut body,
+                    &chunk,
+                    last_part && offset == part.plaintext_len,
+                )?;
+            }
+            let url = match target {
+                Target::Single(url) => url.url.clone(),
+                Target::Multipart(urls) => urls.part_urls[number as usize - 1].clone(),
+            };
+            let sent = body.len() as u64;
+            sealed_after.push((sent, encryptor.checkpoint()));
+            self.requests_in_step.set(self.requests_in_step.get() + 1);
+            flights.push(self.env.transport.send(api::put(&url, body), deadline_ms));
+        }
+        let mut first_failure = None;
+        let mut recorded = None;
+        for (result, (sent, checkpoint)) in join_all(flights).await.into_iter().zip(sealed_after) {
+            if first_failure.is_some() {
+                break;
+            }
+            let etag = result
+                .map_err(|e| StepError::Failure(classify_transport(&e)))
+                .and_then(|response| match classify(&response, true) {
+                    None => parse_etag(&response).map_err(protocol_failure),
+                    Some(failure) => Err(failure.into()),
+                });
+            match etag {
+                Ok(etag) => {
+                    upload.etags.push(etag);
+                    upload.bytes_sent += sent;
+                    progress.bytes_uploaded += sent;
+                    recorded = Some(checkpoint);
+                }
+                Err(err) => first_failure = Some(err),
+            }
+        }
+        let Some(checkpoint) = recorded else {
+            return Err(first_failure.unwrap_or_else(|| {
+                EngineError::new("CORRUPT_RECORD", "no part to upload").into()
+            }));
+        };
+        // Progress is kept; the failed part meets its error again next step.
+        upload.sealed_checkpoint = Some(self.env.vault.seal(&checkpoint).await?);
+        if matches!(target, Target::Single(_)) {
+            upload.completed = true;
+        }
+        Ok(())
+    }
+
     async fn request_urls(
         &self,
         upload: &mut Upload,
@@ -537,6 +618,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         to_store: bool,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
+        self.requests_in_step.set(self.requests_in_step.get() + 1);
         let response = self
             .env
             .transport
@@ -553,7 +635,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// no longer be read: a missing thumbnail must not fail the photo.
     async fn thumbnail_bytes(&self, item: &Item) -> Vec<u8> {
         let Some(source_ref) = &item.new.thumbnail else {
-            return PLACEHOLDER_THUMBNAIL.to_vec();
+            return self
+                .env
+                .sources
+                .thumbnail(&item.new.source, THUMBNAIL_SIDE, THUMBNAIL_BYTES)
+                .await
+                .filter(|jpeg| !jpeg.is_empty() && jpeg.len() <= THUMBNAIL_BYTES as usize)
+                .unwrap_or_else(|| PLACEHOLDER_THUMBNAIL.to_vec());
         };
         let Ok(source) = self.env.sources.open(source_ref).await else {
             return PLACEHOLDER_THUMBNAIL.to_vec();

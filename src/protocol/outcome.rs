@@ -34,6 +34,9 @@ pub enum Failure {
     Permanent { code: String, why: String },
     /// Nothing can succeed until the host acts: pause the queue.
     Blocked(BlockedReason),
+    /// The run's deadline came or the host aborted: not the item's fault,
+    /// so nothing is counted against it.
+    Interrupted,
 }
 
 /// Classifies a response from the API (`store` false) or the object store.
@@ -76,10 +79,7 @@ pub fn classify_transport(err: &TransportError) -> Failure {
             retry_after_ms: None,
             why: why.clone(),
         },
-        TransportError::Aborted => Failure::Transient {
-            retry_after_ms: None,
-            why: "aborted".into(),
-        },
+        TransportError::Aborted => Failure::Interrupted,
     }
 }
 
@@ -170,5 +170,9 @@ mod tests {
             classify_transport(&TransportError::Network("reset".into())),
             Failure::Transient { .. }
         ));
+        assert_eq!(
+            classify_transport(&TransportError::Aborted),
+            Failure::Interrupted
+        );
     }
 }

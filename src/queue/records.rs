@@ -44,6 +44,21 @@ pub fn diff_cursor_key(collection_id: i64) -> Vec<u8> {
 
 /// Presigned single-PUT URLs fetched but not yet given to an item.
 pub const URL_POOL_KEY: &[u8] = b"url_pool";
+/// The scheduler's throughput estimates, kept across runs.
+pub const THROUGHPUT_KEY: &[u8] = b"throughput";
+/// The runner's lease where Web Locks are missing.
+pub const LEASE_KEY: &[u8] = b"lease";
+/// Sequence number of the next run record.
+pub const NEXT_RUN_KEY: &[u8] = b"next_run";
+/// Run records kept for `diagnose`.
+pub const RUNS_KEPT: u64 = 100;
+
+/// A run record's key: sorted by sequence, oldest first.
+pub fn run_key(seq: u64) -> Vec<u8> {
+    let mut key = b"run\0".to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
 
 pub fn collection_key_key(collection_id: i64) -> Vec<u8> {
     format!("collection_key\u{0}{collection_id}").into_bytes()

@@ -24,11 +24,33 @@ impl FerryError {
         }
     }
 
+    /// A call on a `Ferry` after `close()`.
+    pub fn closed() -> Self {
+        Self {
+            code: "CLOSED",
+            message: "this Ferry is closed; open it again".into(),
+        }
+    }
+
     /// An argument of the wrong JavaScript type or shape.
     pub fn bad_input(message: impl Into<String>) -> Self {
         Self {
             code: "BAD_INPUT",
             message: message.into(),
+        }
+    }
+}
+
+/// A platform API that failed where it should not (Web Locks, permissions).
+impl From<JsValue> for FerryError {
+    fn from(err: JsValue) -> Self {
+        let message = err
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_else(|| format!("{err:?}"));
+        Self {
+            code: "PLATFORM_FAILED",
+            message,
         }
     }
 }
@@ -97,5 +119,7 @@ export type FerryErrorCode =
   | "NOT_FOUND"
   | "CORRUPT_RECORD"
   | "STORE_FAILED"
-  | "VAULT_FAILED";
+  | "VAULT_FAILED"
+  | "CLOSED"
+  | "PLATFORM_FAILED";
 "#;

@@ -14,17 +14,18 @@ use super::clock::WebClock;
 use super::convert::{count, int, key};
 use super::http::FetchTransport;
 use super::queue_js::{
-    ItemJs, ProgressJs, RunReport, StatusJs, blocked_name, field, number_field, parse_item,
+    ItemJs, ProgressJs, StatusJs, blocked_name, field, number_field, parse_item, policies_field,
     state_from_name, string_field, to_js,
 };
 use super::sources::WebSources;
 use super::store::{IdbStore, SOURCES_STORE};
 use super::vault::WebCryptoVault;
-use crate::engine::{Engine, EngineConfig, EngineEvent, Env, StopReason};
+use crate::engine::{Engine, EngineConfig, EngineEvent, Env};
 use crate::protocol::Endpoint;
 use crate::queue::PublicState;
+use crate::scheduler::Policies;
 
-type WebEngine = Engine<IdbStore, FetchTransport, WebSources, WebCryptoVault, WebClock>;
+pub(super) type WebEngine = Engine<IdbStore, FetchTransport, WebSources, WebCryptoVault, WebClock>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const FERRY_TYPES: &'static str = r#"
@@ -39,6 +40,18 @@ export interface FerryOptions {
   resolveSource?: (ref: string) => Promise<HostReader | null> | HostReader | null;
   /** Encrypted chunks per multipart part, 2 to 5 (default 5). */
   chunksPerPart?: number;
+  /** Parts of one file uploaded at once, 1 to 6 (default 3). */
+  parallelParts?: number;
+  /** Background policies (defaults from the seed). */
+  policies?: Partial<Policies>;
+}
+export interface Policies {
+  /** Videos wait for a run with at least this budget (default 60000). */
+  videosMinBudgetMs: number;
+  /** Most files one background run finishes; null for no cap (default 500). */
+  maxFilesPerBackgroundRun: number | null;
+  /** Upload only when the link is not metered (data saver off, not cellular). */
+  wifiOnly: boolean;
 }
 export interface HostReader {
   size: number;
@@ -75,14 +88,30 @@ export interface QueueItem {
   size: number | null; bytesSent: number; fileId: number | null;
   error: { code: string; message: string } | null;
 }
-/** `signal` ends the run early (reported as "budget"); the step in flight is redone later. */
-export interface SyncOptions { budgetMs?: number; trigger?: string; signal?: AbortSignal; }
+export type Trigger = "foreground" | "sync" | "periodicsync" | "push" | "ios-refresh" | "ios-push" | "android-work";
+/**
+ * `budgetMs` defaults to the trigger's budget (unlimited in the foreground);
+ * `signal` ends the run early (reported as "budget"); the step in flight is redone later.
+ */
+export interface SyncOptions { budgetMs?: number; trigger?: Trigger; signal?: AbortSignal; }
+export type StopReason = "budget" | "idle" | "offline" | "auth" | "quota" | "busy" | "error";
 export interface RunReport {
-  trigger: string; startedAt: number; budgetMs: number | null; elapsedMs: number;
+  trigger: Trigger; startedAt: number; budgetMs: number | null; elapsedMs: number;
   bytesUploaded: number; filesDone: number;
-  stoppedBecause: "budget" | "idle" | BlockedReason;
-  /** Wall-clock ms of the next due retry, when items are waiting. */
+  stoppedBecause: StopReason;
+  /** The precise block behind "auth", "quota" or "offline". */
+  blocked: BlockedReason | null;
+  /** Ms after this run when another is worth it: 0 with work left, later for retries, null when idle or blocked. */
   nextRunHint: number | null;
+  /** What went wrong, when stoppedBecause is "error". */
+  error: string | null;
+}
+export interface Finding { code: string; severity: "info" | "warning" | "error"; advice: string; }
+/** What the host knows of its platform; Ferry detects what it can. */
+export interface DiagnoseOptions {
+  periodicSync?: boolean; backgroundSync?: boolean; storagePersisted?: boolean;
+  /** Hours without a background run, with files waiting, before it is reported (default 24). */
+  quietHours?: number;
 }
 export interface ItemsQuery { state?: ItemState; after?: number; limit?: number; }
 "#;
@@ -90,18 +119,22 @@ export interface ItemsQuery { state?: ItemState; after?: number; limit?: number;
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Ferry {
-    engine: Rc<WebEngine>,
-    listeners: Listeners,
+    pub(super) engine: Rc<WebEngine>,
+    pub(super) listeners: Listeners,
+    /// The database name: the Web Lock that keeps one runner per database.
+    pub(super) database: String,
+    pub(super) policies: Policies,
+    pub(super) closed: Rc<std::cell::Cell<bool>>,
 }
 
 /// Callbacks registered with `on`, by event name.
 #[derive(Debug, Clone, Default)]
-struct Listeners(Rc<std::cell::RefCell<Vec<(String, Function)>>>);
+pub(super) struct Listeners(Rc<std::cell::RefCell<Vec<(String, Function)>>>);
 
 impl Listeners {
     /// Calls every listener of `event`. A listener that throws is the host's
     /// bug; it must not stop an upload, so its error is contained here.
-    fn emit(&self, event: &str, payload: &JsValue) {
+    pub(super) fn emit(&self, event: &str, payload: &JsValue) {
         let listeners: Vec<Function> = self
             .0
             .borrow()
@@ -115,14 +148,20 @@ impl Listeners {
     }
 }
 
-/// Runs `work` with the engine and resolves with its result.
-fn promise<F, Fut>(engine: &Rc<WebEngine>, work: F) -> Promise
-where
-    F: FnOnce(Rc<WebEngine>) -> Fut + 'static,
-    Fut: Future<Output = Result<JsValue, FerryError>> + 'static,
-{
-    let engine = engine.clone();
-    future_to_promise(async move { work(engine).await.map_err(JsValue::from) })
+impl Ferry {
+    /// Runs `work` with the engine and resolves with its result; after
+    /// `close()` every call rejects with `CLOSED` instead.
+    pub(super) fn promise<F, Fut>(&self, work: F) -> Promise
+    where
+        F: FnOnce(Rc<WebEngine>) -> Fut + 'static,
+        Fut: Future<Output = Result<JsValue, FerryError>> + 'static,
+    {
+        if self.closed.get() {
+            return Promise::reject(&FerryError::closed().into());
+        }
+        let engine = self.engine.clone();
+        future_to_promise(async move { work(engine).await.map_err(JsValue::from) })
+    }
 }
 
 fn whole_id(id: f64) -> Result<u64, FerryError> {
@@ -162,6 +201,13 @@ impl Ferry {
                 "`chunksPerPart` must be 2, 3, 4 or 5",
             ));
         }
+        let parallel_parts = number_field(&options, "parallelParts")?.unwrap_or(3.0);
+        if !(1.0..=6.0).contains(&parallel_parts) || parallel_parts.fract() != 0.0 {
+            return Err(FerryError::bad_input(
+                "`parallelParts` must be a whole number from 1 to 6",
+            ));
+        }
+        let policies = policies_field(&options)?;
         let store = IdbStore::open(&database).await?;
         let vault = WebCryptoVault::open(&store).await?;
         let env = Env {
@@ -180,6 +226,7 @@ impl Ferry {
         };
         let config = EngineConfig {
             chunks_per_part: u32::try_from(count(chunks_per_part)).unwrap_or(5),
+            parallel_parts: u32::try_from(count(parallel_parts)).unwrap_or(3),
         };
         let env_store = env.store.clone();
         let engine = Engine::new(env, endpoint, config);
@@ -217,6 +264,9 @@ impl Ferry {
         Ok(Self {
             engine: Rc::new(engine),
             listeners,
+            database,
+            policies,
+            closed: Rc::new(std::cell::Cell::new(false)),
         })
     }
 
@@ -227,7 +277,7 @@ impl Ferry {
         collection_id: f64,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] collection_key: JsValue,
     ) -> Promise {
-        promise(&self.engine, move |engine| async move {
+        self.promise(move |engine| async move {
             let collection_key = key(&collection_key, "key")?;
             engine
                 .set_collection_key(int(collection_id), &collection_key)
@@ -242,7 +292,7 @@ impl Ferry {
         &self,
         #[wasm_bindgen(unchecked_param_type = "EnqueueItem[]")] items: JsValue,
     ) -> Promise {
-        promise(&self.engine, move |engine| async move {
+        self.promise(move |engine| async move {
             let items: Array = items
                 .dyn_into()
                 .map_err(|_| FerryError::bad_input("enqueue takes an array of items"))?;
@@ -268,79 +318,10 @@ impl Ferry {
     }
 
     /// Works through the queue until it is idle or blocked, or `budgetMs` passes.
-    #[wasm_bindgen(unchecked_return_type = "Promise<RunReport>")]
-    pub fn sync(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "SyncOptions")] options: JsValue,
-    ) -> Promise {
-        let listeners = self.listeners.clone();
-        promise(&self.engine, move |engine| async move {
-            let budget_ms = number_field(&options, "budgetMs")?.filter(|b| *b >= 0.0);
-            let trigger = string_field(&options, "trigger")?.unwrap_or_else(|| "foreground".into());
-            let signal = field(&options, "signal");
-            let signal = if signal.is_undefined() || signal.is_null() {
-                None
-            } else {
-                Some(
-                    signal
-                        .dyn_into::<web_sys::AbortSignal>()
-                        .map_err(|_| FerryError::bad_input("`signal` must be an AbortSignal"))?,
-                )
-            };
-            let started_at = js_sys::Date::now();
-            let start = super::global::monotonic_ms();
-            // The host's signal stops the run after the step in flight, whose
-            // request it aborts at once (that step is simply redone later).
-            let stopper = engine.clone();
-            let on_abort = Closure::<dyn FnMut()>::new(move || stopper.request_stop());
-            if let Some(signal) = &signal {
-                let _ = signal
-                    .add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
-            }
-            *engine.env().transport.host_signal.borrow_mut() = signal.clone();
-            let already_aborted = signal.as_ref().is_some_and(web_sys::AbortSignal::aborted);
-            let run = if already_aborted {
-                Ok(crate::engine::RunOutcome {
-                    stopped_because: StopReason::Budget,
-                    files_done: 0,
-                    bytes_uploaded: 0,
-                    next_attempt_ms: None,
-                })
-            } else {
-                engine.run(budget_ms.map(|b| start + b)).await
-            };
-            *engine.env().transport.host_signal.borrow_mut() = None;
-            if let Some(signal) = &signal {
-                let _ = signal.remove_event_listener_with_callback(
-                    "abort",
-                    on_abort.as_ref().unchecked_ref(),
-                );
-            }
-            let outcome = run?;
-            let report = RunReport {
-                trigger,
-                started_at,
-                budget_ms,
-                elapsed_ms: super::global::monotonic_ms() - start,
-                bytes_uploaded: outcome.bytes_uploaded,
-                files_done: outcome.files_done,
-                stopped_because: match outcome.stopped_because {
-                    StopReason::Budget => "budget".into(),
-                    StopReason::Idle => "idle".into(),
-                    StopReason::Blocked(reason) => blocked_name(reason).into(),
-                },
-                next_run_hint: outcome.next_attempt_ms,
-            };
-            let report = to_js(&report)?;
-            listeners.emit("run", &report);
-            Ok(report)
-        })
-    }
-
     /// Queue counts, bytes sent and the blocked reason: one read.
     #[wasm_bindgen(unchecked_return_type = "Promise<QueueStatus>")]
     pub fn status(&self) -> Promise {
-        promise(&self.engine, |engine| async move {
+        self.promise(|engine| async move {
             let status = engine.status().await?;
             let c = &status.counters;
             to_js(&StatusJs {
@@ -363,7 +344,7 @@ impl Ferry {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ItemsQuery")] query: JsValue,
     ) -> Promise {
-        promise(&self.engine, move |engine| async move {
+        self.promise(move |engine| async move {
             let state = match string_field(&query, "state")?.as_deref() {
                 None => None,
                 Some(name) => Some(state_from_name(name)?),
@@ -383,7 +364,7 @@ impl Ferry {
     /// Puts a failed item back in the queue.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn retry(&self, id: f64) -> Promise {
-        promise(&self.engine, move |engine| async move {
+        self.promise(move |engine| async move {
             engine.retry(whole_id(id)?).await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -392,7 +373,7 @@ impl Ferry {
     /// Removes an item from the queue (not from the server).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn remove(&self, id: f64) -> Promise {
-        promise(&self.engine, move |engine| async move {
+        self.promise(move |engine| async move {
             let id = whole_id(id)?;
             let item = engine.item(id).await?;
             engine.remove(id).await?;
@@ -406,7 +387,7 @@ impl Ferry {
     /// Lifts a block once its cause is fixed (a new token, more space).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn resume(&self) -> Promise {
-        promise(&self.engine, |engine| async move {
+        self.promise(|engine| async move {
             engine.resume().await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -443,8 +424,9 @@ impl Ferry {
             .retain(|(name, f)| !(name == &event && f == &callback));
     }
 
-    /// Closes the database connection.
+    /// Closes the database connection; later calls reject with `CLOSED`.
     pub fn close(&self) {
+        self.closed.set(true);
         self.engine.env().store.close();
     }
 }

@@ -34,17 +34,89 @@ fn offline() -> bool {
 }
 
 impl Transport for FetchTransport {
-    async fn send(
+    fn send(
         &self,
         request: HttpRequest,
         deadline_ms: Option<f64>,
-    ) -> Result<HttpResponse, TransportError> {
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        // Started here, not at the first poll: the body leaves wasm memory
+        // now, and the request is on the wire while the engine encrypts
+        // the next part.
+        let started = self.start(request, deadline_ms);
+        async move {
+            let InFlight {
+                promise,
+                aborted,
+                _deadline,
+                _host_abort,
+            } = started?;
+            let failed = |err: JsValue| failure(&aborted, err);
+            let response = JsFuture::from(promise).await.map_err(failed)?;
+            let status = Reflect::get(&response, &JsValue::from_str("status"))
+                .ok()
+                .and_then(|s| s.as_f64())
+                .and_then(|s| u16::try_from(super::convert::count(s)).ok())
+                .unwrap_or(0);
+            let mut headers = Vec::new();
+            let header_object =
+                Reflect::get(&response, &JsValue::from_str("headers")).map_err(failed)?;
+            if let Ok(Some(entries)) = js_sys::try_iter(&header_object) {
+                for entry in entries.flatten() {
+                    let pair: Array = entry.unchecked_into();
+                    if let (Some(name), Some(value)) =
+                        (pair.get(0).as_string(), pair.get(1).as_string())
+                    {
+                        headers.push((name.to_ascii_lowercase(), value));
+                    }
+                }
+            }
+            let array_buffer = Reflect::get(&response, &JsValue::from_str("arrayBuffer"))
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+                .ok_or_else(|| TransportError::Network("not a fetch Response".into()))?;
+            let body = array_buffer.call0(&response).map_err(failed)?;
+            let body = JsFuture::from(js_sys::Promise::from(body))
+                .await
+                .map_err(failed)?;
+            Ok(HttpResponse {
+                status,
+                headers,
+                body: Uint8Array::new(&body).to_vec(),
+            })
+        }
+    }
+}
+
+/// A `fetch` on the wire, with what aborts it.
+struct InFlight {
+    promise: js_sys::Promise,
+    aborted: Rc<Cell<bool>>,
+    _deadline: Option<Timer>,
+    _host_abort: Option<HostAbort>,
+}
+
+fn failure(aborted: &Cell<bool>, err: JsValue) -> TransportError {
+    if aborted.get() {
+        TransportError::Aborted
+    } else if offline() {
+        TransportError::Offline(format!("{err:?}"))
+    } else {
+        TransportError::Network(format!("{err:?}"))
+    }
+}
+
+impl FetchTransport {
+    fn start(
+        &self,
+        request: HttpRequest,
+        deadline_ms: Option<f64>,
+    ) -> Result<InFlight, TransportError> {
         let fetch = global::function("fetch")
             .ok_or_else(|| TransportError::Offline("no fetch here".into()))?;
         let controller =
             AbortController::new().map_err(|e| TransportError::Network(format!("{e:?}")))?;
         let aborted = Rc::new(Cell::new(false));
-        let _deadline = match deadline_ms {
+        let deadline = match deadline_ms {
             Some(deadline) => {
                 let remaining = deadline - global::monotonic_ms();
                 if remaining <= 0.0 {
@@ -60,7 +132,7 @@ impl Transport for FetchTransport {
         };
 
         let host_signal = self.host_signal.borrow().clone();
-        let _host_abort = match host_signal {
+        let host_abort = match host_signal {
             Some(signal) if signal.aborted() => return Err(TransportError::Aborted),
             Some(signal) => {
                 let (controller, aborted) = (controller.clone(), aborted.clone());
@@ -89,55 +161,19 @@ impl Transport for FetchTransport {
                 &Uint8Array::from(request.body.as_slice()).into(),
             );
         }
+        // The copy above is the one that travels; free ours before the wait.
+        let HttpRequest { url, .. } = request;
         set(&init, "signal", &controller.signal());
         // Never send cookies: every call is authorised by token or signature.
         set(&init, "credentials", &"omit".into());
-
-        let failed = |err: JsValue| {
-            if aborted.get() {
-                TransportError::Aborted
-            } else if offline() {
-                TransportError::Offline(format!("{err:?}"))
-            } else {
-                TransportError::Network(format!("{err:?}"))
-            }
-        };
         let promise = fetch
-            .call2(&js_sys::global(), &JsValue::from_str(&request.url), &init)
-            .map_err(failed)?;
-        let response = JsFuture::from(js_sys::Promise::from(promise))
-            .await
-            .map_err(failed)?;
-        let status = Reflect::get(&response, &JsValue::from_str("status"))
-            .ok()
-            .and_then(|s| s.as_f64())
-            .and_then(|s| u16::try_from(super::convert::count(s)).ok())
-            .unwrap_or(0);
-        let mut headers = Vec::new();
-        let header_object =
-            Reflect::get(&response, &JsValue::from_str("headers")).map_err(failed)?;
-        if let Ok(Some(entries)) = js_sys::try_iter(&header_object) {
-            for entry in entries.flatten() {
-                let pair: Array = entry.unchecked_into();
-                if let (Some(name), Some(value)) =
-                    (pair.get(0).as_string(), pair.get(1).as_string())
-                {
-                    headers.push((name.to_ascii_lowercase(), value));
-                }
-            }
-        }
-        let array_buffer = Reflect::get(&response, &JsValue::from_str("arrayBuffer"))
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-            .ok_or_else(|| TransportError::Network("not a fetch Response".into()))?;
-        let body = array_buffer.call0(&response).map_err(failed)?;
-        let body = JsFuture::from(js_sys::Promise::from(body))
-            .await
-            .map_err(failed)?;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body: Uint8Array::new(&body).to_vec(),
+            .call2(&js_sys::global(), &JsValue::from_str(&url), &init)
+            .map_err(|err| failure(&aborted, err))?;
+        Ok(InFlight {
+            promise: js_sys::Promise::from(promise),
+            aborted,
+            _deadline: deadline,
+            _host_abort: host_abort,
         })
     }
 }

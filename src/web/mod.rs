@@ -10,6 +10,7 @@ pub mod ferry;
 mod global;
 mod http;
 mod queue_js;
+mod runs;
 mod sources;
 pub mod store;
 pub mod vault;

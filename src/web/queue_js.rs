@@ -187,19 +187,6 @@ pub struct StatusJs {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RunReport {
-    pub trigger: String,
-    pub started_at: f64,
-    pub budget_ms: Option<f64>,
-    pub elapsed_ms: f64,
-    pub bytes_uploaded: u64,
-    pub files_done: u64,
-    pub stopped_because: String,
-    pub next_run_hint: Option<i64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ItemJs {
     id: u64,
     state: PublicState,
@@ -240,4 +227,21 @@ fn has_video_extension(name: &str) -> bool {
     ];
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| VIDEO.iter().any(|v| ext.eq_ignore_ascii_case(v)))
+}
+
+/// The `policies` of `Ferry.open`, over the defaults.
+pub fn policies_field(options: &JsValue) -> Result<crate::scheduler::Policies, FerryError> {
+    let value = field(options, "policies");
+    if value.is_undefined() || value.is_null() {
+        return Ok(crate::scheduler::Policies::default());
+    }
+    let policies: crate::scheduler::Policies = serde_wasm_bindgen::from_value(value)
+        .map_err(|e| FerryError::bad_input(format!("`policies`: {e}")))?;
+    let valid = policies.videos_min_budget_ms >= 0.0 && policies.videos_min_budget_ms.is_finite();
+    if !valid {
+        return Err(FerryError::bad_input(
+            "`policies.videosMinBudgetMs` must be a finite number of ms, 0 or more",
+        ));
+    }
+    Ok(policies)
 }

@@ -91,8 +91,25 @@ async fn as_blob(value: JsValue) -> Result<(Blob, Option<i64>), SourceError> {
     ))
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/thumbnail.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = makeThumbnail)]
+    fn make_thumbnail(blob: &Blob, max_side: u32, max_bytes: u32) -> js_sys::Promise;
+}
+
 impl Sources for WebSources {
     type Source = WebSource;
+
+    async fn thumbnail(&self, source_ref: &str, max_side: u32, max_bytes: u32) -> Option<Vec<u8>> {
+        // Host readers are native files the shell can thumbnail better itself.
+        let WebSource::Blob { blob, .. } = self.open(source_ref).await.ok()? else {
+            return None;
+        };
+        let jpeg = JsFuture::from(make_thumbnail(&blob, max_side, max_bytes))
+            .await
+            .ok()?;
+        jpeg.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
+    }
 
     async fn open(&self, source_ref: &str) -> Result<WebSource, SourceError> {
         if let Some(host_ref) = source_ref.strip_prefix(HOST_PREFIX) {

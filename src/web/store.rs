@@ -156,6 +156,7 @@ impl IdbStore {
             }
         }
     }
+
 }
 
 impl IdbStore {
@@ -185,6 +186,7 @@ impl IdbStore {
             }
         }
     }
+
 }
 
 impl Store for IdbStore {
@@ -275,6 +277,51 @@ impl Store for IdbStore {
             TransactionResult::Aborted => {
                 Err(StoreError("IndexedDB aborted the transaction".into()))
             }
+        }
+    }
+
+    async fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        // Read and write in one readwrite transaction: IndexedDB runs
+        // overlapping readwrite transactions one after another, so the
+        // comparison still holds when the write lands.
+        let tx = self
+            .db
+            .transaction(&[table.name()], TransactionMode::ReadWrite)
+            .map_err(store_error("swap"))?;
+        let store = tx.object_store(table.name()).map_err(store_error("swap"))?;
+        let current = store
+            .get(Query::Key(bytes_key(key)))
+            .map_err(store_error("swap"))?
+            .await
+            .map_err(store_error("swap"))?;
+        if current.as_ref().map(to_bytes).as_deref() != expected {
+            let _ = tx.abort();
+            return Ok(false);
+        }
+        match new {
+            Some(value) => {
+                store
+                    .put(
+                        &Uint8Array::from(value.as_slice()).into(),
+                        Some(&bytes_key(key)),
+                    )
+                    .map_err(store_error("swap"))?;
+            }
+            None => {
+                store
+                    .delete(Query::Key(bytes_key(key)))
+                    .map_err(store_error("swap"))?;
+            }
+        }
+        match tx.await.map_err(store_error("swap"))? {
+            TransactionResult::Committed => Ok(true),
+            TransactionResult::Aborted => Ok(false),
         }
     }
 }

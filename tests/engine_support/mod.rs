@@ -58,6 +58,25 @@ impl Store for MemStore {
         }
         Ok(())
     }
+
+    async fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        let mut map = self.0.borrow_mut();
+        let entry = (table, key.to_vec());
+        if map.get(&entry).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => map.insert(entry, value),
+            None => map.remove(&entry),
+        };
+        Ok(true)
+    }
 }
 
 impl MemStore {
@@ -150,6 +169,11 @@ impl Sources for MemSources {
             .cloned()
             .map(MemSource)
             .ok_or_else(|| SourceError::Gone(source_ref.to_owned()))
+    }
+
+    /// Natively nothing decodes images: the placeholder goes.
+    async fn thumbnail(&self, _: &str, _: u32, _: u32) -> Option<Vec<u8>> {
+        None
     }
 }
 

@@ -84,6 +84,30 @@ async function serverFiles(collection) {
   return files;
 }
 
+/** A file's thumbnail, decrypted with libsodium. */
+async function serverThumbnail(collection, record) {
+  const fileKey = sodium.crypto_secretbox_open_easy(fromB64(record.encryptedKey), fromB64(record.keyDecryptionNonce), collection.key);
+  const sealed = new Uint8Array(await (await api(`/files/preview/${record.id}`)).arrayBuffer());
+  const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(fromB64(record.thumbnail.decryptionHeader), fileKey);
+  const opened = sodium.crypto_secretstream_xchacha20poly1305_pull(state, sealed, null);
+  assert.ok(opened, `libsodium authenticates thumbnail ${record.id}`);
+  return { jpeg: opened.message, fileKey };
+}
+
+/** Width and height from a baseline or progressive JPEG's frame header. */
+function jpegSize(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
+  for (let i = 2; i < bytes.length - 8;) {
+    const marker = bytes[i + 1];
+    const length = (bytes[i + 2] << 8) | bytes[i + 3];
+    if (marker === 0xc0 || marker === 0xc2) {
+      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] };
+    }
+    i += 2 + length;
+  }
+  throw new Error('no JPEG frame header');
+}
+
 async function openPage() {
   const page = await context.newPage();
   page.on('pageerror', (err) => console.log('# page error:', err.message));
@@ -184,7 +208,7 @@ test('a reload mid-multipart continues without re-sending finished parts', async
     const content = new Function(`return ${contentSource}`)();
     const { default: init, Ferry } = await import('/pkg/index.js');
     await init();
-    const ferry = await Ferry.open({ endpoint: api, token, database: 'reload', chunksPerPart: 2 });
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'reload', chunksPerPart: 2, parallelParts: 2 });
     await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
     await ferry.enqueue([{ collectionId, file: new File([content(size, 7)], 'video.mp4', { type: 'video/mp4' }) }]);
     ferry.sync({}); // not awaited: the reload interrupts it
@@ -194,9 +218,11 @@ test('a reload mid-multipart continues without re-sending finished parts', async
     const { counts } = await (await api('/admin/requests')).json();
     return Object.entries(counts).filter(([k]) => k.startsWith('s3:UploadPart /') && !(k in baseline));
   };
+  // Two parts go out together; the third starts only once both are
+  // recorded, so three parts seen means parts 1 and 2 are safe.
   const started = Date.now();
-  while ((await partsSent()).length < 2) {
-    assert.ok(Date.now() - started < 60_000, 'two parts within a minute');
+  while ((await partsSent()).length < 3) {
+    assert.ok(Date.now() - started < 60_000, 'three parts within a minute');
     await new Promise((r) => setTimeout(r, 20));
   }
   await first.reload(); // the page and its run die here
@@ -208,7 +234,7 @@ test('a reload mid-multipart continues without re-sending finished parts', async
   const result = await second.evaluate(async ({ api, token }) => {
     const { default: init, Ferry } = await import('/pkg/index.js');
     await init();
-    const ferry = await Ferry.open({ endpoint: api, token, database: 'reload', chunksPerPart: 2 });
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'reload', chunksPerPart: 2, parallelParts: 2 });
     const report = await ferry.sync({});
     const status = await ferry.status();
     const items = await ferry.items({});
@@ -221,8 +247,8 @@ test('a reload mid-multipart continues without re-sending finished parts', async
   const parts = await partsSent();
   assert.equal(parts.length, 4, JSON.stringify(parts));
   const resent = parts.filter(([, count]) => count > 1);
-  assert.ok(resent.length <= 1, `at most the part in flight is sent again: ${JSON.stringify(parts)}`);
-  assert.ok(parts.every(([, count]) => count <= 2));
+  assert.ok(resent.every(([key]) => /#[34]$/.test(key)), `finished parts 1 and 2 were not sent again: ${JSON.stringify(parts)}`);
+  assert.ok(parts.every(([, count]) => count <= 2), 'a part in flight is redone at most once');
 
   const files = await serverFiles(collection);
   assert.equal(files.length, 1);
@@ -427,7 +453,8 @@ test('a FileSystemFileHandle is re-read each run; a changed file restarts with i
       await writable.close();
     };
     await write(content(20 * 1024 * 1024, 1));
-    const ferry = await Ferry.open({ endpoint: api, token, database: 'handles', chunksPerPart: 2 });
+    // One part per step, so the change lands between two parts.
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'handles', chunksPerPart: 2, parallelParts: 1 });
     await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
     await ferry.enqueue([{ collectionId, handle }]);
     // Stop after the first part, change the file, then run again.
@@ -454,4 +481,156 @@ test('a FileSystemFileHandle is re-read each run; a changed file restarts with i
   assert.equal(files.length, 1);
   assert.ok(Buffer.from(content(20 * MIB, 2)).equals(files[0].plaintext), 'the server has the changed file');
   assert.equal(files[0].metadata.fileType, 1, 'a handle has no MIME type: video from the .mp4 name');
+});
+
+test('50 MiB, a batch of 200 and a real photo: every byte round-trips, thumbnails are made, the database holds no key', async () => {
+  const collection = await newCollection();
+  const big = 50 * MIB;
+  const page = await openPage();
+  const params = { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], big, contentSource: content.toString() };
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey, big, contentSource }) => {
+    const content = new Function(`return ${contentSource}`)();
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    // A real 1600×1200 photo, drawn and encoded by the browser.
+    const canvas = new OffscreenCanvas(1600, 1200);
+    const context = canvas.getContext('2d');
+    const gradient = context.createLinearGradient(0, 0, 1600, 1200);
+    gradient.addColorStop(0, '#1d4ed8');
+    gradient.addColorStop(1, '#f59e0b');
+    context.fillStyle = gradient;
+    context.fillRect(0, 0, 1600, 1200);
+    const photo = await canvas.convertToBlob({ type: 'image/png' });
+    const photoBytes = [...new Uint8Array(await photo.arrayBuffer())];
+
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'large' });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    const items = [
+      { collectionId, file: new File([content(big, 50)], 'big.mov', { type: 'video/quicktime' }) },
+      { collectionId, file: new File([photo], 'sunset.png', { type: 'image/png' }) },
+    ];
+    for (let i = 0; i < 200; i++) items.push({ collectionId, file: new File([content(1000 + i, 1000 + i)], `batch-${i}.jpg`) });
+    const ids = await ferry.enqueue(items);
+    const report = await ferry.sync({});
+    const status = await ferry.status();
+    ferry.close();
+    return { ids, report, status, photoBytes };
+  }, params);
+  assert.equal(result.ids.length, 202);
+  assert.equal(result.report.filesDone, 202, JSON.stringify(result.report));
+  assert.equal(result.status.done, 202);
+
+  const files = await serverFiles(collection);
+  assert.equal(files.length, 202, 'each file exactly once');
+  const byTitle = new Map(files.map((f) => [f.metadata.title, f]));
+  assert.ok(Buffer.from(content(big, 50)).equals(byTitle.get('big.mov').plaintext), '50 MiB round-trips');
+  assert.equal(byTitle.get('big.mov').metadata.fileType, 1);
+  for (let i = 0; i < 200; i++) {
+    const file = byTitle.get(`batch-${i}.jpg`);
+    assert.ok(file && Buffer.from(content(1000 + i, 1000 + i)).equals(file.plaintext), `batch-${i}.jpg round-trips`);
+    assert.equal(file.metadata.hash, toB64(sodium.crypto_generichash(64, content(1000 + i, 1000 + i), null)));
+  }
+  const photo = byTitle.get('sunset.png');
+  assert.ok(Buffer.from(result.photoBytes).equals(photo.plaintext));
+
+  // The photo's thumbnail was made on the device: a JPEG of at most 720 px
+  // and 100 KB with the photo's aspect ratio; files that are not images
+  // get the small placeholder.
+  const { jpeg } = await serverThumbnail(collection, photo.record);
+  assert.ok(jpeg.length <= 100 * 1024, `${jpeg.length} bytes`);
+  assert.deepEqual(jpegSize(jpeg), { width: 720, height: 540 });
+  const placeholder = await serverThumbnail(collection, byTitle.get('batch-0.jpg').record);
+  assert.ok(placeholder.jpeg.length < 200, 'a placeholder for what does not decode');
+
+  // A dump of every store, keys and values, holds neither the collection
+  // key nor any file key, raw or in base64.
+  const secrets = [collection.key];
+  for (const title of ['big.mov', 'sunset.png', 'batch-7.jpg']) secrets.push((await serverThumbnail(collection, byTitle.get(title).record)).fileKey);
+  const found = await page.evaluate(async ({ secrets }) => {
+    const db = await new Promise((resolve, reject) => {
+      const request = indexedDB.open('large');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const chunks = [];
+    const flatten = (value) => {
+      if (value instanceof ArrayBuffer) chunks.push(new Uint8Array(value));
+      else if (ArrayBuffer.isView(value)) chunks.push(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+      else if (typeof value === 'string') chunks.push(new TextEncoder().encode(value));
+      else if (value instanceof CryptoKey) chunks.push(new TextEncoder().encode(`${value.extractable}`));
+      else if (Array.isArray(value)) value.forEach(flatten);
+      else if (value && typeof value === 'object') Object.entries(value).forEach(([k, v]) => { flatten(k); flatten(v); });
+      else chunks.push(new TextEncoder().encode(String(value)));
+    };
+    let records = 0;
+    for (const name of db.objectStoreNames) {
+      await new Promise((resolve, reject) => {
+        const request = db.transaction(name).objectStore(name).openCursor();
+        request.onsuccess = () => {
+          const cursor = request.result;
+          if (!cursor) return resolve();
+          records++;
+          flatten(cursor.key);
+          flatten(cursor.value);
+          cursor.continue();
+        };
+        request.onerror = () => reject(request.error);
+      });
+    }
+    db.close();
+    const haystack = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) { haystack.set(c, at); at += c.length; }
+    const contains = (needle) => {
+      outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+        for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+        return true;
+      }
+      return false;
+    };
+    const b64 = (bytes) => new TextEncoder().encode(btoa(String.fromCharCode(...bytes)));
+    return { records, bytes: haystack.length, found: secrets.map((s) => contains(Uint8Array.from(s)) || contains(b64(s))) };
+  }, { secrets: secrets.map((s) => [...s]) });
+  assert.ok(found.records > 200, `the dump saw the queue: ${found.records} records`);
+  assert.deepEqual(found.found, secrets.map(() => false), 'no key in the dump');
+});
+
+test('quota exceeded blocks the queue with `quota`; nothing is lost', async () => {
+  // A server of its own with a 3 MB quota.
+  const small = await startServer(['--quota-bytes', String(3_000_000)]);
+  try {
+    const page = await openPage();
+    const key = sodium.randombytes_buf(32);
+    const result = await page.evaluate(async ({ api, token, key }) => {
+      const { default: init, Ferry, toBase64 } = await import('/pkg/index.js');
+      await init();
+      const b64 = (n) => toBase64(crypto.getRandomValues(new Uint8Array(n)));
+      const response = await fetch(`${api}/collections`, {
+        method: 'POST',
+        headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ encryptedKey: b64(48), keyDecryptionNonce: b64(24), encryptedName: b64(16), nameDecryptionNonce: b64(24), type: 'album' }),
+      });
+      const collectionId = (await response.json()).collection.id;
+      const ferry = await Ferry.open({ endpoint: api, token, database: 'quota' });
+      await ferry.setCollectionKey(collectionId, Uint8Array.from(key));
+      const fill = (n, v) => new Uint8Array(n).fill(v);
+      await ferry.enqueue([
+        { collectionId, file: new File([fill(2_000_000, 1)], 'fits.jpg') },
+        { collectionId, file: new File([fill(2_000_000, 2)], 'over.jpg') },
+      ]);
+      const report = await ferry.sync({});
+      const status = await ferry.status();
+      const items = await ferry.items({});
+      ferry.close();
+      return { report, status, items };
+    }, { api: small.api, token: small.token, key: [...key] });
+    assert.equal(result.report.stoppedBecause, 'quota', JSON.stringify(result.report));
+    assert.equal(result.status.blocked, 'quota');
+    assert.equal(result.status.done, 1);
+    const over = result.items.find((i) => i.title === 'over.jpg');
+    assert.notEqual(over.state, 'failed', 'the file waits for space; it is not dropped');
+    assert.notEqual(over.state, 'done');
+  } finally {
+    await small.stop();
+  }
 });

@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
-const BINARY = fileURLToPath(new URL('../../target/debug/ferry-server', import.meta.url));
+// Benchmarks set FERRY_SERVER_PROFILE=release: a debug server is the bottleneck.
+const PROFILE = process.env.FERRY_SERVER_PROFILE ?? 'debug';
+const BINARY = fileURLToPath(new URL(`../../target/${PROFILE}/ferry-server`, import.meta.url));
 
 export async function startServer(extraArgs = []) {
   if (!existsSync(BINARY)) {
-    throw new Error(`${BINARY} is missing: run \`cargo build -p ferry-server\` (npm test does)`);
+    throw new Error(`${BINARY} is missing: run \`cargo build -p ferry-server\` (npm test does; add --release for benchmarks)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-js-'));
   const child = spawn(BINARY, ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--s3-listen', '127.0.0.1:0', ...extraArgs], {

@@ -1,0 +1,449 @@
+//! A run: pick the next unit of work that fits the time left, do it, learn
+//! how long it took, and stop on time with a record of what happened.
+
+use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
+use super::{Engine, EngineError};
+use crate::protocol::PartPlan;
+use crate::queue::item::Target;
+use crate::queue::records::{
+    LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, THROUGHPUT_KEY, decode, encode, id_from_runnable_key,
+    item_key, run_key, runnable_key,
+};
+use crate::queue::{FileType, Item, ItemId, Step};
+use crate::scheduler::{
+    Environment, Finding, LEASE_MS, Lease, QueueState, RunPlan, RunReport, StopReason, Throughput,
+    Trigger, diagnose,
+};
+
+/// Within a run, wait for a retry that is due this soon rather than stop.
+const MAX_IN_RUN_WAIT_MS: i64 = 30_000;
+/// Runnable entries looked at to find a unit that fits; beyond them the
+/// run stops rather than read the whole queue.
+const PICK_WINDOW: usize = 32;
+/// Server-side assembly of a multipart upload, bytes per ms (conservative).
+const ASSEMBLY_BYTES_PER_MS: f64 = 100_000.0;
+/// Making a thumbnail on the device.
+const THUMBNAIL_MS: f64 = 300.0;
+
+/// The next unit of work, or why there is none.
+enum Pick {
+    /// Run a step of this item, with at most this many parts on the wire.
+    Step(Box<Item>, u32),
+    /// The first runnable item is not due until then (wall clock).
+    WaitUntil(i64),
+    /// Work is left but none of it fits the time left.
+    NothingFits,
+    /// Nothing runnable under this run's policies.
+    Idle,
+}
+
+impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
+    /// Works through runnable items until the queue is idle or blocked, or
+    /// `deadline_ms` (monotonic clock) passes: a foreground run with an
+    /// explicit deadline.
+    pub async fn run(&self, deadline_ms: Option<f64>) -> Result<RunReport, EngineError> {
+        let now = self.env.clock.monotonic_ms();
+        let mut plan = RunPlan::new(Trigger::Foreground, deadline_ms.map(|d| d - now), now);
+        plan.deadline_ms = deadline_ms;
+        self.run_plan(plan).await
+    }
+
+    /// At most `steps` units of work, with no deadline.
+    pub async fn run_steps(&self, steps: u64) -> Result<RunReport, EngineError> {
+        let mut plan = RunPlan::new(Trigger::Foreground, None, self.env.clock.monotonic_ms());
+        plan.max_steps = Some(steps);
+        self.run_plan(plan).await
+    }
+
+    /// One run under `plan`. Local trouble (the database, the vault) ends
+    /// the run with `error` in its report; it is recorded like any other.
+    pub async fn run_plan(&self, plan: RunPlan) -> Result<RunReport, EngineError> {
+        self.indexed_this_run.borrow_mut().clear();
+        self.stop_requested.set(false);
+        let mut report = RunReport {
+            trigger: plan.trigger,
+            started_at: self.env.clock.now_ms(),
+            budget_ms: plan.budget_ms,
+            elapsed_ms: 0.0,
+            bytes_uploaded: 0,
+            files_done: 0,
+            stopped_because: StopReason::Idle,
+            blocked: None,
+            next_run_hint_ms: None,
+            error: None,
+        };
+        let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
+        let mut throughput = Throughput::default();
+        let result = async {
+            if plan.use_lease && !self.take_lease(holder).await? {
+                report.stopped_because = StopReason::Busy;
+                return Ok(());
+            }
+            throughput = self.throughput().await;
+            let outcome = self.work(&plan, &mut throughput, &mut report, holder).await;
+            if plan.use_lease {
+                self.drop_lease(holder).await?;
+            }
+            outcome
+        }
+        .await;
+        if let Err(err) = result {
+            report.stopped_because = StopReason::Error;
+            report.error = Some(format!("{}: {}", err.code, err.message));
+        }
+        report.elapsed_ms = self.env.clock.monotonic_ms() - plan.started_ms;
+        let mut batch = Batch::default();
+        if report.stopped_because != StopReason::Busy {
+            batch.put(Table::Meta, THROUGHPUT_KEY.to_vec(), encode(&throughput));
+        }
+        self.record_run_into(&report, &mut batch).await?;
+        self.env.store.commit(batch).await?;
+        Ok(report)
+    }
+
+    async fn work(
+        &self,
+        plan: &RunPlan,
+        throughput: &mut Throughput,
+        report: &mut RunReport,
+        holder: u64,
+    ) -> Result<(), EngineError> {
+        let deadline = plan.deadline_ms;
+        let mut lease_until = self.env.clock.now_ms() + LEASE_MS;
+        let mut steps = 0;
+        loop {
+            if let Some(reason) = self.blocked().await? {
+                report.stopped_because = StopReason::from_blocked(reason);
+                report.blocked = Some(reason);
+                return Ok(());
+            }
+            let mono = self.env.clock.monotonic_ms();
+            let out_of_time = deadline.is_some_and(|d| mono >= d);
+            let capped = plan.max_files().is_some_and(|cap| report.files_done >= cap)
+                || plan.max_steps.is_some_and(|cap| steps >= cap);
+            if self.stop_requested.get() || out_of_time || capped {
+                report.stopped_because = StopReason::Budget;
+                report.next_run_hint_ms = Some(0.0);
+                return Ok(());
+            }
+            let now = self.env.clock.now_ms();
+            if plan.use_lease && lease_until - now < LEASE_MS / 2 {
+                if !self.take_lease(holder).await? {
+                    report.stopped_because = StopReason::Busy;
+                    return Ok(());
+                }
+                lease_until = now + LEASE_MS;
+            }
+            self.chunks_per_part
+                .set(plan.chunks_per_part(throughput, self.config.chunks_per_part));
+            let time_left = deadline.map(|d| d - mono);
+            let (item, max_parts) = match self.pick(plan, throughput, now, time_left).await? {
+                Pick::Step(item, parts) => (item, parts),
+                Pick::Idle => {
+                    report.stopped_because = StopReason::Idle;
+                    return Ok(());
+                }
+                Pick::NothingFits => {
+                    report.stopped_because = StopReason::Budget;
+                    report.next_run_hint_ms = Some(0.0);
+                    return Ok(());
+                }
+                Pick::WaitUntil(at) => {
+                    let wait = at - now;
+                    report.next_run_hint_ms = Some(wait as f64);
+                    let fits = deadline.is_none_or(|d| mono + wait as f64 <= d);
+                    if wait > MAX_IN_RUN_WAIT_MS || !fits {
+                        report.stopped_because = StopReason::Idle;
+                        return Ok(());
+                    }
+                    self.env
+                        .clock
+                        .sleep_ms(u64::try_from(wait).unwrap_or(0))
+                        .await;
+                    report.next_run_hint_ms = None;
+                    continue;
+                }
+            };
+            let was_hashing = matches!(item.step, Step::Hashing { .. });
+            let started = self.env.clock.monotonic_ms();
+            let progress = self.step(*item, deadline, max_parts).await?;
+            steps += 1;
+            let took = self.env.clock.monotonic_ms() - started;
+            if progress.interrupted {
+                report.stopped_because = StopReason::Budget;
+                report.next_run_hint_ms = Some(0.0);
+                return Ok(());
+            }
+            if progress.bytes_uploaded >= 64 * 1024 {
+                throughput.observe_upload(progress.bytes_uploaded, took);
+            } else if was_hashing {
+                throughput.observe_hash(progress.bytes_hashed, took);
+            } else if progress.requests > 0 {
+                throughput.observe_request(took / f64::from(progress.requests));
+            }
+            report.bytes_uploaded += progress.bytes_uploaded;
+            report.files_done += u64::from(progress.file_done);
+        }
+    }
+
+    /// The first runnable item, in order, whose next step fits the time
+    /// left; a smaller unit further on is preferred to stopping early.
+    async fn pick(
+        &self,
+        plan: &RunPlan,
+        throughput: &Throughput,
+        now: i64,
+        time_left: Option<f64>,
+    ) -> Result<Pick, EngineError> {
+        let entries = self
+            .env
+            .store
+            .scan(
+                Table::Runnable,
+                &runnable_key(0, 0),
+                &runnable_key(i64::MAX, ItemId::MAX),
+                PICK_WINDOW,
+            )
+            .await?;
+        let mut nothing_fits = false;
+        for (key, _) in entries {
+            let Some(id) = id_from_runnable_key(&key) else {
+                continue;
+            };
+            let Some(item) = self.runnable_item(id).await? else {
+                continue;
+            };
+            if item.next_attempt_ms > now {
+                // The index is in due order: everything after waits longer.
+                return Ok(if nothing_fits {
+                    Pick::NothingFits
+                } else {
+                    Pick::WaitUntil(item.next_attempt_ms)
+                });
+            }
+            if plan.defers_videos() && item.new.file_type == FileType::Video {
+                continue;
+            }
+            let Some(time_left) = time_left else {
+                return Ok(Pick::Step(Box::new(item), self.config.parallel_parts));
+            };
+            let mut parts = self.config.parallel_parts.max(1);
+            loop {
+                if self.estimate_ms(&item, throughput, parts) <= time_left {
+                    return Ok(Pick::Step(Box::new(item), parts));
+                }
+                if parts == 1 || !self.has_parts_left(&item) {
+                    break;
+                }
+                parts -= 1;
+            }
+            nothing_fits = true;
+        }
+        Ok(if nothing_fits {
+            Pick::NothingFits
+        } else {
+            Pick::Idle
+        })
+    }
+
+    fn has_parts_left(&self, item: &Item) -> bool {
+        match &item.step {
+            Step::Uploading(upload) => {
+                let plan = PartPlan::new(item.size.unwrap_or(0), upload.chunks_per_part);
+                upload.target.is_some()
+                    && (upload.etags.len() as u64) < u64::from(plan.part_count())
+            }
+            _ => false,
+        }
+    }
+
+    /// How long the item's next step should take, with `parts` on the wire.
+    fn estimate_ms(&self, item: &Item, throughput: &Throughput, parts: u32) -> f64 {
+        let request = throughput.request_ms();
+        let size = item.size.unwrap_or(0);
+        match &item.step {
+            Step::Queued => request / 4.0,
+            Step::Hashing { hashed, .. } => {
+                let left = size.saturating_sub(*hashed);
+                let step = left.min(super::steps::HASH_STEP_BYTES);
+                // The last hashing step also indexes the server and prepares.
+                let finish = if step == left { 2.0 * request } else { 0.0 };
+                throughput.hash_ms(step) + finish
+            }
+            Step::Uploading(upload) => {
+                let plan = PartPlan::new(size, upload.chunks_per_part);
+                let Some(target) = &upload.target else {
+                    return 2.0 * request;
+                };
+                let done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
+                if done < plan.part_count() {
+                    let last = plan.part_count().min(done + parts);
+                    let bytes: u64 = (done + 1..=last)
+                        .filter_map(|n| plan.part(size, n))
+                        .map(|p| p.encrypted_len)
+                        .sum();
+                    // Encrypting runs at hundreds of MB/s: hashing's rate bounds it.
+                    return throughput.upload_ms(bytes) + throughput.hash_ms(bytes);
+                }
+                if !upload.completed && matches!(target, Target::Multipart(_)) {
+                    return request + plan.encrypted_size() as f64 / ASSEMBLY_BYTES_PER_MS;
+                }
+                match &upload.thumbnail {
+                    Some(t) if !t.uploaded => request + THUMBNAIL_MS,
+                    _ => request,
+                }
+            }
+            Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => 0.0,
+        }
+    }
+
+    /// Takes or renews the lease if it is free, expired, or already ours.
+    async fn take_lease(&self, holder: u64) -> Result<bool, EngineError> {
+        let now = self.env.clock.now_ms();
+        let stored = self.env.store.get(Table::Meta, LEASE_KEY).await?;
+        let lease = stored.as_deref().and_then(|b| decode::<Lease>(b).ok());
+        if !Lease::can_take(lease.as_ref(), holder, now) {
+            return Ok(false);
+        }
+        let mine = Lease {
+            holder,
+            expires_ms: now + LEASE_MS,
+        };
+        Ok(self
+            .env
+            .store
+            .swap(
+                Table::Meta,
+                LEASE_KEY,
+                stored.as_deref(),
+                Some(encode(&mine)),
+            )
+            .await?)
+    }
+
+    async fn drop_lease(&self, holder: u64) -> Result<(), EngineError> {
+        let stored = self.env.store.get(Table::Meta, LEASE_KEY).await?;
+        if stored
+            .as_deref()
+            .and_then(|b| decode::<Lease>(b).ok())
+            .is_some_and(|lease| lease.holder == holder)
+        {
+            self.env
+                .store
+                .swap(Table::Meta, LEASE_KEY, stored.as_deref(), None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn throughput(&self) -> Throughput {
+        match self.env.store.get(Table::Meta, THROUGHPUT_KEY).await {
+            Ok(Some(bytes)) => decode(&bytes).unwrap_or_default(),
+            _ => Throughput::default(),
+        }
+    }
+
+    /// Keeps a run's report among the last hundred; for hosts that decide
+    /// a run cannot start at all (another runner holds the Web Lock).
+    pub async fn record_run(&self, report: &RunReport) -> Result<(), EngineError> {
+        let mut batch = Batch::default();
+        self.record_run_into(report, &mut batch).await?;
+        Ok(self.env.store.commit(batch).await?)
+    }
+
+    async fn record_run_into(
+        &self,
+        report: &RunReport,
+        batch: &mut Batch,
+    ) -> Result<(), EngineError> {
+        let seq: u64 = match self.env.store.get(Table::Meta, NEXT_RUN_KEY).await? {
+            Some(bytes) => decode(&bytes).unwrap_or(0),
+            None => 0,
+        };
+        batch.put(Table::Meta, run_key(seq), encode(report));
+        if seq >= RUNS_KEPT {
+            batch.delete(Table::Meta, run_key(seq - RUNS_KEPT));
+        }
+        batch.put(Table::Meta, NEXT_RUN_KEY.to_vec(), encode(&(seq + 1)));
+        Ok(())
+    }
+
+    /// The last runs, newest first.
+    pub async fn runs(&self, limit: usize) -> Result<Vec<RunReport>, EngineError> {
+        let records = self
+            .env
+            .store
+            .scan(Table::Meta, &run_key(0), &run_key(u64::MAX), usize::MAX)
+            .await?;
+        Ok(records
+            .iter()
+            .rev()
+            .filter_map(|(_, bytes)| decode::<RunReport>(bytes).ok())
+            .take(limit)
+            .collect())
+    }
+
+    /// The seed's troubleshooting, from the run records and the queue.
+    pub async fn diagnose(&self, env: &Environment) -> Result<Vec<Finding>, EngineError> {
+        let runs = self.runs(usize::MAX).await?;
+        let status = self.status().await?;
+        // Waiting items sort after every due one in the runnable index.
+        let waiting = self
+            .env
+            .store
+            .scan(
+                Table::Runnable,
+                &runnable_key(1, 0),
+                &runnable_key(i64::MAX, ItemId::MAX),
+                1_000,
+            )
+            .await?;
+        let mut struggling = 0;
+        for (key, _) in waiting {
+            if let Some(id) = id_from_runnable_key(&key)
+                && let Some(item) = self.item(id).await?
+                && item.attempts >= 3
+            {
+                struggling += 1;
+            }
+        }
+        let queue = QueueState {
+            counters: status.counters,
+            blocked: status.blocked,
+            struggling,
+        };
+        Ok(diagnose(&runs, &queue, env))
+    }
+
+    /// The item a runnable entry names. An entry whose item is missing or
+    /// unreadable is taken out of the index (the record itself is kept for
+    /// inspection): one corrupt record must not hold the queue hostage.
+    async fn runnable_item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
+        let record = self.env.store.get(Table::Items, &item_key(id)).await?;
+        if let Some(item) = record
+            .as_deref()
+            .and_then(|bytes| decode::<Item>(bytes).ok())
+        {
+            return Ok(Some(item));
+        }
+        let entries = self
+            .env
+            .store
+            .scan(
+                Table::Runnable,
+                &runnable_key(0, 0),
+                &runnable_key(i64::MAX, ItemId::MAX),
+                usize::MAX,
+            )
+            .await?;
+        let mut batch = Batch::default();
+        for (key, _) in entries
+            .into_iter()
+            .filter(|(k, _)| id_from_runnable_key(k) == Some(id))
+        {
+            batch.delete(Table::Runnable, key);
+        }
+        self.env.store.commit(batch).await?;
+        Ok(None)
+    }
+}

@@ -1,0 +1,340 @@
+//! Turns run records and queue state into the seed's troubleshooting
+//! advice, in words a person can act on.
+
+use serde::{Deserialize, Serialize};
+
+use super::{RunReport, StopReason};
+use crate::protocol::BlockedReason;
+use crate::queue::{Counters, PublicState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable across releases; advice wording is not.
+    pub code: String,
+    pub severity: Severity,
+    pub advice: String,
+}
+
+/// What the host knows about its platform; `None` where it cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Environment {
+    pub now_ms: i64,
+    /// Periodic Background Sync is registered and permitted.
+    pub periodic_sync: Option<bool>,
+    /// Background Sync can be registered.
+    pub background_sync: Option<bool>,
+    /// `navigator.storage.persisted()`.
+    pub storage_persisted: Option<bool>,
+    /// Hours without a background run, with files waiting, before it is a finding.
+    pub quiet_hours: f64,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self {
+            now_ms: 0,
+            periodic_sync: None,
+            background_sync: None,
+            storage_persisted: None,
+            quiet_hours: 24.0,
+        }
+    }
+}
+
+/// What the queue looks like now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueState {
+    pub counters: Counters,
+    pub blocked: Option<BlockedReason>,
+    /// Items retried at least three times in a row.
+    pub struggling: u64,
+}
+
+const HOUR_MS: f64 = 3_600_000.0;
+
+fn finding(code: &str, severity: Severity, advice: String) -> Finding {
+    Finding {
+        code: code.to_owned(),
+        severity,
+        advice,
+    }
+}
+
+/// Findings, most severe first. `runs` are newest first.
+pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let waiting = [
+        PublicState::Queued,
+        PublicState::Hashing,
+        PublicState::Uploading,
+        PublicState::Waiting,
+    ]
+    .iter()
+    .map(|s| queue.counters.count(*s))
+    .sum::<u64>();
+
+    match queue.blocked {
+        Some(BlockedReason::Auth) => out.push(finding(
+            "BLOCKED_AUTH",
+            Severity::Error,
+            "Backup is paused because the session expired. Sign in again; backup continues where it stopped.".into(),
+        )),
+        Some(BlockedReason::Payment) => out.push(finding(
+            "BLOCKED_PAYMENT",
+            Severity::Error,
+            "Backup is paused because the account has no active subscription. Renew it, then resume.".into(),
+        )),
+        Some(BlockedReason::Quota) => out.push(finding(
+            "BLOCKED_QUOTA",
+            Severity::Error,
+            "Backup is paused because the storage is full. Free space or upgrade the plan, then resume.".into(),
+        )),
+        Some(BlockedReason::Permission) => out.push(finding(
+            "BLOCKED_PERMISSION",
+            Severity::Error,
+            "Backup is paused because the app may no longer read your files. Grant access to the folder or photos again, then resume.".into(),
+        )),
+        Some(BlockedReason::Offline) => out.push(finding(
+            "OFFLINE",
+            Severity::Info,
+            "The device was offline at the last run. Backup continues when it is back online.".into(),
+        )),
+        None => {}
+    }
+
+    let background = runs.iter().find(|r| r.trigger.is_background());
+    let quiet_ms = env.quiet_hours * HOUR_MS;
+    if waiting > 0 {
+        let since = background
+            .map(|r| r.started_at)
+            .or(runs.last().map(|r| r.started_at));
+        if let Some(since) = since
+            && (env.now_ms - since) as f64 >= quiet_ms
+        {
+            let hours = ((env.now_ms - since) as f64 / HOUR_MS).floor();
+            out.push(finding(
+                "NO_BACKGROUND_RUN",
+                Severity::Warning,
+                format!(
+                    "No background backup for {hours} hours while {waiting} files wait. \
+                     The app may have been force-closed (iOS does not wake a force-closed app), \
+                     battery optimisation may be on (Android: set the app's battery use to Unrestricted), \
+                     or the app may be in a locked private space (Android 15). Open the app to back up now."
+                ),
+            ));
+        }
+    }
+
+    let failed = queue.counters.count(PublicState::Failed);
+    if failed > 0 {
+        out.push(finding(
+            "ITEMS_FAILED",
+            Severity::Warning,
+            format!("{failed} files could not be backed up. Each shows its reason; retry them once the cause is fixed."),
+        ));
+    }
+    if queue.struggling > 0 {
+        out.push(finding(
+            "ITEMS_RETRYING",
+            Severity::Warning,
+            format!(
+                "{} files failed three or more times in a row and are being retried. \
+                 A flaky connection or a server problem is likely.",
+                queue.struggling
+            ),
+        ));
+    }
+
+    let recent_errors: Vec<&RunReport> = runs
+        .iter()
+        .take(3)
+        .filter(|r| r.stopped_because == StopReason::Error)
+        .collect();
+    if recent_errors.len() == 3 {
+        let last = recent_errors[0].error.as_deref().unwrap_or("unknown");
+        out.push(finding(
+            "RUNS_FAILING",
+            Severity::Error,
+            format!("The last three runs stopped on an error ({last}). Storage may be full or the browser data damaged."),
+        ));
+    }
+
+    let background_runs: Vec<&RunReport> = runs
+        .iter()
+        .filter(|r| r.trigger.is_background())
+        .take(5)
+        .collect();
+    if background_runs.len() == 5
+        && background_runs
+            .iter()
+            .all(|r| r.stopped_because == StopReason::Budget && r.bytes_uploaded == 0)
+    {
+        out.push(finding(
+            "NO_BACKGROUND_PROGRESS",
+            Severity::Warning,
+            "Background runs end before finishing any work: the connection is too slow for the time the system grants. \
+             Open the app on Wi-Fi for the first backup."
+                .into(),
+        ));
+    }
+
+    if env.storage_persisted == Some(false) && waiting > 0 {
+        out.push(finding(
+            "STORAGE_NOT_PERSISTED",
+            Severity::Warning,
+            "The browser may clear the backup queue when space runs low: persistent storage was not granted. \
+             Installing the app usually grants it."
+                .into(),
+        ));
+    }
+    if env.periodic_sync == Some(false) {
+        out.push(finding(
+            "PERIODIC_SYNC_UNAVAILABLE",
+            Severity::Info,
+            "Periodic background sync is not permitted, so backup runs only when the app or a push wakes it. \
+             Install the app and use it regularly (Chromium grants it to installed, engaged apps)."
+                .into(),
+        ));
+    }
+    if env.background_sync == Some(false) {
+        out.push(finding(
+            "BACKGROUND_SYNC_UNAVAILABLE",
+            Severity::Info,
+            "This browser has no Background Sync (Safari, Firefox, Android WebView): backup runs while the app is open or when a push wakes it."
+                .into(),
+        ));
+    }
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::Trigger;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    fn run(trigger: Trigger, started_at: i64, stopped: StopReason, bytes: u64) -> RunReport {
+        RunReport {
+            trigger,
+            started_at,
+            budget_ms: trigger.default_budget_ms(),
+            elapsed_ms: 1_000.0,
+            bytes_uploaded: bytes,
+            files_done: 0,
+            stopped_because: stopped,
+            blocked: None,
+            next_run_hint_ms: None,
+            error: (stopped == StopReason::Error).then(|| "STORE: quota".into()),
+        }
+    }
+
+    fn queue(queued: u64, failed: u64) -> QueueState {
+        let mut counters = Counters::default();
+        counters.by_state.insert(PublicState::Queued, queued);
+        counters.by_state.insert(PublicState::Failed, failed);
+        QueueState {
+            counters,
+            ..QueueState::default()
+        }
+    }
+
+    fn codes(findings: &[Finding]) -> Vec<&str> {
+        findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_healthy_queue_has_nothing_to_say() {
+        let env = Environment {
+            now_ms: 10 * DAY_MS,
+            ..Environment::default()
+        };
+        let runs = [run(
+            Trigger::PeriodicSync,
+            10 * DAY_MS - 3_600_000,
+            StopReason::Idle,
+            5,
+        )];
+        assert!(diagnose(&runs, &queue(0, 0), &env).is_empty());
+        assert!(diagnose(&runs, &queue(10, 0), &env).is_empty());
+    }
+
+    #[test]
+    fn no_background_run_for_days_while_files_wait() {
+        let env = Environment {
+            now_ms: 10 * DAY_MS,
+            ..Environment::default()
+        };
+        let runs = [
+            run(Trigger::Foreground, 9 * DAY_MS, StopReason::Idle, 0),
+            run(Trigger::Sync, 7 * DAY_MS, StopReason::Budget, 10),
+        ];
+        let findings = diagnose(&runs, &queue(3, 0), &env);
+        assert_eq!(codes(&findings), ["NO_BACKGROUND_RUN"]);
+        assert!(
+            findings[0].advice.contains("72 hours"),
+            "{}",
+            findings[0].advice
+        );
+        assert!(findings[0].advice.contains("battery"));
+        // Nothing waiting: nothing to worry about.
+        assert!(diagnose(&runs, &queue(0, 0), &env).is_empty());
+    }
+
+    #[test]
+    fn blocks_failures_and_platform_limits_are_reported_most_severe_first() {
+        let env = Environment {
+            now_ms: DAY_MS,
+            periodic_sync: Some(false),
+            storage_persisted: Some(false),
+            ..Environment::default()
+        };
+        let mut state = queue(2, 4);
+        state.blocked = Some(BlockedReason::Quota);
+        state.struggling = 1;
+        let runs = [
+            run(Trigger::Sync, DAY_MS - 10, StopReason::Error, 0),
+            run(Trigger::Sync, DAY_MS - 20, StopReason::Error, 0),
+            run(Trigger::Sync, DAY_MS - 30, StopReason::Error, 0),
+        ];
+        let findings = diagnose(&runs, &state, &env);
+        assert_eq!(
+            codes(&findings),
+            [
+                "BLOCKED_QUOTA",
+                "RUNS_FAILING",
+                "ITEMS_FAILED",
+                "ITEMS_RETRYING",
+                "STORAGE_NOT_PERSISTED",
+                "PERIODIC_SYNC_UNAVAILABLE"
+            ]
+        );
+        assert!(findings[1].advice.contains("STORE: quota"));
+        assert!(findings[2].advice.starts_with("4 files"));
+    }
+
+    #[test]
+    fn background_runs_too_short_to_progress() {
+        let env = Environment {
+            now_ms: DAY_MS,
+            ..Environment::default()
+        };
+        let runs: Vec<RunReport> = (0..5)
+            .map(|i| run(Trigger::IosPush, DAY_MS - i * 1000, StopReason::Budget, 0))
+            .collect();
+        assert_eq!(
+            codes(&diagnose(&runs, &queue(1, 0), &env)),
+            ["NO_BACKGROUND_PROGRESS"]
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! The database lease: one runner at a time where Web Locks are missing.
+//! Held in the store under a wall-clock expiry (page and service worker
+//! share no monotonic clock), taken and renewed by compare-and-swap, so two
+//! runners starting together cannot both win. A runner that dies leaves a
+//! lease that simply expires.
+
+use serde::{Deserialize, Serialize};
+
+/// How long a lease lasts without renewal. Runners renew before each step,
+/// so this only bounds how long a dead runner blocks the next one.
+pub const LEASE_MS: i64 = 30_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    /// Random per run.
+    pub holder: u64,
+    pub expires_ms: i64,
+}
+
+impl Lease {
+    /// Whether a runner `holder` may take over `current` at `now_ms`.
+    pub fn can_take(current: Option<&Lease>, holder: u64, now_ms: i64) -> bool {
+        current.is_none_or(|lease| lease.holder == holder || lease.expires_ms <= now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_lease_of_another_holder_is_respected() {
+        let lease = Lease {
+            holder: 1,
+            expires_ms: 1_000,
+        };
+        assert!(Lease::can_take(None, 2, 0));
+        assert!(!Lease::can_take(Some(&lease), 2, 999));
+        assert!(Lease::can_take(Some(&lease), 2, 1_000), "expired");
+        assert!(Lease::can_take(Some(&lease), 1, 0), "renewal");
+    }
+}

@@ -1,0 +1,58 @@
+//! What a run reports, and keeps as its record.
+
+use serde::{Deserialize, Serialize};
+
+use super::Trigger;
+use crate::protocol::BlockedReason;
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StopReason {
+    /// The budget ran out, or the host stopped the run, with work left.
+    Budget,
+    /// Nothing is runnable now (waiting items may have a later retry).
+    Idle,
+    /// No network, or none the policies allow.
+    Offline,
+    /// The account needs the host: a new token (or file read permission).
+    Auth,
+    /// The account is out of storage (or subscription).
+    Quota,
+    /// Another runner holds this database.
+    Busy,
+    /// Local trouble (the database, the device key): see `error`.
+    Error,
+}
+
+impl StopReason {
+    pub fn from_blocked(reason: BlockedReason) -> Self {
+        match reason {
+            BlockedReason::Auth | BlockedReason::Permission => Self::Auth,
+            BlockedReason::Payment | BlockedReason::Quota => Self::Quota,
+            BlockedReason::Offline => Self::Offline,
+        }
+    }
+}
+
+/// One run, as reported to the host and kept (the last 100) for `diagnose`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub trigger: Trigger,
+    /// Wall clock, ms since the epoch.
+    pub started_at: i64,
+    pub budget_ms: Option<f64>,
+    pub elapsed_ms: f64,
+    pub bytes_uploaded: u64,
+    pub files_done: u64,
+    pub stopped_because: StopReason,
+    /// The precise block behind `auth`, `quota` or `offline`.
+    pub blocked: Option<BlockedReason>,
+    /// When another run is worth it, in ms from the end of this one: 0 when
+    /// work is left now, later when only retries are waiting, `None` when
+    /// there is nothing to do or the host must act first.
+    #[serde(rename = "nextRunHint")]
+    pub next_run_hint_ms: Option<f64>,
+    pub error: Option<String>,
+}
