@@ -21,6 +21,8 @@ error_module=$(cd pkg && find snippets -name ferry_error.js | head -n 1)
 [ -n "$error_module" ] || { echo "[build] wasm-bindgen emitted no ferry_error.js snippet" >&2; exit 1; }
 sed "s#__FERRY_ERROR_MODULE__#./$error_module#" src/web/entry.js > pkg/index.js
 cp src/web/entry.d.ts pkg/index.d.ts
+# The plain-JS entry points (service worker, hybrid shells) beside it.
+cp src/js/*.js src/js/*.d.ts pkg/
 rm -f pkg/package.json pkg/.gitignore
 
 raw=$(wc -c < pkg/ferry_sync_bg.wasm)

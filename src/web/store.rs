@@ -156,7 +156,6 @@ impl IdbStore {
             }
         }
     }
-
 }
 
 impl IdbStore {
@@ -186,7 +185,6 @@ impl IdbStore {
             }
         }
     }
-
 }
 
 impl Store for IdbStore {

@@ -8,8 +8,11 @@ import assert from 'node:assert/strict';
 import sodium from 'libsodium-wrappers';
 import { serveRepo, launchChromium } from './browser.mjs';
 import { startServer } from './server.mjs';
+import {
+  MIB, content, toB64, apiCall, newCollection as newCollectionOn, serverFiles as serverFilesOn,
+  serverThumbnail as serverThumbnailOn, jpegSize,
+} from './library.mjs';
 
-const MIB = 1024 * 1024;
 let site;
 let server;
 let browser;
@@ -31,82 +34,10 @@ after(async () => {
   site?.close();
 });
 
-// Deterministic contents, computed the same way in the page and here.
-function content(size, seed) {
-  const out = new Uint8Array(size);
-  for (let i = 0; i < size; i++) out[i] = (i * 13 + seed * 101 + (i >>> 10)) & 0xff;
-  return out;
-}
-
-const fromB64 = (s) => sodium.from_base64(s, sodium.base64_variants.ORIGINAL);
-const toB64 = (b) => sodium.to_base64(b, sodium.base64_variants.ORIGINAL);
-
-async function api(path, init = {}) {
-  const response = await fetch(server.api + path, { ...init, headers: { 'X-Auth-Token': server.token, ...init.headers } });
-  assert.ok(response.ok, `${path}: ${response.status}`);
-  return response;
-}
-
-async function newCollection() {
-  const key = sodium.randombytes_buf(32);
-  const response = await api('/collections', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      encryptedKey: toB64(sodium.randombytes_buf(48)), keyDecryptionNonce: toB64(sodium.randombytes_buf(24)),
-      encryptedName: toB64(sodium.randombytes_buf(20)), nameDecryptionNonce: toB64(sodium.randombytes_buf(24)), type: 'album',
-    }),
-  });
-  return { id: (await response.json()).collection.id, key };
-}
-
-/** Every file in the collection, decrypted with libsodium. */
-async function serverFiles(collection) {
-  const { diff } = await (await api(`/collections/v2/diff?collectionID=${collection.id}&sinceTime=0`)).json();
-  const files = [];
-  for (const record of diff) {
-    const fileKey = sodium.crypto_secretbox_open_easy(fromB64(record.encryptedKey), fromB64(record.keyDecryptionNonce), collection.key);
-    const ciphertext = new Uint8Array(await (await api(`/files/download/${record.id}`)).arrayBuffer());
-    const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(fromB64(record.file.decryptionHeader), fileKey);
-    const parts = [];
-    let tag;
-    for (let offset = 0; offset < ciphertext.length; offset += 4 * MIB + 17) {
-      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(state, ciphertext.subarray(offset, offset + 4 * MIB + 17), null);
-      assert.ok(r, `libsodium authenticates file ${record.id}`);
-      parts.push(r.message);
-      tag = r.tag;
-    }
-    assert.equal(tag, sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL);
-    const metaState = sodium.crypto_secretstream_xchacha20poly1305_init_pull(fromB64(record.metadata.decryptionHeader), fileKey);
-    const meta = sodium.crypto_secretstream_xchacha20poly1305_pull(metaState, fromB64(record.metadata.encryptedData), null);
-    files.push({ record, plaintext: Buffer.concat(parts), metadata: JSON.parse(sodium.to_string(meta.message)) });
-  }
-  return files;
-}
-
-/** A file's thumbnail, decrypted with libsodium. */
-async function serverThumbnail(collection, record) {
-  const fileKey = sodium.crypto_secretbox_open_easy(fromB64(record.encryptedKey), fromB64(record.keyDecryptionNonce), collection.key);
-  const sealed = new Uint8Array(await (await api(`/files/preview/${record.id}`)).arrayBuffer());
-  const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(fromB64(record.thumbnail.decryptionHeader), fileKey);
-  const opened = sodium.crypto_secretstream_xchacha20poly1305_pull(state, sealed, null);
-  assert.ok(opened, `libsodium authenticates thumbnail ${record.id}`);
-  return { jpeg: opened.message, fileKey };
-}
-
-/** Width and height from a baseline or progressive JPEG's frame header. */
-function jpegSize(bytes) {
-  assert.deepEqual([...bytes.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
-  for (let i = 2; i < bytes.length - 8;) {
-    const marker = bytes[i + 1];
-    const length = (bytes[i + 2] << 8) | bytes[i + 3];
-    if (marker === 0xc0 || marker === 0xc2) {
-      return { height: (bytes[i + 5] << 8) | bytes[i + 6], width: (bytes[i + 7] << 8) | bytes[i + 8] };
-    }
-    i += 2 + length;
-  }
-  throw new Error('no JPEG frame header');
-}
+const api = (path, init) => apiCall(server, path, init);
+const newCollection = () => newCollectionOn(server);
+const serverFiles = (collection) => serverFilesOn(server, collection);
+const serverThumbnail = (collection, record) => serverThumbnailOn(server, collection, record);
 
 async function openPage() {
   const page = await context.newPage();
@@ -401,7 +332,17 @@ test('bad input: typed errors, reasons on items, the rest of the queue untouched
       badType: await code(ferry.enqueue([{ collectionId, file: new File([new Uint8Array(3)], 't.jpg'), fileType: 'gif' }])),
       badOpen: await code(Ferry.open({ endpoint: api })),
       badId: await code(ferry.retry(-1)),
+      nanBudget: await code(ferry.sync({ budgetMs: NaN })),
+      negativeBudget: await code(ferry.sync({ budgetMs: -1 })),
+      unknownTrigger: await code(ferry.sync({ trigger: 'cron' })),
+      badPolicies: await code(Ferry.open({ endpoint: api, token, database: 'bad-policies', policies: { videosMinBudgetMs: -5 } })),
     };
+    // A zero budget is a well-defined no-op, reported and recorded.
+    const zero = await ferry.sync({ budgetMs: 0, trigger: 'push' });
+    const closedFerry = await Ferry.open({ endpoint: api, token, database: 'closed' });
+    closedFerry.close();
+    errors.closed = await code(closedFerry.sync({}));
+    errors.closedStatus = await code(closedFerry.status());
     const afterErrors = await ferry.status();
     const ids = await ferry.enqueue([
       { collectionId, file: new File([new Uint8Array(2000).fill(1)], 'good.jpg') },
@@ -413,13 +354,18 @@ test('bad input: typed errors, reasons on items, the rest of the queue untouched
     await ferry.sync({ budgetMs: 3000 });
     const items = await ferry.items({});
     ferry.close();
-    return { errors, afterErrors, ids, items };
+    return { errors, afterErrors, ids, items, zero };
   }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key] });
 
   assert.deepEqual(result.errors, {
     notArray: 'BAD_INPUT', noFile: 'BAD_ITEM', fileNotBlob: 'BAD_ITEM', badSource: 'BAD_ITEM',
     noKey: 'MISSING_COLLECTION_KEY', badType: 'BAD_ITEM', badOpen: 'BAD_INPUT', badId: 'BAD_INPUT',
+    nanBudget: 'BAD_INPUT', negativeBudget: 'BAD_INPUT', unknownTrigger: 'BAD_INPUT', badPolicies: 'BAD_INPUT',
+    closed: 'CLOSED', closedStatus: 'CLOSED',
   });
+  assert.equal(result.zero.stoppedBecause, 'budget');
+  assert.equal(result.zero.filesDone, 0);
+  assert.equal(result.zero.budgetMs, 0);
   assert.equal(result.afterErrors.queued, 0, 'refused batches queue nothing');
   const byTitle = Object.fromEntries(result.items.map((i) => [i.title, i]));
   assert.equal(byTitle['good.jpg'].state, 'done');
