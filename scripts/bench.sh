@@ -8,4 +8,6 @@ node bench/crypto.mjs
 # The server is built optimised: a debug build is slower than the browser.
 cargo build -p ferry-server --release --quiet
 FERRY_SERVER_PROFILE=release node bench/queue.mjs
+FERRY_SERVER_PROFILE=release node bench/budget.mjs
 cargo bench -p ferry-server --bench upload
+cargo bench -p ferry-sync --bench budget

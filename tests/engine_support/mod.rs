@@ -195,9 +195,11 @@ impl Vault for TestVault {
 
 /// Real wall time plus a virtual offset: sleeps return at once and move
 /// time forward, so backoff is exercised without waiting for it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct FastClock {
-    pub skipped_ms: Cell<u64>,
+    /// Virtual time added to real time; shared by clones (a modelled link
+    /// advances the clock its engine reads).
+    pub skipped_ms: Rc<Cell<u64>>,
 }
 
 impl Clock for FastClock {
