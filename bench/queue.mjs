@@ -62,16 +62,38 @@ try {
     // 2. Many small files.
     const smallFiles = Array.from({ length: small }, (_, i) => random(256 * 1024));
     const smallUrls = await urls(small);
+    // Both sides retry: on loopback under this load, a few requests fail
+    // with a network error (a connection closed as it was reused).
+    const putWithRetry = async (url, bytes) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const response = await fetch(url, { method: 'PUT', body: new Blob([bytes]) });
+          if (response.ok) return;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+        }
+      }
+    };
     t = performance.now();
     for (let i = 0; i < small; i += 8) {
-      await Promise.all(smallFiles.slice(i, i + 8).map((bytes, j) => fetch(smallUrls[i + j].url, { method: 'PUT', body: new Blob([bytes]) })));
+      await Promise.all(smallFiles.slice(i, i + 8).map((bytes, j) => putWithRetry(smallUrls[i + j].url, bytes)));
     }
     out.smallPlainMs = performance.now() - t;
     await ferry.enqueue(smallFiles.map((bytes, i) => ({ collectionId: collection.id, file: new File([bytes], `small-${i}.jpg`) })));
     t = performance.now();
-    report = await ferry.sync({});
+    let done = 0;
+    out.smallRuns = 0;
+    while (done < small) {
+      report = await ferry.sync({});
+      done += report.filesDone;
+      out.smallRuns++;
+      if (report.stoppedBecause !== 'idle' || report.nextRunHint === null) {
+        if (done < small) throw new Error(JSON.stringify(report));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, report.nextRunHint));
+    }
     out.smallFerryMs = performance.now() - t;
-    if (report.filesDone !== small) throw new Error(JSON.stringify(report));
     ferry.close();
 
     // 3. Peak wasm memory on a huge file from a host reader.
@@ -127,7 +149,7 @@ try {
   console.log(`| plain fetch PUT of ${MIB} MiB (baseline) | ${mbps(MIB, result.plainMs).toFixed(0)} MB/s | 1.00× |`);
   console.log(`| Ferry: hash, encrypt, multipart upload, POST /files of ${MIB} MiB | ${mbps(MIB, result.ferryMs).toFixed(0)} MB/s | ${(result.plainMs / result.ferryMs).toFixed(2)}× |`);
   console.log(`| plain PUTs of ${SMALL} × 256 KiB, 8 at a time (baseline) | ${perSecond(result.smallPlainMs).toFixed(0)} files/s | 1.00× |`);
-  console.log(`| Ferry: ${SMALL} × 256 KiB, each hashed, encrypted, PUT with its thumbnail, POST /files | ${perSecond(result.smallFerryMs).toFixed(0)} files/s | ${(result.smallPlainMs / result.smallFerryMs).toFixed(2)}× |`);
+  console.log(`| Ferry: ${SMALL} × 256 KiB, each hashed, encrypted, PUT with its thumbnail, POST /files (${result.smallRuns} runs) | ${perSecond(result.smallFerryMs).toFixed(0)} files/s | ${(result.smallPlainMs / result.smallFerryMs).toFixed(2)}× |`);
   console.log(`| wasm memory before / after uploading ${HUGE_MIB} MiB (${mbps(HUGE_MIB, result.hugeMs).toFixed(0)} MB/s) | ${result.memoryBeforeMiB.toFixed(0)} / ${result.memoryAfterMiB.toFixed(0)} MiB | |`);
   console.log(`| enqueue ${ITEMS.toLocaleString('en')} items in one call | ${(result.enqueueMs / 1000).toFixed(1)} s | |`);
   console.log(`| status() with ${ITEMS.toLocaleString('en')} queued, median / p95 | ${result.statusMedianMs.toFixed(2)} / ${result.statusP95Ms.toFixed(2)} ms | |`);

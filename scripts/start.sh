@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 export FERRY_SKIP_SETUP=1
+# The demo imports the package from its own origin, as an app would bundle it.
+rm -rf www/pkg && cp -r pkg www/pkg
 
 echo "[start] building the reference server"
 cargo build -p ferry-server --quiet
@@ -33,9 +35,5 @@ Ferry reference server is running (Ctrl-C stops it; data in '"$data_dir"'/)
   S3 store   ${a.s3}
   dev token  ${a.token}
 `);
-if (!require("fs").existsSync("www/index.html")) {
-  console.log("The demo app (www/) is not in this checkout yet: the server answers the API for\nFerry clients and tests, and will serve the demo at the API URL once it lands.");
-} else {
-  console.log(`Open ${a.api}/ in a browser.`);
-}' "$announce"
+console.log(`Open ${a.api}/?token=${a.token} in a browser (Chromium for background sync and watched folders).`);' "$announce"
 wait "$server"

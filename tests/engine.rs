@@ -963,3 +963,38 @@ async fn a_run_starts_only_what_it_expects_to_finish() {
         "no part was started: {counts}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn offline_blocks_the_run_and_the_next_run_tries_again_by_itself() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(10_000, 1));
+    // No one listens on port 9 of loopback: the connection is refused.
+    let offline = Engine::new(
+        Env {
+            store: h.store.clone(),
+            transport: HttpTransport::default(),
+            sources: h.sources.clone(),
+            vault: TestVault(h.device_key.clone()),
+            clock: FastClock::default(),
+        },
+        Endpoint {
+            base_url: "http://127.0.0.1:9".into(),
+            token: h.server.token.clone(),
+        },
+        EngineConfig::default(),
+    );
+    offline
+        .set_collection_key(h.collection_id, &h.collection_key)
+        .await
+        .unwrap();
+    offline.enqueue(vec![h.item("a", "a.jpg")]).await.unwrap();
+    let report = offline.run(None).await.unwrap();
+    assert_eq!(report.stopped_because, StopReason::Offline);
+    assert_eq!(report.blocked, Some(BlockedReason::Offline));
+
+    // Back online: no resume() needed.
+    let online = h.engine(2).await;
+    let report = online.run(None).await.unwrap();
+    assert_eq!(report.files_done, 1, "{report:?}");
+    assert_eq!(online.status().await.unwrap().blocked, None);
+}

@@ -80,6 +80,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 return Ok(());
             }
             throughput = self.throughput().await;
+            // Being offline needs no one to act: each run tries again (and
+            // blocks again at its first request if the network is still gone).
+            if self.blocked().await? == Some(crate::protocol::BlockedReason::Offline) {
+                self.resume().await?;
+            }
             let outcome = self.work(&plan, &mut throughput, &mut report, holder).await;
             if plan.use_lease {
                 self.drop_lease(holder).await?;

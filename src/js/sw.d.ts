@@ -7,6 +7,8 @@ export declare const MESSAGE_TYPE: 'ferry-sync';
 export interface BackgroundSyncOptions {
   /** Opens the queue; called once, lazily, in the first event. */
   open: () => Promise<Ferry>;
+  /** Before every run, e.g. re-scan watched folders (a failure goes to onError; the run goes ahead). */
+  beforeRun?: (ferry: Ferry, trigger: Trigger) => Promise<void>;
   /** Budget per trigger in ms (and `start`, the run at worker start where Background Sync is missing). */
   budgets?: Partial<Record<Trigger | 'start', number>>;
   /** After every run; a push handler shows its notification here. */

@@ -27,6 +27,9 @@ const START_BUDGET_MS = 25_000;
  *
  * options.open      () => Promise<Ferry>: opens the queue (called once, lazily).
  * options.budgets   budget per trigger in ms, over the defaults.
+ * options.beforeRun (ferry, trigger) => Promise: before every run (e.g. re-scan
+ *                   watched folders and enqueue what changed; a failure is
+ *                   reported to onError and the run goes ahead).
  * options.onReport  (report, trigger) => void|Promise: after every run (e.g. show
  *                   a notification for a push, which web push requires).
  * options.onError   (error, trigger) => void: a run that threw.
@@ -48,7 +51,15 @@ export function installBackgroundSync(scope, options = {}) {
   };
   const run = async (trigger, budgetMs = budgets[trigger]) => {
     try {
-      const report = await (await ferry()).sync(budgetMs === undefined ? { trigger } : { trigger, budgetMs });
+      const queue = await ferry();
+      if (options.beforeRun) {
+        try {
+          await options.beforeRun(queue, trigger);
+        } catch (err) {
+          options.onError?.(err, trigger);
+        }
+      }
+      const report = await queue.sync(budgetMs === undefined ? { trigger } : { trigger, budgetMs });
       await options.onReport?.(report, trigger);
       return report;
     } catch (err) {

@@ -155,11 +155,15 @@ impl FetchTransport {
         }
         set(&init, "headers", &headers);
         if !request.body.is_empty() {
-            set(
-                &init,
-                "body",
-                &Uint8Array::from(request.body.as_slice()).into(),
-            );
+            // A Blob, not the typed array itself: browsers stream a Blob
+            // body from blob storage, while a typed-array body is copied
+            // again on its way to the network service (and, with DevTools
+            // attached, into DevTools' own events, which cut uploads to a
+            // tenth of the link's speed).
+            let bytes = Array::of1(&Uint8Array::from(request.body.as_slice()));
+            let blob = web_sys::Blob::new_with_u8_array_sequence(&bytes)
+                .map_err(|e| TransportError::Network(format!("{e:?}")))?;
+            set(&init, "body", &blob.into());
         }
         // The copy above is the one that travels; free ours before the wait.
         let HttpRequest { url, .. } = request;

@@ -133,6 +133,26 @@ test('sync, periodicsync and push events upload queued files with no page open',
   }
   const reader = await context.newPage();
   await reader.goto(`${origin}${SCOPE}page.html`);
+  // The page side: registration where the platform allows it, and a run
+  // asked of the worker by message (what happens on `online`), answered
+  // with its report.
+  await enqueueFromPage(reader, database, collection, [{ name: 'e.jpg', size: 2500, seed: 5 }]);
+  const viaMessage = await reader.evaluate(async () => {
+    const { registerBackground } = await import('/pkg/sw.js');
+    const registration = await navigator.serviceWorker.ready;
+    const granted = await registerBackground(registration, { runOnOnline: false });
+    const reply = new Promise((resolve) => navigator.serviceWorker.addEventListener('message', (e) => resolve(e.data), { once: true }));
+    registration.active.postMessage({ type: 'ferry-sync', trigger: 'sync', budgetMs: 20_000 });
+    return { granted, reply: await reply };
+  });
+  assert.equal(viaMessage.granted.sync, true, 'Chromium has Background Sync');
+  assert.equal(typeof viaMessage.granted.periodicSync, 'boolean');
+  assert.equal(viaMessage.reply.type, 'ferry-sync');
+  assert.equal(viaMessage.reply.report.trigger, 'sync');
+  assert.equal(viaMessage.reply.report.budgetMs, 20_000);
+  assert.equal(viaMessage.reply.report.filesDone, 1);
+  expected += 1;
+  assert.equal((await serverFiles(server, collection)).length, expected);
   const runs = await runsOf(reader, database);
   const triggers = new Set(runs.map((r) => r.trigger));
   for (const trigger of ['sync', 'periodicsync', 'push']) assert.ok(triggers.has(trigger), `a ${trigger} run was recorded: ${[...triggers]}`);

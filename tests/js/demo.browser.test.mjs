@@ -1,0 +1,162 @@
+// The demo app (www/) driven like a person would: sign in, add photos and
+// a video, watch them back up and appear decrypted in the gallery, reload
+// in the middle of an upload, watch a folder, read the diagnostics, and
+// meet a wrong token. Screenshots of the main states go to tests/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { launchChromium } from './browser.mjs';
+import { startServer } from './server.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ARTIFACTS = `${ROOT}tests/artifacts`;
+let server;
+let browser;
+
+before(async () => {
+  // What `npm start` does: the built package beside the demo.
+  rmSync(`${ROOT}www/pkg`, { recursive: true, force: true });
+  cpSync(`${ROOT}pkg`, `${ROOT}www/pkg`, { recursive: true });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  [server, browser] = await Promise.all([startServer(['--static-dir', `${ROOT}www`, '--admin']), launchChromium()]);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openDemo(context, token = server.token) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.log('# page error:', err.message));
+  await page.goto(`${server.api}/?token=${token}`);
+  await page.evaluate(() => window.ferryDemo.ready);
+  return page;
+}
+
+const doneCount = (page) => page.$$eval('#items li[data-state=done]', (items) => items.length);
+
+async function waitFor(page, predicate, arg, timeout = 60_000) {
+  await page.waitForFunction(predicate, arg, { timeout, polling: 100 });
+}
+
+/** A real photo, drawn and encoded by the browser. */
+async function photo(page, width, height, hue) {
+  const bytes = await page.evaluate(async ({ width, height, hue }) => {
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext('2d');
+    context.fillStyle = `hsl(${hue} 70% 50%)`;
+    context.fillRect(0, 0, width, height);
+    context.fillStyle = '#fff';
+    context.fillRect(width / 4, height / 4, width / 2, height / 2);
+    const blob = await canvas.convertToBlob({ type: 'image/png' });
+    return [...new Uint8Array(await blob.arrayBuffer())];
+  }, { width, height, hue });
+  return Buffer.from(bytes);
+}
+
+async function setFaults(rules) {
+  await fetch(`${server.api}/admin/faults`, {
+    method: 'PUT',
+    headers: { 'X-Auth-Token': server.token, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ rules }),
+  });
+}
+
+test('a person backs up photos, reloads mid-upload, watches a folder and reads the diagnostics', async () => {
+  const context = await browser.newContext();
+  const page = await openDemo(context);
+  assert.equal(await page.isHidden('#app'), false, 'signed in with the dev token');
+  assert.equal(await page.$eval('#album', (s) => s.selectedOptions[0].textContent), 'Camera roll');
+
+  // Photos and a video, picked with the file input.
+  await page.setInputFiles('#files', [
+    { name: 'sunrise.png', mimeType: 'image/png', buffer: await photo(page, 1600, 1200, 30) },
+    { name: 'forest.png', mimeType: 'image/png', buffer: await photo(page, 900, 1200, 120) },
+    { name: 'clip.mov', mimeType: 'video/quicktime', buffer: Buffer.alloc(5 * 1024 * 1024, 7) },
+  ]);
+  await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length === 3);
+  await waitFor(page, () => document.querySelectorAll('#gallery figure').length === 3);
+  const thumbnails = await page.$$eval('#gallery img', (images) => images.map((img) => ({ alt: img.alt, width: img.naturalWidth, height: img.naturalHeight })));
+  const sunrise = thumbnails.find((t) => t.alt === 'sunrise.png');
+  assert.deepEqual([sunrise.width, sunrise.height], [720, 540], 'a thumbnail made on the device, decrypted in the page');
+  assert.match(await page.textContent('#counts'), /3 done/);
+  assert.match(await page.textContent('#banner'), /everything queued is done/);
+  await page.screenshot({ path: `${ARTIFACTS}/demo-backed-up.png`, fullPage: true });
+
+  // A large video, slowed down on the server; the page reloads mid-upload.
+  await setFaults([{ route: 's3:UploadPart', latencyMs: 400 }]);
+  await page.setInputFiles('#files', [{ name: 'long.mov', mimeType: 'video/quicktime', buffer: Buffer.alloc(40 * 1024 * 1024, 9) }]);
+  await waitFor(page, () => [...document.querySelectorAll('#items li')].some((li) => li.dataset.state === 'uploading' && li.querySelector('progress').value > 0));
+  await page.screenshot({ path: `${ARTIFACTS}/demo-uploading.png`, fullPage: true });
+  await page.reload();
+  await page.evaluate(() => window.ferryDemo.ready);
+  await setFaults([]);
+  await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length === 4, null, 90_000);
+  assert.equal(await doneCount(page), 4, 'the upload continued after the reload');
+
+  // A watched folder (a real directory handle from the origin-private file
+  // system): new files are queued, unchanged ones are not, a changed one is.
+  const scan = await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const folder = await root.getDirectoryHandle('Camera', { create: true });
+    const write = async (name, bytes) => {
+      const writable = await (await folder.getFileHandle(name, { create: true })).createWritable();
+      await writable.write(bytes);
+      await writable.close();
+    };
+    await write('IMG_0001.jpg', new Uint8Array(3000).fill(1));
+    await write('IMG_0002.jpg', new Uint8Array(4000).fill(2));
+    await write('notes.txt', new Uint8Array(10).fill(3));
+    await window.ferryDemo.watchFolder(folder);
+    const first = document.querySelector('#folders').textContent;
+    await window.ferryDemo.backUpNow();
+    const second = document.querySelector('#folders').textContent;
+    await new Promise((r) => setTimeout(r, 1100));
+    await write('IMG_0002.jpg', new Uint8Array(4500).fill(4));
+    await window.ferryDemo.backUpNow();
+    const third = document.querySelector('#folders').textContent;
+    return { first, second, third };
+  });
+  assert.match(scan.first, /2 new or changed files queued/);
+  assert.match(scan.second, /0 new or changed files queued/, 'unchanged files are not queued again');
+  assert.match(scan.third, /1 new or changed file queued/);
+  await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length === 7);
+
+  // The background wake-up, run by the service worker.
+  await page.click('#wake');
+  await waitFor(page, () => /Run finished/.test(document.querySelector('#banner').textContent));
+  const runs = await page.$$eval('#runs tbody tr', (rows) => rows.map((r) => r.firstChild.textContent));
+  assert.ok(runs.includes('push'), `the simulated wake-up is listed: ${runs}`);
+  assert.ok(runs.includes('foreground'));
+  const findings = await page.$$eval('#findings li', (items) => items.map((li) => ({ code: li.dataset.code, text: li.textContent })));
+  assert.ok(findings.length >= 1 && findings.every((f) => f.text.length > 20), JSON.stringify(findings));
+  await page.screenshot({ path: `${ARTIFACTS}/demo-health.png`, fullPage: true });
+  await context.close();
+});
+
+test('a wrong token and an unreachable server are explained, and nothing queued is lost', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.api}/?token=not-a-token`);
+  await page.evaluate(() => window.ferryDemo.ready);
+  assert.match(await page.textContent('#banner'), /refused the token/);
+  assert.equal(await page.isVisible('#signin'), true, 'the sign-in form is offered again');
+  await page.screenshot({ path: `${ARTIFACTS}/demo-wrong-token.png`, fullPage: true });
+
+  // Signed in, files queued, then the server goes away.
+  await page.fill('#token', server.token);
+  await page.click('#signin-form button');
+  await waitFor(page, () => /done/.test(document.querySelector('#counts').textContent));
+  await context.setOffline(true);
+  await page.setInputFiles('#files', [{ name: 'offline.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(3000, 5) }]);
+  await waitFor(page, () => /offline|Cannot reach/.test(document.querySelector('#banner').textContent), null, 15_000).catch(async (err) => {
+    console.log('# banner:', await page.textContent('#banner'), '# counts:', await page.textContent('#counts'));
+    throw err;
+  });
+  assert.match(await page.textContent('#counts'), /1 queued|1 waiting|blocked: offline/);
+  await context.setOffline(false);
+  await page.click('#backup');
+  await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length >= 1);
+  await context.close();
+});

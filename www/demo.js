@@ -1,0 +1,212 @@
+// What the demo page and its service worker share: settings in IndexedDB,
+// the account's master key (sealed by a non-extractable WebCrypto key),
+// albums, and watched folders. Only Ferry's public API is used.
+import init, {
+  Ferry, generateKey, wrapKey, unwrapKey, encryptMessage, decryptMessage, toBase64, fromBase64,
+} from './pkg/index.js';
+
+/** The API is served from the same origin as the demo. */
+export const API = self.location.origin;
+export const QUEUE_DATABASE = 'ferry-demo-queue';
+const SETTINGS_DATABASE = 'ferry-demo';
+const MEDIA = /\.(jpe?g|png|gif|webp|heic|heif|avif|bmp|tiff?|mp4|m4v|mov|webm|mkv|avi|3gp)$/i;
+
+// --- settings: a tiny key-value store --------------------------------------
+
+function settingsDb() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(SETTINGS_DATABASE, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('settings');
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function settings(mode, use) {
+  const db = await settingsDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction('settings', mode);
+      const request = use(tx.objectStore('settings'));
+      tx.oncomplete = () => resolve(request?.result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+export const getSetting = (key) => settings('readonly', (store) => store.get(key));
+export const setSetting = (key, value) => settings('readwrite', (store) => store.put(value, key));
+
+// --- the account -------------------------------------------------------------
+
+/** A problem the page explains in words: `kind` is offline, auth or server. */
+export class DemoError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+export async function api(path, init = {}) {
+  const token = await getSetting('token');
+  let response;
+  try {
+    response = await fetch(API + path, { ...init, headers: { 'X-Auth-Token': token ?? '', 'Content-Type': 'application/json', ...init.headers } });
+  } catch {
+    throw new DemoError('offline', `Cannot reach the server at ${API}. Is \`npm start\` still running?`);
+  }
+  if (response.status === 401) throw new DemoError('auth', 'The server refused the token. Paste the dev token that `npm start` printed.');
+  if (!response.ok) throw new DemoError('server', `The server answered ${response.status} to ${path}.`);
+  return response;
+}
+
+/** Checks a token against the server, then keeps it. */
+export async function signIn(token) {
+  await setSetting('token', token.trim());
+  await api('/collections');
+}
+
+/**
+ * The master key that wraps album keys, made on this device and kept only
+ * sealed by a non-extractable AES-GCM key (a copy of the database is useless
+ * elsewhere).
+ */
+export async function masterKey() {
+  let wrapping = await getSetting('wrappingKey');
+  if (!wrapping) {
+    wrapping = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    await setSetting('wrappingKey', wrapping);
+  }
+  const sealed = await getSetting('masterKey');
+  if (sealed) return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.iv }, wrapping, sealed.ciphertext));
+  const key = generateKey();
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  await setSetting('masterKey', { iv, ciphertext: await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrapping, key) });
+  return key;
+}
+
+/** The queue, opened with the stored token. */
+export async function openFerry() {
+  await init();
+  const token = await getSetting('token');
+  if (!token) throw new DemoError('auth', 'Sign in first.');
+  return Ferry.open({ endpoint: API, token, database: QUEUE_DATABASE });
+}
+
+// --- albums ------------------------------------------------------------------
+
+const text = new TextEncoder();
+
+export async function listAlbums() {
+  const master = await masterKey();
+  const { collections } = await (await api('/collections')).json();
+  const albums = [];
+  for (const c of collections) {
+    try {
+      const key = unwrapKey(fromBase64(c.encryptedKey), fromBase64(c.keyDecryptionNonce), master);
+      const name = new TextDecoder().decode(decryptMessage(key, fromBase64(c.nameDecryptionNonce), fromBase64(c.encryptedName)));
+      albums.push({ id: c.id, name, key });
+    } catch {
+      // An album made by another device or client: its key is not ours to open.
+    }
+  }
+  return albums;
+}
+
+/** A new album: its key made here, sent wrapped, and handed to Ferry. */
+export async function createAlbum(ferry, name) {
+  const key = generateKey();
+  const wrapped = wrapKey(key, await masterKey());
+  const sealedName = encryptMessage(key, text.encode(name));
+  const response = await api('/collections', {
+    method: 'POST',
+    body: JSON.stringify({
+      encryptedKey: toBase64(wrapped.encryptedKey), keyDecryptionNonce: toBase64(wrapped.nonce),
+      encryptedName: toBase64(sealedName.ciphertext), nameDecryptionNonce: toBase64(sealedName.header), type: 'album',
+    }),
+  });
+  const { collection } = await response.json();
+  await ferry.setCollectionKey(collection.id, key);
+  return { id: collection.id, name, key };
+}
+
+/** What the server holds in an album, with each file's title and thumbnail. */
+export async function albumFiles(album) {
+  const { diff } = await (await api(`/collections/v2/diff?collectionID=${album.id}&sinceTime=0`)).json();
+  const files = [];
+  for (const record of diff) {
+    const fileKey = unwrapKey(fromBase64(record.encryptedKey), fromBase64(record.keyDecryptionNonce), album.key);
+    const metadata = JSON.parse(new TextDecoder().decode(
+      decryptMessage(fileKey, fromBase64(record.metadata.decryptionHeader), fromBase64(record.metadata.encryptedData)),
+    ));
+    const sealed = new Uint8Array(await (await api(`/files/preview/${record.id}`)).arrayBuffer());
+    const jpeg = decryptMessage(fileKey, fromBase64(record.thumbnail.decryptionHeader), sealed);
+    files.push({ id: record.id, title: metadata.title, fileType: metadata.fileType, thumbnail: new Blob([jpeg], { type: 'image/jpeg' }) });
+  }
+  return files;
+}
+
+// --- watched folders ---------------------------------------------------------
+
+export async function watchedFolders() {
+  return (await getSetting('folders')) ?? [];
+}
+
+export async function addWatchedFolder(handle, collectionId) {
+  const folders = await watchedFolders();
+  folders.push({ handle, collectionId, name: handle.name });
+  await setSetting('folders', folders);
+}
+
+async function* mediaFiles(directory, prefix) {
+  for await (const [name, entry] of directory.entries()) {
+    const path = `${prefix}/${name}`;
+    if (entry.kind === 'directory') yield* mediaFiles(entry, path);
+    else if (MEDIA.test(name)) yield { path, entry };
+  }
+}
+
+/**
+ * Re-scans every watched folder: files that are new or changed since the
+ * last scan are queued, unchanged ones are not. A folder whose permission
+ * is gone is reported as such and skipped; nothing queued is touched.
+ */
+export async function scanFolders(ferry) {
+  const folders = await watchedFolders();
+  const seen = (await getSetting('seen')) ?? {};
+  const report = [];
+  for (const folder of folders) {
+    const permission = folder.handle.queryPermission ? await folder.handle.queryPermission({ mode: 'read' }) : 'granted';
+    if (permission !== 'granted') {
+      report.push({ name: folder.name, state: 'permission', queued: 0 });
+      continue;
+    }
+    const batch = [];
+    const signatures = {};
+    try {
+      for await (const { path, entry } of mediaFiles(folder.handle, folder.name)) {
+        const file = await entry.getFile();
+        const signature = `${file.size}:${file.lastModified}`;
+        const key = `${folder.collectionId}:${path}`;
+        if (seen[key] !== signature) {
+          batch.push({ collectionId: folder.collectionId, handle: entry });
+          signatures[key] = signature;
+        }
+      }
+    } catch (err) {
+      report.push({ name: folder.name, state: 'unreadable', queued: 0, error: String(err?.message ?? err) });
+      continue;
+    }
+    if (batch.length > 0) {
+      await ferry.enqueue(batch);
+      Object.assign(seen, signatures);
+      await setSetting('seen', seen);
+    }
+    report.push({ name: folder.name, state: 'ok', queued: batch.length });
+  }
+  await setSetting('lastScan', report);
+  return report;
+}
