@@ -21,6 +21,12 @@ error_module=$(cd pkg && find snippets -name ferry_error.js | head -n 1)
 [ -n "$error_module" ] || { echo "[build] wasm-bindgen emitted no ferry_error.js snippet" >&2; exit 1; }
 sed "s#__FERRY_ERROR_MODULE__#./$error_module#" src/web/entry.js > pkg/index.js
 cp src/web/entry.d.ts pkg/index.d.ts
+# wasm-bindgen declares [Symbol.dispose]() on every class; say which library
+# that needs, so consumers type-check with their usual `lib` settings.
+if grep -q 'Symbol.dispose' pkg/ferry_sync.d.ts; then
+  { echo '/// <reference lib="esnext.disposable" />'; cat pkg/ferry_sync.d.ts; } > pkg/ferry_sync.d.ts.tmp
+  mv pkg/ferry_sync.d.ts.tmp pkg/ferry_sync.d.ts
+fi
 # The plain-JS entry points (service worker, hybrid shells) beside it.
 cp src/js/*.js src/js/*.d.ts pkg/
 rm -f pkg/package.json pkg/.gitignore

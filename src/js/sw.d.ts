@@ -17,9 +17,18 @@ export interface BackgroundSyncOptions {
   onError?: (error: unknown, trigger: Trigger) => void;
 }
 
+/**
+ * What installBackgroundSync needs of the service worker's `self`
+ * (structural, so pages typed with the DOM library can type-check it too).
+ */
+export interface ServiceWorkerScope {
+  addEventListener(type: 'sync' | 'periodicsync' | 'push' | 'message', listener: (event: any) => void): void;
+  registration?: ServiceWorkerRegistration;
+}
+
 /** Registers sync, periodicsync, push and message handlers on the service worker's `self`. */
 export declare function installBackgroundSync(
-  scope: ServiceWorkerGlobalScope,
+  scope: ServiceWorkerScope,
   options: BackgroundSyncOptions,
 ): { run(trigger: Trigger, budgetMs?: number): Promise<RunReport | null> };
 

@@ -12,13 +12,15 @@ const TYPES = {
   '.wasm': 'application/wasm', '.json': 'application/json', '.css': 'text/css',
 };
 
-export async function serveRepo() {
+/** Serves `root` (default: the repository) as static files on loopback. */
+export async function serveRepo(root = ROOT) {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     if (path.includes('..')) return res.writeHead(400).end();
     try {
-      const body = await readFile(join(ROOT, path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' });
+      const file = path.endsWith('/') ? `${path}index.html` : path;
+      const body = await readFile(join(root, file));
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
       res.end(body);
     } catch {
       res.writeHead(404).end();
