@@ -260,7 +260,10 @@ async function renderGallery() {
       return figure;
     }));
   } catch (err) {
-    explain(err);
+    // Said in the gallery, not the banner: the banner tells how the last run went.
+    $('#gallery').replaceChildren(Object.assign(document.createElement('p'), {
+      className: 'note', textContent: `The gallery could not be loaded: ${err.message}`,
+    }));
   }
 }
 

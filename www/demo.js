@@ -56,6 +56,7 @@ export async function api(path, init = {}) {
   try {
     response = await fetch(API + path, { ...init, headers: { 'X-Auth-Token': token ?? '', 'Content-Type': 'application/json', ...init.headers } });
   } catch {
+    if (self.navigator?.onLine === false) throw new DemoError('offline', 'This device is offline; backup continues when it is back online.');
     throw new DemoError('offline', `Cannot reach the server at ${API}. Is \`npm start\` still running?`);
   }
   if (response.status === 401) throw new DemoError('auth', 'The server refused the token. Paste the dev token that `npm start` printed.');
