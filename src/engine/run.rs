@@ -60,18 +60,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub async fn run_plan(&self, plan: RunPlan) -> Result<RunReport, EngineError> {
         self.indexed_this_run.borrow_mut().clear();
         self.stop_requested.set(false);
-        let mut report = RunReport {
-            trigger: plan.trigger,
-            started_at: self.env.clock.now_ms(),
-            budget_ms: plan.budget_ms,
-            elapsed_ms: 0.0,
-            bytes_uploaded: 0,
-            files_done: 0,
-            stopped_because: StopReason::Idle,
-            blocked: None,
-            next_run_hint_ms: None,
-            error: None,
-        };
+        let mut report = RunReport::new(&plan, self.env.clock.now_ms(), StopReason::Idle);
         let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
         let mut throughput = Throughput::default();
         let result = async {
@@ -200,16 +189,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         now: i64,
         time_left: Option<f64>,
     ) -> Result<Pick, EngineError> {
-        let entries = self
-            .env
-            .store
-            .scan(
-                Table::Runnable,
-                &runnable_key(0, 0),
-                &runnable_key(i64::MAX, ItemId::MAX),
-                PICK_WINDOW,
-            )
-            .await?;
+        let entries = self.runnable_entries(0, PICK_WINDOW).await?;
         let mut nothing_fits = false;
         for (key, _) in entries {
             let Some(id) = id_from_runnable_key(&key) else {
@@ -393,16 +373,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let runs = self.runs(usize::MAX).await?;
         let status = self.status().await?;
         // Waiting items sort after every due one in the runnable index.
-        let waiting = self
-            .env
-            .store
-            .scan(
-                Table::Runnable,
-                &runnable_key(1, 0),
-                &runnable_key(i64::MAX, ItemId::MAX),
-                1_000,
-            )
-            .await?;
+        let waiting = self.runnable_entries(1, 1_000).await?;
         let mut struggling = 0;
         for (key, _) in waiting {
             if let Some(id) = id_from_runnable_key(&key)
@@ -420,6 +391,25 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(diagnose(&runs, &queue, env))
     }
 
+    /// Entries of the runnable index due at or after `due_from_ms` (0: all),
+    /// in due order.
+    async fn runnable_entries(
+        &self,
+        due_from_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, EngineError> {
+        Ok(self
+            .env
+            .store
+            .scan(
+                Table::Runnable,
+                &runnable_key(due_from_ms, 0),
+                &runnable_key(i64::MAX, ItemId::MAX),
+                limit,
+            )
+            .await?)
+    }
+
     /// The item a runnable entry names. An entry whose item is missing or
     /// unreadable is taken out of the index (the record itself is kept for
     /// inspection): one corrupt record must not hold the queue hostage.
@@ -431,16 +421,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         {
             return Ok(Some(item));
         }
-        let entries = self
-            .env
-            .store
-            .scan(
-                Table::Runnable,
-                &runnable_key(0, 0),
-                &runnable_key(i64::MAX, ItemId::MAX),
-                usize::MAX,
-            )
-            .await?;
+        let entries = self.runnable_entries(0, usize::MAX).await?;
         let mut batch = Batch::default();
         for (key, _) in entries
             .into_iter()

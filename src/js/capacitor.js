@@ -10,6 +10,7 @@
 // time the OS says is left, less a margin) and answers the plugin with
 // `complete({ taskId, success, report })`, so the native side can call
 // setTaskCompleted / return the Worker's Result before the OS kills it.
+import { FerryError } from './index.js';
 export { keepScreenAwake } from './wake.js';
 
 /** Budgets per wake-up (DESIGN.md section 1): the OS limit less room to stop. */
@@ -20,7 +21,7 @@ const REMAINING_MARGIN_MS = 2_000;
 /** The budget for a wake-up: the trigger's, capped by what the OS says is left. */
 export function budgetFor(trigger, remainingMs, budgets = SHELL_BUDGETS) {
   const budget = budgets[trigger];
-  if (budget === undefined) throw new TypeError(`unknown shell trigger ${JSON.stringify(trigger)}`);
+  if (budget === undefined) throw new FerryError('BAD_INPUT', `unknown shell trigger ${JSON.stringify(trigger)}`);
   if (typeof remainingMs !== 'number' || !Number.isFinite(remainingMs)) return budget;
   return Math.max(0, Math.min(budget, remainingMs - REMAINING_MARGIN_MS));
 }
@@ -35,7 +36,7 @@ export function budgetFor(trigger, remainingMs, budgets = SHELL_BUDGETS) {
  * Resolves with a handle whose remove() stops listening.
  */
 export async function attachCapacitor(plugin, options) {
-  if (typeof options?.open !== 'function') throw new TypeError('attachCapacitor: `open` must be a function returning a Ferry');
+  if (typeof options?.open !== 'function') throw new FerryError('BAD_INPUT', 'attachCapacitor: `open` must be a function returning a Ferry');
   const budgets = { ...SHELL_BUDGETS, ...(options.budgets ?? {}) };
   let opened = null;
   const ferry = () => (opened ??= Promise.resolve().then(options.open).catch((err) => { opened = null; throw err; }));

@@ -12,6 +12,8 @@
 //
 // In the page:  registerBackground(await navigator.serviceWorker.ready);
 
+import { FerryError } from './index.js';
+
 /** The Background Sync tag and the message type Ferry listens for. */
 export const SYNC_TAG = 'ferry-sync';
 export const MESSAGE_TYPE = 'ferry-sync';
@@ -36,7 +38,7 @@ const START_BUDGET_MS = 25_000;
  */
 export function installBackgroundSync(scope, options = {}) {
   if (typeof options.open !== 'function') {
-    throw new TypeError('installBackgroundSync: `open` must be a function returning a Ferry');
+    throw new FerryError('BAD_INPUT', 'installBackgroundSync: `open` must be a function returning a Ferry');
   }
   const budgets = { ...(options.budgets ?? {}) };
   let opened = null;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Trigger;
+use super::{RunPlan, Trigger};
 use crate::protocol::BlockedReason;
 
 /// Why a run stopped.
@@ -55,4 +55,23 @@ pub struct RunReport {
     #[serde(rename = "nextRunHint")]
     pub next_run_hint_ms: Option<f64>,
     pub error: Option<String>,
+}
+
+impl RunReport {
+    /// A run of `plan` started at `started_at` (wall clock) that has done
+    /// nothing yet; `stopped_because` until it says otherwise.
+    pub fn new(plan: &RunPlan, started_at: i64, stopped_because: StopReason) -> Self {
+        Self {
+            trigger: plan.trigger,
+            started_at,
+            budget_ms: plan.budget_ms,
+            elapsed_ms: 0.0,
+            bytes_uploaded: 0,
+            files_done: 0,
+            stopped_because,
+            blocked: None,
+            next_run_hint_ms: None,
+            error: None,
+        }
+    }
 }

@@ -16,6 +16,17 @@ pub fn field(object: &JsValue, name: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
+pub fn bool_field(object: &JsValue, name: &str) -> Result<Option<bool>, FerryError> {
+    let value = field(object, name);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_bool()
+        .map(Some)
+        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a boolean")))
+}
+
 pub fn string_field(object: &JsValue, name: &str) -> Result<Option<String>, FerryError> {
     let value = field(object, name);
     if value.is_undefined() || value.is_null() {

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::FerryError;
 use super::ferry::{Ferry, WebEngine};
 use super::global::monotonic_ms;
-use super::queue_js::{field, number_field, string_field, to_js};
+use super::queue_js::{bool_field, field, number_field, string_field, to_js};
 use crate::scheduler::{Environment, Policies, RunPlan, RunReport, StopReason, Trigger};
 
 #[wasm_bindgen(module = "/src/web/platform.js")]
@@ -61,18 +61,7 @@ fn abort_signal(options: &JsValue) -> Result<Option<web_sys::AbortSignal>, Ferry
 
 /// A report for a run that could not start; the engine records it.
 fn not_started(plan: &RunPlan, why: StopReason) -> RunReport {
-    RunReport {
-        trigger: plan.trigger,
-        started_at: super::convert::int(js_sys::Date::now()),
-        budget_ms: plan.budget_ms,
-        elapsed_ms: 0.0,
-        bytes_uploaded: 0,
-        files_done: 0,
-        stopped_because: why,
-        blocked: None,
-        next_run_hint_ms: None,
-        error: None,
-    }
+    RunReport::new(plan, super::convert::int(js_sys::Date::now()), why)
 }
 
 /// Stops the engine's run when the host's signal aborts, for as long as it lives.
@@ -132,17 +121,6 @@ async fn run(
         let _ = release.call0(&JsValue::NULL);
     }
     Ok(result?)
-}
-
-fn bool_field(object: &JsValue, name: &str) -> Result<Option<bool>, FerryError> {
-    let value = field(object, name);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_bool()
-        .map(Some)
-        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a boolean")))
 }
 
 #[wasm_bindgen]
