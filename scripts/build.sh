@@ -4,14 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${FERRY_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
 
-cargo build --release --target wasm32-unknown-unknown -p ferry-sync --lib
+cargo build --profile wasm-release --target wasm32-unknown-unknown -p ferry-sync --lib
 rm -rf pkg
 wasm-bindgen --target web --out-dir pkg --out-name ferry_sync \
-  target/wasm32-unknown-unknown/release/ferry_sync.wasm
+  target/wasm32-unknown-unknown/wasm-release/ferry_sync.wasm
 
 # The feature flags name what rustc's wasm32 target emits (plus SIMD128 from
 # .cargo/config.toml); wasm-opt refuses or mangles what it is not told about.
-node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers \
+node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
   --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-reference-types \
   --enable-multivalue \
@@ -33,4 +33,7 @@ rm -f pkg/package.json pkg/.gitignore
 
 raw=$(wc -c < pkg/ferry_sync_bg.wasm)
 gz=$(gzip -9 -c pkg/ferry_sync_bg.wasm | wc -c)
-awk -v r="$raw" -v g="$gz" 'BEGIN { printf "[build] pkg/ferry_sync_bg.wasm: %d bytes raw, %d bytes gzip (%.1f KiB)\n", r, g, g / 1024 }'
+# The budget is checked by tests/js/packaging.test.mjs; the build only says.
+awk -v r="$raw" -v g="$gz" 'BEGIN {
+  printf "[build] pkg/ferry_sync_bg.wasm: %d bytes raw, %d bytes gzip (budget 150000%s)\n", r, g, (g > 150000 ? ", OVER" : "")
+}'

@@ -27,14 +27,20 @@ pub(crate) fn xor_keystream(key: &[u8; 32], nonce: &[u8; 12], mut counter: u32, 
     for (w, chunk) in words[13..].iter_mut().zip(nonce.chunks_exact(4)) {
         *w = le_u32(chunk);
     }
-    let mut keystream = [0u8; WIDE];
-    for piece in data.chunks_mut(WIDE) {
+    let mut wide = data.chunks_exact_mut(WIDE);
+    for piece in &mut wide {
         words[12] = counter;
-        four_blocks(&words, &mut keystream);
-        for (d, k) in piece.iter_mut().zip(&keystream) {
-            *d ^= k;
-        }
+        xor_four_blocks(&words, piece);
         counter = counter.wrapping_add(4);
+    }
+    let tail = wide.into_remainder();
+    if !tail.is_empty() {
+        words[12] = counter;
+        let mut padded = [0u8; WIDE];
+        padded[..tail.len()].copy_from_slice(tail);
+        xor_four_blocks(&words, &mut padded);
+        let len = tail.len();
+        tail.copy_from_slice(&padded[..len]);
     }
 }
 
@@ -71,7 +77,11 @@ fn quarter(v: &mut [v128; 16], a: usize, b: usize, c: usize, d: usize) {
     v[b] = rotl::<7, 25>(v128_xor(v[b], v[c]));
 }
 
-fn four_blocks(words: &[u32; 16], out: &mut [u8; WIDE]) {
+// XORs each keystream word where it lands instead of through a 256-byte
+// buffer: the release build is optimised for size, which leaves that buffer's
+// byte loop and `copy_from_slice` as calls, at half the speed.
+#[inline(always)]
+fn xor_four_blocks(words: &[u32; 16], out: &mut [u8]) {
     let mut initial = [u32x4_splat(0); 16];
     for (v, &w) in initial.iter_mut().zip(words) {
         *v = u32x4_splat(w);
@@ -88,19 +98,20 @@ fn four_blocks(words: &[u32; 16], out: &mut [u8; WIDE]) {
         quarter(&mut v, 2, 7, 8, 13);
         quarter(&mut v, 3, 4, 9, 14);
     }
-    for (x, i) in v.iter_mut().zip(initial) {
-        *x = u32x4_add(*x, i);
-    }
     // Lane j of word i is word i of block j.
-    for (i, x) in v.iter().enumerate() {
+    for (i, (x, init)) in v.iter().zip(initial).enumerate() {
+        let x = u32x4_add(*x, init);
         let lanes = [
-            u32x4_extract_lane::<0>(*x),
-            u32x4_extract_lane::<1>(*x),
-            u32x4_extract_lane::<2>(*x),
-            u32x4_extract_lane::<3>(*x),
+            u32x4_extract_lane::<0>(x),
+            u32x4_extract_lane::<1>(x),
+            u32x4_extract_lane::<2>(x),
+            u32x4_extract_lane::<3>(x),
         ];
         for (j, lane) in lanes.iter().enumerate() {
-            out[j * BLOCK + 4 * i..j * BLOCK + 4 * i + 4].copy_from_slice(&lane.to_le_bytes());
+            let at = j * BLOCK + 4 * i;
+            if let Ok(word) = <&mut [u8; 4]>::try_from(&mut out[at..at + 4]) {
+                *word = (u32::from_le_bytes(*word) ^ lane).to_le_bytes();
+            }
         }
     }
 }

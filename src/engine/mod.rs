@@ -13,8 +13,6 @@ mod steps;
 
 use std::cell::RefCell;
 
-use serde::{Deserialize, Serialize};
-
 pub use error::EngineError;
 use ports::{Clock, Sources, Store, Table, Transport, Vault};
 
@@ -78,7 +76,9 @@ pub struct Engine<S, T, R, V, C> {
     config: EngineConfig,
     observer: RefCell<Option<Observer>>,
     /// Collections whose server files were indexed during this run.
-    indexed_this_run: RefCell<std::collections::HashSet<i64>>,
+    /// Collections whose server files are indexed already; a user has tens
+    /// of albums, so a Vec (and no hash table code in the wasm).
+    indexed_this_run: RefCell<Vec<i64>>,
     /// Set by the host to end the current run after the step in flight.
     stop_requested: std::cell::Cell<bool>,
     /// Chunks per part for uploads prepared in this run (the scheduler's choice).
@@ -97,8 +97,7 @@ impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub counters: Counters,
     pub blocked: Option<BlockedReason>,
@@ -111,7 +110,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             endpoint: RefCell::new(endpoint),
             config,
             observer: RefCell::new(None),
-            indexed_this_run: RefCell::new(std::collections::HashSet::new()),
+            indexed_this_run: RefCell::new(Vec::new()),
             stop_requested: std::cell::Cell::new(false),
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
             step_parts: std::cell::Cell::new(config.parallel_parts),
@@ -177,7 +176,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub async fn enqueue(&self, items: Vec<NewItem>) -> Result<Vec<ItemId>, EngineError> {
         // Each collection's key is checked once, not once per item: a vault
         // open is a WebCrypto call, and a first backup queues 100,000 items.
-        let mut keyed = std::collections::HashSet::new();
+        let mut keyed = Vec::new();
         for (index, item) in items.iter().enumerate() {
             if item.source.is_empty() {
                 return Err(EngineError::bad_item(index, "no source"));
@@ -200,7 +199,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     ),
                 ));
             }
-            keyed.insert(item.collection_id);
+            keyed.push(item.collection_id);
         }
         let mut next_id: ItemId = match self.env.store.get(Table::Meta, NEXT_ID_KEY).await? {
             Some(bytes) => decode(&bytes).map_err(corrupt)?,
@@ -217,6 +216,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 last_modified_ms: None,
                 step: Step::Queued,
                 attempts: 0,
+                restarts: 0,
                 next_attempt_ms: 0,
                 last_error: None,
                 enqueued_ms: now,

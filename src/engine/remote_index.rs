@@ -56,7 +56,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         &from_base64(&record.metadata.encrypted_data).ok()?,
                     )
                     .ok()?;
-                    serde_json::from_slice::<FileMetadata>(&plain).ok()
+                    FileMetadata::from_json(&plain).ok()
                 })();
                 if let Some(m) = metadata {
                     batch.put(
@@ -69,7 +69,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             batch.put(Table::Meta, cursor_key.clone(), encode(&since));
             self.env.store.commit(batch).await?;
             if !page.has_more {
-                self.indexed_this_run.borrow_mut().insert(collection_id);
+                self.indexed_this_run.borrow_mut().push(collection_id);
                 return Ok(());
             }
         }

@@ -1,9 +1,11 @@
 //! Requests to the Ente-compatible API and parsers for its answers (DESIGN.md
 //! section 4). Wire names live here and nowhere else.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::http::{HttpRequest, HttpResponse, Method};
+use super::json::Json;
+use crate::queue::codec::struct_record;
 
 /// Where the API is and who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,47 +62,121 @@ impl Endpoint {
     }
 }
 
-fn parse<'a, T: Deserialize<'a>>(
-    response: &'a HttpResponse,
-    what: &str,
-) -> Result<T, ProtocolError> {
-    serde_json::from_slice(&response.body).map_err(|e| ProtocolError(format!("{what}: {e}")))
+/// Reads the members of one JSON object of an answer; errors name the
+/// answer and the member.
+#[derive(Clone, Copy)]
+struct Members<'a> {
+    value: &'a Json,
+    what: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl<'a> Members<'a> {
+    fn of(response: &'a Json, what: &'static str) -> Result<Self, ProtocolError> {
+        match response {
+            Json::Object(_) => Ok(Self {
+                value: response,
+                what,
+            }),
+            _ => Err(ProtocolError(format!("{what}: not a JSON object"))),
+        }
+    }
+
+    fn get<T>(
+        self,
+        name: &str,
+        kind: &str,
+        read: impl FnOnce(&'a Json) -> Option<T>,
+    ) -> Result<T, ProtocolError> {
+        self.value.get(name).and_then(read).ok_or_else(|| {
+            ProtocolError(format!("{}: `{name}` is missing or not {kind}", self.what))
+        })
+    }
+
+    fn string(self, name: &str) -> Result<String, ProtocolError> {
+        self.get(name, "a string", |v| v.as_str().map(str::to_owned))
+    }
+
+    fn int(self, name: &str) -> Result<i64, ProtocolError> {
+        self.get(name, "a whole number", Json::as_i64)
+    }
+
+    fn object(self, name: &str) -> Result<Members<'a>, ProtocolError> {
+        let what = self.what;
+        let value = self.get(name, "an object", |v| {
+            matches!(v, Json::Object(_)).then_some(v)
+        })?;
+        Ok(Members { value, what })
+    }
+
+    fn array(self, name: &str) -> Result<&'a [Json], ProtocolError> {
+        self.get(name, "an array", Json::as_array)
+    }
+}
+
+fn parse_body(response: &HttpResponse, what: &'static str) -> Result<Json, ProtocolError> {
+    Json::parse(&response.body).map_err(|e| ProtocolError(format!("{what}: {e}")))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadUrl {
     pub object_key: String,
     pub url: String,
 }
 
-pub fn parse_upload_urls(response: &HttpResponse) -> Result<Vec<UploadUrl>, ProtocolError> {
-    #[derive(Deserialize)]
-    struct Body {
-        urls: Vec<UploadUrl>,
+impl UploadUrl {
+    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            object_key: members.string("objectKey")?,
+            url: members.string("url")?,
+        })
     }
-    Ok(parse::<Body>(response, "upload URLs")?.urls)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+pub fn parse_upload_urls(response: &HttpResponse) -> Result<Vec<UploadUrl>, ProtocolError> {
+    const WHAT: &str = "upload URLs";
+    let body = parse_body(response, WHAT)?;
+    Members::of(&body, WHAT)?
+        .array("urls")?
+        .iter()
+        .map(|url| UploadUrl::read(Members::of(url, WHAT)?))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipartUrls {
     pub object_key: String,
-    #[serde(rename = "partURLs")]
     pub part_urls: Vec<String>,
-    #[serde(rename = "completeURL")]
     pub complete_url: String,
 }
+
+struct_record!(UploadUrl { object_key, url });
+struct_record!(MultipartUrls {
+    object_key,
+    part_urls,
+    complete_url
+});
+struct_record!(SealedMetadata {
+    encrypted_data,
+    decryption_header
+});
 
 pub fn parse_multipart_urls(
     response: &HttpResponse,
     parts: u32,
 ) -> Result<MultipartUrls, ProtocolError> {
-    #[derive(Deserialize)]
-    struct Body {
-        urls: MultipartUrls,
-    }
-    let urls = parse::<Body>(response, "multipart URLs")?.urls;
+    const WHAT: &str = "multipart URLs";
+    let body = parse_body(response, WHAT)?;
+    let members = Members::of(&body, WHAT)?.object("urls")?;
+    let urls = MultipartUrls {
+        object_key: members.string("objectKey")?,
+        part_urls: members
+            .array("partURLs")?
+            .iter()
+            .map(|url| url.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ProtocolError(format!("{WHAT}: a part URL is not a string")))?,
+        complete_url: members.string("completeURL")?,
+    };
     if urls.part_urls.len() != parts as usize {
         return Err(ProtocolError(format!(
             "asked for {parts} part URLs, got {}",
@@ -143,7 +219,7 @@ pub fn complete_multipart(url: &str, etags: &[String]) -> HttpRequest {
         .body(xml.into_bytes())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     pub object_key: String,
@@ -151,7 +227,7 @@ pub struct ObjectRef {
     pub size: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SealedMetadata {
     pub encrypted_data: String,
@@ -159,7 +235,7 @@ pub struct SealedMetadata {
 }
 
 /// The body of `POST /files`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewFile {
     #[serde(rename = "collectionID")]
@@ -172,11 +248,9 @@ pub struct NewFile {
 }
 
 /// The parts of a file record Ferry reads back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub id: i64,
-    #[serde(rename = "collectionID")]
     pub collection_id: i64,
     pub encrypted_key: String,
     pub key_decryption_nonce: String,
@@ -185,23 +259,66 @@ pub struct FileRecord {
     pub updation_time: i64,
 }
 
-pub fn parse_file_record(response: &HttpResponse) -> Result<FileRecord, ProtocolError> {
-    parse(response, "file record")
+impl ObjectRef {
+    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            object_key: members.string("objectKey")?,
+            decryption_header: members.string("decryptionHeader")?,
+            size: members.get("size", "a byte count", Json::as_u64)?,
+        })
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl SealedMetadata {
+    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            encrypted_data: members.string("encryptedData")?,
+            decryption_header: members.string("decryptionHeader")?,
+        })
+    }
+}
+
+impl FileRecord {
+    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            id: members.int("id")?,
+            collection_id: members.int("collectionID")?,
+            encrypted_key: members.string("encryptedKey")?,
+            key_decryption_nonce: members.string("keyDecryptionNonce")?,
+            file: ObjectRef::read(members.object("file")?)?,
+            metadata: SealedMetadata::read(members.object("metadata")?)?,
+            updation_time: members.int("updationTime")?,
+        })
+    }
+}
+
+pub fn parse_file_record(response: &HttpResponse) -> Result<FileRecord, ProtocolError> {
+    const WHAT: &str = "file record";
+    FileRecord::read(Members::of(&parse_body(response, WHAT)?, WHAT)?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {
     pub diff: Vec<FileRecord>,
     pub has_more: bool,
 }
 
 pub fn parse_diff(response: &HttpResponse) -> Result<Diff, ProtocolError> {
-    parse(response, "collection diff")
+    const WHAT: &str = "collection diff";
+    let body = parse_body(response, WHAT)?;
+    let members = Members::of(&body, WHAT)?;
+    Ok(Diff {
+        diff: members
+            .array("diff")?
+            .iter()
+            .map(|record| FileRecord::read(Members::of(record, WHAT)?))
+            .collect::<Result<_, _>>()?,
+        has_more: members.get("hasMore", "a boolean", Json::as_bool)?,
+    })
 }
 
 /// What goes inside the encrypted metadata (times in microseconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileMetadata {
     pub file_type: u8,
@@ -210,6 +327,24 @@ pub struct FileMetadata {
     pub modification_time: i64,
     /// BLAKE2b-512 of the plaintext, standard base64.
     pub hash: String,
+}
+
+impl FileMetadata {
+    /// Decrypted metadata as JSON; other members (Ente writes more) are ignored.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        const WHAT: &str = "file metadata";
+        let value = Json::parse(bytes).map_err(|e| ProtocolError(format!("{WHAT}: {e}")))?;
+        let members = Members::of(&value, WHAT)?;
+        Ok(Self {
+            file_type: members.get("fileType", "a file type", |v| {
+                v.as_i64().and_then(|n| u8::try_from(n).ok())
+            })?,
+            title: members.string("title")?,
+            creation_time: members.int("creationTime")?,
+            modification_time: members.int("modificationTime")?,
+            hash: members.string("hash")?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +427,50 @@ mod tests {
             "\"abc\""
         );
         assert!(parse_etag(&ok("", &[])).is_err());
+    }
+
+    #[test]
+    fn diff_and_metadata_read_what_ferry_needs_and_name_what_is_wrong() {
+        let record = r#"{"id":5,"collectionID":7,"ownerID":1,"encryptedKey":"k","keyDecryptionNonce":"n",
+            "file":{"objectKey":"7/a","decryptionHeader":"h","size":12},
+            "thumbnail":{"objectKey":"7/b","decryptionHeader":"h2","size":3},
+            "metadata":{"encryptedData":"m","decryptionHeader":"h3"},"updationTime":1700000000000000}"#;
+        let diff = parse_diff(&ok(
+            &format!(r#"{{"diff":[{record}],"hasMore":true}}"#),
+            &[],
+        ))
+        .unwrap();
+        assert!(diff.has_more);
+        assert_eq!(diff.diff[0].id, 5);
+        assert_eq!(diff.diff[0].file.size, 12);
+        assert_eq!(diff.diff[0].metadata.decryption_header, "h3");
+        assert_eq!(diff.diff[0].updation_time, 1_700_000_000_000_000);
+
+        let wrong = record.replace(r#""size":12"#, r#""size":"12""#);
+        let error = parse_diff(&ok(
+            &format!(r#"{{"diff":[{wrong}],"hasMore":false}}"#),
+            &[],
+        ))
+        .unwrap_err();
+        assert!(error.0.contains("`size`"), "{error}");
+        assert!(parse_diff(&ok(r#"{"diff":[]}"#, &[])).is_err());
+        assert!(parse_file_record(&ok("[]", &[])).is_err());
+
+        let metadata = FileMetadata {
+            file_type: 1,
+            title: "Ünïcode \"clip\".mp4".into(),
+            creation_time: -5,
+            modification_time: 9,
+            hash: "aGFzaA==".into(),
+        };
+        let json = serde_json::to_vec(&metadata).unwrap();
+        assert_eq!(FileMetadata::from_json(&json), Ok(metadata));
+        assert!(
+            FileMetadata::from_json(
+                br#"{"fileType":300,"title":"x","creationTime":0,"modificationTime":0,"hash":""}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod http;
+pub mod json;
 pub mod outcome;
 pub mod part_plan;
 

@@ -4,7 +4,7 @@
 use super::http::{HttpResponse, TransportError};
 
 /// Why the whole queue pauses: nothing more can succeed until the host acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BlockedReason {
     /// 401: the session expired; a new token is needed.
@@ -18,6 +18,14 @@ pub enum BlockedReason {
     /// The source can no longer be read (permission revoked).
     Permission,
 }
+
+crate::queue::codec::unit_enum_record!(BlockedReason {
+    Auth,
+    Payment,
+    Quota,
+    Offline,
+    Permission
+});
 
 /// The meaning of a failed exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +102,7 @@ fn parse_retry_after(value: &str) -> Option<u64> {
 
 /// The `code` of the reference server's JSON error body, if there is one.
 fn api_code(response: &HttpResponse) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+    let value = super::json::Json::parse(&response.body).ok()?;
     value.get("code")?.as_str().map(str::to_owned)
 }
 

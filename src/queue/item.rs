@@ -3,13 +3,15 @@
 //! state, the sealed file key, the URLs, each finished part's ETag and the
 //! sealed encryptor checkpoint after it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use super::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 
 use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
 
 pub type ItemId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FileType {
     Image,
@@ -29,8 +31,7 @@ impl FileType {
 }
 
 /// What the host asks to back up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewItem {
     pub collection_id: i64,
     /// The host's reference to the file; `Sources::open` resolves it.
@@ -41,22 +42,19 @@ pub struct NewItem {
     pub creation_time: i64,
     pub modification_time: i64,
     /// The host's thumbnail (JPEG, ≤ 720 px), as a source reference.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemError {
     pub code: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub id: ItemId,
-    #[serde(flatten)]
     pub new: NewItem,
     /// The source as first seen; a change restarts the upload with a new key.
     pub size: Option<u64>,
@@ -64,14 +62,16 @@ pub struct Item {
     pub step: Step,
     /// Failed attempts since the last progress.
     pub attempts: u32,
+    /// Times the source changed under the upload and it started over. Never
+    /// reset by progress: a file that changes at every look must not loop.
+    pub restarts: u32,
     /// Not before this wall-clock time (ms); 0 means now.
     pub next_attempt_ms: i64,
     pub last_error: Option<ItemError>,
     pub enqueued_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "step")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Queued,
     Hashing {
@@ -90,8 +90,7 @@ pub enum Step {
 }
 
 /// An upload in progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     /// BLAKE2b-512 of the plaintext, base64.
     pub hash: String,
@@ -109,15 +108,13 @@ pub struct Upload {
     pub bytes_sent: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Single(UploadUrl),
     Multipart(MultipartUrls),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thumbnail {
     pub url: UploadUrl,
     pub header: Vec<u8>,
@@ -126,7 +123,7 @@ pub struct Thumbnail {
 }
 
 /// The state a host sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PublicState {
     Queued,
@@ -137,6 +134,141 @@ pub enum PublicState {
     Skipped,
     Failed,
 }
+
+unit_enum_record!(FileType {
+    Image,
+    Video,
+    LivePhoto
+});
+unit_enum_record!(PublicState {
+    Queued,
+    Hashing,
+    Uploading,
+    Waiting,
+    Done,
+    Skipped,
+    Failed
+});
+struct_record!(NewItem {
+    collection_id,
+    source,
+    title,
+    file_type,
+    creation_time,
+    modification_time,
+    thumbnail
+});
+struct_record!(ItemError { code, message });
+struct_record!(Item {
+    id,
+    new,
+    size,
+    last_modified_ms,
+    step,
+    attempts,
+    restarts,
+    next_attempt_ms,
+    last_error,
+    enqueued_ms
+});
+struct_record!(Upload {
+    hash,
+    sealed_file_key,
+    header,
+    chunks_per_part,
+    target,
+    etags,
+    sealed_checkpoint,
+    completed,
+    thumbnail,
+    metadata,
+    bytes_sent
+});
+struct_record!(Thumbnail {
+    url,
+    header,
+    size,
+    uploaded
+});
+
+impl Record for Step {
+    fn write(&self, w: &mut Writer) {
+        match self {
+            Step::Queued => w.uint(0),
+            Step::Hashing {
+                sealed_state,
+                hashed,
+            } => {
+                w.uint(1);
+                w.put(sealed_state);
+                w.put(hashed);
+            }
+            Step::Uploading(upload) => {
+                w.uint(2);
+                w.put(upload);
+            }
+            Step::Done { file_id } => {
+                w.uint(3);
+                w.put(file_id);
+            }
+            Step::Skipped { duplicate_of } => {
+                w.uint(4);
+                w.put(duplicate_of);
+            }
+            Step::Failed(error) => {
+                w.uint(5);
+                w.put(error);
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        Some(match r.uint()? {
+            0 => Step::Queued,
+            1 => Step::Hashing {
+                sealed_state: r.get()?,
+                hashed: r.get()?,
+            },
+            2 => Step::Uploading(r.get()?),
+            3 => Step::Done { file_id: r.get()? },
+            4 => Step::Skipped {
+                duplicate_of: r.get()?,
+            },
+            5 => Step::Failed(r.get()?),
+            _ => return None,
+        })
+    }
+}
+
+impl Record for Target {
+    fn write(&self, w: &mut Writer) {
+        match self {
+            Target::Single(url) => {
+                w.uint(0);
+                w.put(url);
+            }
+            Target::Multipart(urls) => {
+                w.uint(1);
+                w.put(urls);
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        Some(match r.uint()? {
+            0 => Target::Single(r.get()?),
+            1 => Target::Multipart(r.get()?),
+            _ => return None,
+        })
+    }
+}
+
+impl PublicState {
+    /// How many states there are; `Counters` keeps one count per state.
+    pub const COUNT: usize = 7;
+}
+
+const _: () = assert!(PublicState::Failed as usize + 1 == PublicState::COUNT);
 
 impl Item {
     pub fn public_state(&self) -> PublicState {

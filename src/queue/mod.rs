@@ -1,6 +1,7 @@
 //! The upload queue's records: items, their steps, and how they are stored.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod item;
 pub mod records;
 

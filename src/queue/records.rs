@@ -3,10 +3,7 @@
 //! [`Changes`], which keeps the item, its index entries and the counters
 //! consistent inside one batch.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
+use super::codec::{Reader, Record, Writer, struct_record};
 use super::item::{Item, ItemId, PublicState};
 use crate::engine::ports::{Batch, Table};
 
@@ -65,16 +62,21 @@ pub fn collection_key_key(collection_id: i64) -> Vec<u8> {
 }
 
 /// Item counts by state and bytes sent, kept current with every change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub by_state: BTreeMap<PublicState, u64>,
+    /// Indexed by `PublicState as usize`.
+    pub by_state: [u64; PublicState::COUNT],
     pub bytes_uploaded: u64,
 }
 
+struct_record!(Counters {
+    by_state,
+    bytes_uploaded
+});
+
 impl Counters {
     pub fn count(&self, state: PublicState) -> u64 {
-        self.by_state.get(&state).copied().unwrap_or(0)
+        self.by_state[state as usize]
     }
 
     fn shift(&mut self, from: Option<PublicState>, to: Option<PublicState>) {
@@ -82,11 +84,11 @@ impl Counters {
             return;
         }
         if let Some(from) = from {
-            let n = self.by_state.entry(from).or_default();
+            let n = &mut self.by_state[from as usize];
             *n = n.saturating_sub(1);
         }
         if let Some(to) = to {
-            *self.by_state.entry(to).or_default() += 1;
+            self.by_state[to as usize] += 1;
         }
     }
 }
@@ -144,14 +146,41 @@ impl Changes {
     }
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serializing these plain records cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
+/// The first byte of every record (see `codec`). Changing a record's shape
+/// means a new format, read by a migration.
+const RECORD_FORMAT: u8 = 1;
+
+pub fn encode<T: Record>(value: &T) -> Vec<u8> {
+    let mut w = Writer::new(RECORD_FORMAT);
+    w.put(value);
+    w.into_bytes()
 }
 
-pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_slice(bytes)
+pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, RecordError> {
+    match bytes.split_first() {
+        Some((&RECORD_FORMAT, body)) => {
+            let mut r = Reader::new(body);
+            match r.get() {
+                Some(value) if r.is_empty() => Ok(value),
+                _ => Err(RecordError("malformed".into())),
+            }
+        }
+        Some((format, _)) => Err(RecordError(format!("unknown record format {format}"))),
+        None => Err(RecordError("empty record".into())),
+    }
 }
+
+/// A stored record that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError(String);
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unreadable record: {}", self.0)
+    }
+}
+
+impl std::error::Error for RecordError {}
 
 #[cfg(test)]
 mod tests {
@@ -171,5 +200,23 @@ mod tests {
             .map(|k| id_from_runnable_key(k).unwrap())
             .collect();
         assert_eq!(ids, vec![4, 9, 1, 2]);
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_other_formats() {
+        let mut counters = Counters::default();
+        counters.shift(None, Some(PublicState::Uploading));
+        counters.bytes_uploaded = 1 << 40;
+        let bytes = encode(&counters);
+        assert_eq!(decode::<Counters>(&bytes), Ok(counters));
+
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode::<Counters>(&longer).is_err(), "trailing bytes");
+        let mut other = bytes.clone();
+        other[0] = RECORD_FORMAT + 1;
+        assert!(decode::<Counters>(&other).is_err());
+        assert!(decode::<Counters>(&[]).is_err());
+        assert!(decode::<Counters>(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -1,13 +1,13 @@
 //! Turns run records and queue state into the seed's troubleshooting
 //! advice, in words a person can act on.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{RunReport, StopReason};
 use crate::protocol::BlockedReason;
 use crate::queue::{Counters, PublicState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Severity {
     Info,
@@ -15,7 +15,7 @@ pub enum Severity {
     Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable across releases; advice wording is not.
     pub code: String,
@@ -24,7 +24,7 @@ pub struct Finding {
 }
 
 /// What the host knows about its platform; `None` where it cannot tell.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Environment {
     pub now_ms: i64,
@@ -60,6 +60,15 @@ pub struct QueueState {
 }
 
 const HOUR_MS: f64 = 3_600_000.0;
+
+/// "1 file", "3 files".
+fn files(n: u64) -> String {
+    if n == 1 {
+        "1 file".into()
+    } else {
+        format!("{n} files")
+    }
+}
 
 fn finding(code: &str, severity: Severity, advice: String) -> Finding {
     Finding {
@@ -120,15 +129,19 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
         if let Some(since) = since
             && (env.now_ms - since) as f64 >= quiet_ms
         {
-            let hours = ((env.now_ms - since) as f64 / HOUR_MS).floor();
+            // Whole hours, as an integer: formatting an f64 pulls ~15 KB of
+            // float printing into the wasm.
+            let hours = (env.now_ms - since) / 3_600_000;
             out.push(finding(
                 "NO_BACKGROUND_RUN",
                 Severity::Warning,
                 format!(
-                    "No background backup for {hours} hours while {waiting} files wait. \
+                    "No background backup for {hours} hours while {} wait{}. \
                      The app may have been force-closed (iOS does not wake a force-closed app), \
                      battery optimisation may be on (Android: set the app's battery use to Unrestricted), \
-                     or the app may be in a locked private space (Android 15). Open the app to back up now."
+                     or the app may be in a locked private space (Android 15). Open the app to back up now.",
+                    files(waiting),
+                    if waiting == 1 { "s" } else { "" }
                 ),
             ));
         }
@@ -139,7 +152,10 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
         out.push(finding(
             "ITEMS_FAILED",
             Severity::Warning,
-            format!("{failed} files could not be backed up. Each shows its reason; retry them once the cause is fixed."),
+            format!(
+                "{} could not be backed up. Each shows its reason; retry once the cause is fixed.",
+                files(failed)
+            ),
         ));
     }
     if queue.struggling > 0 {
@@ -147,9 +163,10 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
             "ITEMS_RETRYING",
             Severity::Warning,
             format!(
-                "{} files failed three or more times in a row and are being retried. \
+                "{} failed three or more times in a row and {} being retried. \
                  A flaky connection or a server problem is likely.",
-                queue.struggling
+                files(queue.struggling),
+                if queue.struggling == 1 { "is" } else { "are" }
             ),
         ));
     }
@@ -213,8 +230,12 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
                 .into(),
         ));
     }
-    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    out
+    // Most severe first, in the order found; a filter per severity rather
+    // than a stable sort, which alone costs ~10 KB of wasm.
+    [Severity::Error, Severity::Warning, Severity::Info]
+        .iter()
+        .flat_map(|severity| out.iter().filter(move |f| f.severity == *severity).cloned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -241,8 +262,8 @@ mod tests {
 
     fn queue(queued: u64, failed: u64) -> QueueState {
         let mut counters = Counters::default();
-        counters.by_state.insert(PublicState::Queued, queued);
-        counters.by_state.insert(PublicState::Failed, failed);
+        counters.by_state[PublicState::Queued as usize] = queued;
+        counters.by_state[PublicState::Failed as usize] = failed;
         QueueState {
             counters,
             ..QueueState::default()
@@ -287,6 +308,13 @@ mod tests {
             findings[0].advice
         );
         assert!(findings[0].advice.contains("battery"));
+        assert!(findings[0].advice.contains("while 3 files wait."));
+        let one = diagnose(&runs, &queue(1, 0), &env);
+        assert!(
+            one[0].advice.contains("while 1 file waits."),
+            "{}",
+            one[0].advice
+        );
         // Nothing waiting: nothing to worry about.
         assert!(diagnose(&runs, &queue(0, 0), &env).is_empty());
     }
@@ -320,7 +348,13 @@ mod tests {
             ]
         );
         assert!(findings[1].advice.contains("STORE: quota"));
-        assert!(findings[2].advice.starts_with("4 files"));
+        assert!(findings[2].advice.starts_with("4 files could"));
+        assert!(
+            findings[3].advice.starts_with("1 file failed"),
+            "{}",
+            findings[3].advice
+        );
+        assert!(findings[3].advice.contains(" is being retried"));
     }
 
     #[test]

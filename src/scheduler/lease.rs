@@ -4,19 +4,20 @@
 //! runners starting together cannot both win. A runner that dies leaves a
 //! lease that simply expires.
 
-use serde::{Deserialize, Serialize};
+use crate::queue::codec::struct_record;
 
 /// How long a lease lasts without renewal. Runners renew before each step,
 /// so this only bounds how long a dead runner blocks the next one.
 pub const LEASE_MS: i64 = 30_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
     /// Random per run.
     pub holder: u64,
     pub expires_ms: i64,
 }
+
+struct_record!(Lease { holder, expires_ms });
 
 impl Lease {
     /// Whether a runner `holder` may take over `current` at `now_ms`.

@@ -1,12 +1,13 @@
 //! What a run reports, and keeps as its record.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{RunPlan, Trigger};
 use crate::protocol::BlockedReason;
+use crate::queue::codec::{struct_record, unit_enum_record};
 
 /// Why a run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StopReason {
     /// The budget ran out, or the host stopped the run, with work left.
@@ -25,6 +26,28 @@ pub enum StopReason {
     Error,
 }
 
+unit_enum_record!(StopReason {
+    Budget,
+    Idle,
+    Offline,
+    Auth,
+    Quota,
+    Busy,
+    Error
+});
+struct_record!(RunReport {
+    trigger,
+    started_at,
+    budget_ms,
+    elapsed_ms,
+    bytes_uploaded,
+    files_done,
+    stopped_because,
+    blocked,
+    next_run_hint_ms,
+    error,
+});
+
 impl StopReason {
     pub fn from_blocked(reason: BlockedReason) -> Self {
         match reason {
@@ -36,7 +59,7 @@ impl StopReason {
 }
 
 /// One run, as reported to the host and kept (the last 100) for `diagnose`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     pub trigger: Trigger,

@@ -1,7 +1,7 @@
 //! How fast this device and link have been, kept across runs, so a run
 //! can tell before it starts a unit of work whether it will finish in time.
 
-use serde::{Deserialize, Serialize};
+use crate::queue::codec::struct_record;
 
 /// Weight of a new measurement: recent runs matter most (a phone moves
 /// between links), one odd measurement does not decide.
@@ -12,8 +12,7 @@ const DEFAULT_UPLOAD_BYTES_PER_MS: f64 = 500.0; // 0.5 MB/s
 const DEFAULT_REQUEST_MS: f64 = 400.0;
 const DEFAULT_HASH_BYTES_PER_MS: f64 = 50_000.0; // 50 MB/s
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Throughput {
     /// Upload rate with all of a step's parts on the wire together.
     pub upload_bytes_per_ms: Option<f64>,
@@ -22,6 +21,12 @@ pub struct Throughput {
     /// Reading and hashing plaintext.
     pub hash_bytes_per_ms: Option<f64>,
 }
+
+struct_record!(Throughput {
+    upload_bytes_per_ms,
+    request_ms,
+    hash_bytes_per_ms
+});
 
 fn blend(old: Option<f64>, new: f64) -> Option<f64> {
     if !new.is_finite() || new <= 0.0 {

@@ -1,9 +1,9 @@
 //! What woke Ferry, and the budget each wake-up can plan with
 //! (DESIGN.md section 1): the platform's limit less room to stop cleanly.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Trigger {
     /// The app is open: no platform limit.
     #[serde(rename = "foreground")]
@@ -27,6 +27,16 @@ pub enum Trigger {
     #[serde(rename = "android-work")]
     AndroidWork,
 }
+
+crate::queue::codec::unit_enum_record!(Trigger {
+    Foreground,
+    Sync,
+    PeriodicSync,
+    Push,
+    IosRefresh,
+    IosPush,
+    AndroidWork,
+});
 
 impl Trigger {
     pub const ALL: [Trigger; 7] = [

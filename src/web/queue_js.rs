@@ -7,7 +7,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, File};
 
 use super::FerryError;
-use super::convert::int;
+use super::convert::{count, int};
 use super::sources::{HOST_PREFIX, STORED_PREFIX};
 use crate::protocol::BlockedReason;
 use crate::queue::{FileType, Item, NewItem, PublicState, Step};
@@ -50,10 +50,11 @@ pub fn number_field(object: &JsValue, name: &str) -> Result<Option<f64>, FerryEr
         .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a number")))
 }
 
+/// A plain JS value of a result, through JSON text: serde_json's writer was
+/// already in the binary, and serde-wasm-bindgen's serializer added ~10 KB.
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, FerryError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| FerryError::bad_input(e.to_string()))
+    let text = serde_json::to_string(value).map_err(|e| FerryError::bad_input(e.to_string()))?;
+    Ok(js_sys::JSON::parse(&text)?)
 }
 
 #[derive(Serialize)]
@@ -246,13 +247,35 @@ pub fn policies_field(options: &JsValue) -> Result<crate::scheduler::Policies, F
     if value.is_undefined() || value.is_null() {
         return Ok(crate::scheduler::Policies::default());
     }
-    let policies: crate::scheduler::Policies = serde_wasm_bindgen::from_value(value)
-        .map_err(|e| FerryError::bad_input(format!("`policies`: {e}")))?;
-    let valid = policies.videos_min_budget_ms >= 0.0 && policies.videos_min_budget_ms.is_finite();
-    if !valid {
-        return Err(FerryError::bad_input(
-            "`policies.videosMinBudgetMs` must be a finite number of ms, 0 or more",
-        ));
+    if !value.is_object() {
+        return Err(FerryError::bad_input("`policies` must be an object"));
+    }
+    let mut policies = crate::scheduler::Policies::default();
+    if let Some(ms) = number_field(&value, "videosMinBudgetMs")? {
+        if ms < 0.0 {
+            return Err(FerryError::bad_input(
+                "`policies.videosMinBudgetMs` must be a finite number of ms, 0 or more",
+            ));
+        }
+        policies.videos_min_budget_ms = ms;
+    }
+    // `null` lifts the cap; leaving it out keeps the default.
+    let cap = field(&value, "maxFilesPerBackgroundRun");
+    if cap.is_null() {
+        policies.max_files_per_background_run = None;
+    } else if !cap.is_undefined() {
+        let n = cap
+            .as_f64()
+            .filter(|n| *n >= 1.0 && n.fract() == 0.0)
+            .ok_or_else(|| {
+                FerryError::bad_input(
+                    "`policies.maxFilesPerBackgroundRun` must be a whole number from 1, or null",
+                )
+            })?;
+        policies.max_files_per_background_run = Some(count(n));
+    }
+    if let Some(wifi_only) = bool_field(&value, "wifiOnly")? {
+        policies.wifi_only = wifi_only;
     }
     Ok(policies)
 }
