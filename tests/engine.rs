@@ -14,6 +14,7 @@
 mod common;
 mod engine_support;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use common::pattern;
@@ -318,7 +319,7 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
         .unwrap();
 
     // Kill the run the moment the third part starts to go out.
-    let started = Rc::new(std::cell::Cell::new(0));
+    let started = Rc::new(Cell::new(0));
     let counter = started.clone();
     let killed = Rc::new(tokio::sync::Notify::new());
     let kill = killed.clone();
@@ -464,7 +465,7 @@ async fn a_file_changed_between_parts_restarts_with_a_new_key() {
 
     let sources = h.sources.clone();
     let replacement = edited.clone();
-    let parts = std::cell::Cell::new(0);
+    let parts = Cell::new(0);
     *engine.env().transport.hook.borrow_mut() = Some(Box::new(move |request| {
         if request.method == Method::Put && request.url.contains("partNumber") {
             parts.set(parts.get() + 1);
@@ -651,6 +652,33 @@ async fn bad_items_are_refused_and_bad_sources_fail_alone() {
     assert!(matches!(step(1).await, Step::Failed(ref e) if e.code == "SOURCE_GONE"));
     assert!(matches!(step(2).await, Step::Failed(ref e) if e.code == "TOO_MANY_ATTEMPTS"));
 
+    // A file that changes at every look starts over a few times, waiting
+    // longer each time, then fails with its reason instead of spinning.
+    let looks = Rc::new(Cell::new(0));
+    h.sources.0.borrow_mut().insert(
+        "unstable".into(),
+        MemFile::Unstable {
+            data: Rc::new(pattern(3000, 4)),
+            looks: looks.clone(),
+        },
+    );
+    let unstable = engine
+        .enqueue(vec![h.item("unstable", "recording.mov")])
+        .await
+        .unwrap()[0];
+    let run = engine.run(None).await.unwrap();
+    let item = engine.item(unstable).await.unwrap().unwrap();
+    assert!(
+        matches!(item.step, Step::Failed(ref e) if e.code == "SOURCE_UNSTABLE"),
+        "{:?}",
+        item.step
+    );
+    assert_eq!(item.restarts, 6);
+    assert!(looks.get() <= 12, "one look per restart: {}", looks.get());
+    // Backoff from the second restart on: at least 0.5 + 1 + 2 + 4 + 8 s
+    // (the test clock skips the waits).
+    assert!(run.elapsed_ms >= 15_000.0, "it waited: {run:?}");
+
     // A failed item can be retried once its source is back.
     h.sources.add("missing", pattern(10, 9));
     engine.retry(ids[1]).await.unwrap();
@@ -658,7 +686,11 @@ async fn bad_items_are_refused_and_bad_sources_fail_alone() {
     assert!(matches!(step(1).await, Step::Done { .. }));
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.count(PublicState::Done), 2);
-    assert_eq!(status.counters.count(PublicState::Failed), 1);
+    assert_eq!(
+        status.counters.count(PublicState::Failed),
+        2,
+        "short and unstable"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -115,7 +115,10 @@ function renderFolders(report) {
       grant.onclick = async () => {
         const folders = await watchedFolders();
         const entry = folders.find((f) => f.name === folder.name);
-        if ((await entry?.handle.requestPermission({ mode: 'read' })) === 'granted') renderFolders(await scanFolders(ferry));
+        if ((await entry?.handle.requestPermission({ mode: 'read' })) !== 'granted') return;
+        // Files already queued from the folder were waiting on this too.
+        await ferry.resume();
+        await backUpNow();
       };
       li.append(grant);
     } else if (folder.state === 'unreadable') {
@@ -176,8 +179,11 @@ const REASONS = {
 
 function describe(report) {
   const kind = ['auth', 'quota', 'error'].includes(report.stoppedBecause) ? 'error' : 'info';
-  say(`Run finished in ${(report.elapsedMs / 1000).toFixed(1)} s: ${report.filesDone} file(s), ${megabytes(report.bytesUploaded)}; it stopped because ${REASONS[report.stoppedBecause]}.`, kind);
-  if (report.stoppedBecause === 'auth') {
+  const reason = report.blocked === 'permission'
+    ? 'this page may no longer read some of your files; grant access to the folder again (under “Watched folders”) and backup continues where it stopped'
+    : REASONS[report.stoppedBecause];
+  say(`Run finished in ${(report.elapsedMs / 1000).toFixed(1)} s: ${report.filesDone} file(s), ${megabytes(report.bytesUploaded)}; it stopped because ${reason}.`, kind);
+  if (report.blocked === 'auth') {
     $('#signin').hidden = false;
   }
 }
@@ -219,6 +225,11 @@ async function draw() {
     const state = Object.assign(document.createElement('span'), { className: 'state', textContent: item.state });
     li.append(title, bar, state);
     if (item.error) li.append(Object.assign(document.createElement('span'), { className: 'error', textContent: item.error.message }));
+    if (item.state === 'failed') {
+      const retry = Object.assign(document.createElement('button'), { className: 'retry', textContent: 'Retry' });
+      retry.onclick = () => ferry.retry(item.id).then(backUpNow).catch(explain);
+      li.append(retry);
+    }
     return li;
   });
   for (const item of items) {
@@ -232,7 +243,7 @@ async function draw() {
   $('#counts').textContent = `${status.queued} queued · ${status.hashing + status.uploading} uploading · ${status.waiting} waiting · ${status.done} done · ${status.skipped} skipped · ${status.failed} failed${blocked} · ${megabytes(status.bytesUploaded)} sent`;
   $('#runs tbody').replaceChildren(...runs.map((run) => {
     const tr = document.createElement('tr');
-    for (const cell of [run.trigger, new Date(run.startedAt).toLocaleTimeString(), `${(run.elapsedMs / 1000).toFixed(1)} s`, run.stoppedBecause, run.filesDone, megabytes(run.bytesUploaded)]) {
+    for (const cell of [run.trigger, new Date(run.startedAt).toLocaleTimeString(), `${(run.elapsedMs / 1000).toFixed(1)} s`, run.blocked ?? run.stoppedBecause, run.filesDone, megabytes(run.bytesUploaded)]) {
       tr.append(Object.assign(document.createElement('td'), { textContent: String(cell) }));
     }
     return tr;

@@ -9,6 +9,8 @@ const BASE_MS: u64 = 1_000;
 const CAP_MS: u64 = 5 * 60 * 1_000;
 /// After this many failed attempts in a row an item fails for good.
 pub const MAX_ATTEMPTS: u32 = 12;
+/// After this many restarts because its source changed, an item fails.
+pub const MAX_RESTARTS: u32 = 5;
 
 /// Delay before attempt `attempts + 1`. The jitter (±50%) is derived from
 /// the item and attempt, so retries of many items spread out without a

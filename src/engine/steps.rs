@@ -6,7 +6,7 @@ use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
 };
-use super::retry::{MAX_ATTEMPTS, backoff_ms};
+use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, backoff_ms};
 use super::{Engine, EngineError};
 use crate::crypto::{
     Blake2b512, CHUNK_SIZE, FileEncryptor, Key, encrypt_message, hash_checkpoint, hash_resume,
@@ -164,11 +164,31 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 after.size = Some(info.size);
                 after.last_modified_ms = Some(info.last_modified_ms);
                 after.step = Step::Queued;
-                after.last_error = Some(ItemError {
-                    code: "SOURCE_CHANGED".into(),
-                    message: "the file changed during upload; starting over with a new key".into(),
-                });
+                after.restarts = item.restarts + 1;
                 progress = Progress::default();
+                if after.restarts > MAX_RESTARTS {
+                    self.fail(
+                        &mut after,
+                        &mut extra,
+                        "SOURCE_UNSTABLE".into(),
+                        "the file kept changing while it was read (still being written, or \
+                         no longer readable); add it again once it is complete"
+                            .into(),
+                    );
+                } else {
+                    // A file edited once starts over at once; one that keeps
+                    // changing waits longer each time instead of spinning.
+                    if after.restarts > 1 {
+                        let delay = backoff_ms(item.id, after.restarts - 1, None);
+                        after.next_attempt_ms =
+                            self.env.clock.now_ms() + i64::try_from(delay).unwrap_or(i64::MAX);
+                    }
+                    after.last_error = Some(ItemError {
+                        code: "SOURCE_CHANGED".into(),
+                        message: "the file changed during upload; starting over with a new key"
+                            .into(),
+                    });
+                }
             }
             Err(StepError::Failure(failure)) => {
                 after = item.clone();

@@ -39,6 +39,40 @@ fn describe(err: &JsValue) -> String {
         .unwrap_or_else(|| format!("{err:?}"))
 }
 
+/// What a failed read of a browser file means. A `File` picked from disk is a
+/// reference to it (Chromium keeps it as one in IndexedDB too): once the disk
+/// file is deleted it reads as NotFoundError, once it changed as
+/// NotReadableError, and it never reads again.
+fn read_error(err: &JsValue) -> SourceError {
+    let name = err
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.name()))
+        .unwrap_or_default();
+    let text = describe(err);
+    match name.as_str() {
+        "NotFoundError" => SourceError::Gone(format!(
+            "the file is no longer there (deleted or moved since it was added): {text}"
+        )),
+        "NotReadableError" => SourceError::Gone(format!(
+            "the file changed on disk after it was added and can no longer be read; add it again: {text}"
+        )),
+        "NotAllowedError" | "SecurityError" => SourceError::PermissionDenied(text),
+        _ => SourceError::Unreadable(text),
+    }
+}
+
+/// A stored `File` whose disk file was deleted reports size 0 and a new
+/// `lastModified` at every look; only reading it tells. Reading an empty
+/// blob costs nothing, so empty ones are read to tell them apart.
+async fn check_empty(blob: &Blob) -> Result<(), SourceError> {
+    if blob.size() == 0.0 {
+        JsFuture::from(blob.array_buffer())
+            .await
+            .map_err(|e| read_error(&e))?;
+    }
+    Ok(())
+}
+
 async fn call_promise(
     target: &JsValue,
     method: &str,
@@ -54,9 +88,11 @@ async fn call_promise(
 /// A stored value as a blob: a `Blob`/`File`, or a file handle's current file.
 async fn as_blob(value: JsValue) -> Result<(Blob, Option<i64>), SourceError> {
     if let Some(file) = value.dyn_ref::<File>() {
+        check_empty(file).await?;
         return Ok((file.clone().into(), Some(int(file.last_modified()))));
     }
     if let Some(blob) = value.dyn_ref::<Blob>() {
+        check_empty(blob).await?;
         return Ok((blob.clone(), None));
     }
     if field(&value, "getFile").is_function() {
@@ -72,14 +108,9 @@ async fn as_blob(value: JsValue) -> Result<(Blob, Option<i64>), SourceError> {
                 ));
             }
         }
-        let file = call_promise(&value, "getFile", &[]).await.map_err(|e| {
-            let text = describe(&e);
-            if text.contains("NotFound") || text.contains("could not be found") {
-                SourceError::Gone(text)
-            } else {
-                SourceError::Unreadable(text)
-            }
-        })?;
+        let file = call_promise(&value, "getFile", &[])
+            .await
+            .map_err(|e| read_error(&e))?;
         let file: File = file
             .dyn_into()
             .map_err(|_| SourceError::Unreadable("getFile() gave no File".into()))?;
@@ -173,15 +204,9 @@ impl Source for WebSource {
                 let slice = blob
                     .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
                     .map_err(|e| SourceError::Unreadable(describe(&e)))?;
-                JsFuture::from(slice.array_buffer()).await.map_err(|e| {
-                    let text = describe(&e);
-                    // A File whose disk file changed or vanished stops being readable.
-                    if text.contains("NotReadable") || text.contains("could not be read") {
-                        SourceError::Gone(text)
-                    } else {
-                        SourceError::Unreadable(text)
-                    }
-                })?
+                JsFuture::from(slice.array_buffer())
+                    .await
+                    .map_err(|e| read_error(&e))?
             }
             Self::Host { reader, .. } => call_promise(
                 reader,

@@ -103,6 +103,12 @@ pub enum MemFile {
     },
     /// Claims `size` bytes but returns fewer.
     ShortReads { size: u64 },
+    /// Reads like `Bytes`, but its modification time moves on at every look:
+    /// a file still being written, or a browser's stale reference to one.
+    Unstable {
+        data: Rc<Vec<u8>>,
+        looks: Rc<Cell<i64>>,
+    },
 }
 
 impl MemSources {
@@ -143,12 +149,19 @@ impl Source for MemSource {
                 size: *size,
                 last_modified_ms: 0,
             },
+            MemFile::Unstable { data, looks } => {
+                looks.set(looks.get() + 1);
+                SourceInfo {
+                    size: data.len() as u64,
+                    last_modified_ms: looks.get(),
+                }
+            }
         }
     }
 
     async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
         match &self.0 {
-            MemFile::Bytes { data, .. } => data
+            MemFile::Bytes { data, .. } | MemFile::Unstable { data, .. } => data
                 .get(offset as usize..(offset + len) as usize)
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| SourceError::Unreadable("read past the end".into())),

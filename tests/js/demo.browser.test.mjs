@@ -1,10 +1,13 @@
 // The demo app (www/) driven like a person would: sign in, add photos and
 // a video, watch them back up and appear decrypted in the gallery, reload
 // in the middle of an upload, watch a folder, read the diagnostics, and
-// meet a wrong token. Screenshots of the main states go to tests/artifacts/.
+// meet a wrong token, a file deleted before it was read and a folder whose
+// permission is gone. Screenshots of the main states go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './browser.mjs';
 import { startServer } from './server.mjs';
@@ -156,5 +159,71 @@ test('a wrong token and an unreachable server are explained, and nothing queued 
   await context.setOffline(false);
   await page.click('#backup');
   await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length >= 1);
+  await context.close();
+});
+
+test('a file deleted before it was read and a folder whose permission is gone are explained; nothing queued is lost', async () => {
+  const context = await browser.newContext();
+  const page = await openDemo(context);
+  const banner = () => page.textContent('#banner');
+
+  // Two photos picked from disk while offline, so they wait in the queue;
+  // then one is deleted on disk. A picked File is only a reference to it.
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
+  writeFileSync(join(dir, 'kept.png'), await photo(page, 400, 300, 200));
+  writeFileSync(join(dir, 'deleted.png'), await photo(page, 400, 300, 300));
+  await context.setOffline(true);
+  await page.setInputFiles('#files', [join(dir, 'kept.png'), join(dir, 'deleted.png')]);
+  await waitFor(page, () => /the device is offline/.test(document.querySelector('#banner').textContent));
+  rmSync(join(dir, 'deleted.png'));
+  await context.setOffline(false);
+  await page.click('#backup');
+  await waitFor(page, () => document.querySelectorAll('#items li[data-state=failed]').length === 1
+    && document.querySelectorAll('#items li[data-state=done]').length === 1);
+  const failed = await page.$eval('#items li[data-state=failed]', (li) => ({
+    title: li.querySelector('.title').textContent,
+    why: li.querySelector('.error').textContent,
+    retry: Boolean(li.querySelector('button.retry')),
+  }));
+  assert.equal(failed.title, 'deleted.png');
+  assert.match(failed.why, /no longer there \(deleted or moved since it was added\)/);
+  assert.ok(failed.retry, 'a failed file offers a retry');
+  // Back online, the service worker's Background Sync may be the run that
+  // did it; either way the page says how its own run went.
+  assert.match(await banner(), /everything queued is done|already backing up/);
+  await waitFor(page, () => [...document.querySelectorAll('#findings li')].some((li) => li.dataset.code === 'ITEMS_FAILED'));
+  await page.screenshot({ path: `${ARTIFACTS}/demo-file-gone.png`, fullPage: true });
+  rmSync(dir, { recursive: true, force: true });
+
+  // A watched folder queues two files, then its read permission is gone.
+  // Headless Chromium cannot revoke access to a folder, so the test plays
+  // the browser's part: queryPermission answers "prompt" until
+  // requestPermission (the "Grant access" button) grants it again.
+  await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const folder = await root.getDirectoryHandle('Trip', { create: true });
+    for (const [name, fill] of [['IMG_0101.jpg', 1], ['IMG_0102.jpg', 2]]) {
+      const writable = await (await folder.getFileHandle(name, { create: true })).createWritable();
+      await writable.write(new Uint8Array(5000).fill(fill));
+      await writable.close();
+    }
+    await window.ferryDemo.watchFolder(folder);
+    let granted = false;
+    FileSystemHandle.prototype.queryPermission = async () => (granted ? 'granted' : 'prompt');
+    FileSystemHandle.prototype.requestPermission = async () => { granted = true; return 'granted'; };
+  });
+  assert.match(await page.textContent('#folders'), /2 new or changed files queued/);
+  await page.click('#backup');
+  await waitFor(page, () => /grant access to the folder again/.test(document.querySelector('#banner').textContent));
+  assert.match(await page.textContent('#folders'), /permission needed to read this folder/);
+  assert.equal(await page.isVisible('#signin'), false, 'not mistaken for a sign-in problem');
+  await waitFor(page, () => /2 queued.*blocked: permission/.test(document.querySelector('#counts').textContent));
+  await waitFor(page, () => [...document.querySelectorAll('#findings li')].some((li) => li.dataset.code === 'BLOCKED_PERMISSION'));
+  await page.screenshot({ path: `${ARTIFACTS}/demo-permission-needed.png`, fullPage: true });
+
+  await page.click('#folders button');
+  await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length === 3);
+  assert.match(await page.textContent('#counts'), /0 queued.*3 done.*1 failed/);
+  assert.doesNotMatch(await page.textContent('#counts'), /blocked/);
   await context.close();
 });
