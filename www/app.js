@@ -5,7 +5,7 @@ import { encryptedSize } from './pkg/index.js';
 import { registerBackground } from './pkg/sw.js';
 import { keepScreenAwake } from './pkg/wake.js';
 import {
-  DemoError, signIn, getSetting, setSetting, openFerry, listAlbums, createAlbum, albumFiles,
+  API, SHELL_CACHE, SHELL_FILE, DemoError, signIn, getSetting, setSetting, openFerry, listAlbums, createAlbum, albumFiles,
   addWatchedFolder, watchedFolders, scanFolders,
 } from './demo.js';
 
@@ -13,6 +13,7 @@ const $ = (selector) => document.querySelector(selector);
 let ferry = null;
 let albums = [];
 let running = false;
+let serverWasDown = false;
 
 function say(message, kind = 'info') {
   const banner = $('#banner');
@@ -41,10 +42,37 @@ async function start() {
   if (!token) return;
   try {
     await signIn(token);
+    if (serverWasDown) {
+      // Files that failed to reach it wait out a backoff; the server is
+      // back, so they need not.
+      serverWasDown = false;
+      ferry ??= await openFerry();
+      for (const item of await ferry.items({ state: 'waiting' })) await ferry.retry(item.id);
+    }
     await enter();
   } catch (err) {
     explain(err);
+    if (err instanceof DemoError && err.kind === 'offline') await waitForServer();
   }
+}
+
+/**
+ * The server cannot be reached: the queue lives on this device, so show it,
+ * say what is kept, and try again every few seconds.
+ */
+async function waitForServer() {
+  serverWasDown = true;
+  ferry ??= await openFerry();
+  $('#signin').hidden = true;
+  $('#app').hidden = false;
+  await refresh();
+  const status = await ferry.status();
+  const kept = status.queued + status.hashing + status.uploading + status.waiting;
+  const what = kept === 0 ? 'Nothing is waiting to back up.'
+    : kept === 1 ? 'The 1 file waiting here is kept on this device and backs up as soon as it is back.'
+      : `The ${kept} files waiting here are kept on this device and back up as soon as it is back.`;
+  say(`Cannot reach the server at ${API}. Is \`npm start\` still running? ${what} This page tries again every few seconds.`, 'error');
+  setTimeout(() => start().catch(explain), 3000);
 }
 
 async function enter() {
@@ -77,8 +105,23 @@ async function setupBackground() {
     return;
   }
   const registration = await navigator.serviceWorker.register('sw.js', { type: 'module' });
+  // Without the cache the page only fails to open while the server is down.
+  await cacheShell().catch((err) => console.warn('[ferry-demo] the page was not cached:', err));
   await navigator.serviceWorker.ready;
   await setSetting('background', await registerBackground(registration));
+}
+
+/**
+ * Keeps what this page loaded (its HTML, scripts, styles, the wasm) in the
+ * cache the service worker answers from when the server is down, so the
+ * page still opens and shows the queue.
+ */
+async function cacheShell() {
+  if (!('caches' in self)) return;
+  const loaded = performance.getEntriesByType('resource').map((entry) => new URL(entry.name));
+  const shell = loaded.filter((url) => url.origin === location.origin && SHELL_FILE.test(url.pathname));
+  const cache = await caches.open(SHELL_CACHE);
+  await cache.addAll([location.pathname, ...new Set(shell.map((url) => url.pathname))]);
 }
 
 // --- adding files ------------------------------------------------------------------
@@ -141,6 +184,8 @@ async function backUpNow() {
     const run = () => ferry.sync({ trigger: 'foreground' });
     const report = $('#awake').checked ? (await keepScreenAwake(run)).result : await run();
     describe(report);
+    // Retries wait for their time; this page runs again then.
+    if (report.nextRunHint > 0) setTimeout(backUpNow, report.nextRunHint);
   } catch (err) {
     explain(err);
   } finally {
@@ -179,9 +224,12 @@ const REASONS = {
 
 function describe(report) {
   const kind = ['auth', 'quota', 'error'].includes(report.stoppedBecause) ? 'error' : 'info';
-  const reason = report.blocked === 'permission'
-    ? 'this page may no longer read some of your files; grant access to the folder again (under “Watched folders”) and backup continues where it stopped'
-    : REASONS[report.stoppedBecause];
+  let reason = REASONS[report.stoppedBecause];
+  if (report.blocked === 'permission') {
+    reason = 'this page may no longer read some of your files; grant access to the folder again (under “Watched folders”) and backup continues where it stopped';
+  } else if (report.stoppedBecause === 'idle' && report.nextRunHint > 0) {
+    reason = `the rest waits to retry in ${Math.ceil(report.nextRunHint / 1000)} s (each file shows why)`;
+  }
   say(`Run finished in ${(report.elapsedMs / 1000).toFixed(1)} s: ${report.filesDone} file(s), ${megabytes(report.bytesUploaded)}; it stopped because ${reason}.`, kind);
   if (report.blocked === 'auth') {
     $('#signin').hidden = false;

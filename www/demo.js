@@ -8,6 +8,9 @@ import init, {
 /** The API is served from the same origin as the demo. */
 export const API = self.location.origin;
 export const QUEUE_DATABASE = 'ferry-demo-queue';
+/** The page's own files, kept for when the server is down (sw.js). */
+export const SHELL_CACHE = 'ferry-demo-shell';
+export const SHELL_FILE = /(\/|\.(html|js|css|wasm|svg|webmanifest))$/;
 const SETTINGS_DATABASE = 'ferry-demo';
 const MEDIA = /\.(jpe?g|png|gif|webp|heic|heif|avif|bmp|tiff?|mp4|m4v|mov|webm|mkv|avi|3gp)$/i;
 

@@ -39,6 +39,12 @@ impl Writer {
     pub fn put<T: Record>(&mut self, value: &T) {
         value.write(self);
     }
+
+    /// An enum variant with data: its tag, then the data.
+    pub fn variant<T: Record>(&mut self, tag: u64, value: &T) {
+        self.uint(tag);
+        value.write(self);
+    }
 }
 
 #[derive(Debug)]

@@ -203,22 +203,10 @@ impl Record for Step {
                 w.put(sealed_state);
                 w.put(hashed);
             }
-            Step::Uploading(upload) => {
-                w.uint(2);
-                w.put(upload);
-            }
-            Step::Done { file_id } => {
-                w.uint(3);
-                w.put(file_id);
-            }
-            Step::Skipped { duplicate_of } => {
-                w.uint(4);
-                w.put(duplicate_of);
-            }
-            Step::Failed(error) => {
-                w.uint(5);
-                w.put(error);
-            }
+            Step::Uploading(upload) => w.variant(2, upload),
+            Step::Done { file_id } => w.variant(3, file_id),
+            Step::Skipped { duplicate_of } => w.variant(4, duplicate_of),
+            Step::Failed(error) => w.variant(5, error),
         }
     }
 
@@ -243,14 +231,8 @@ impl Record for Step {
 impl Record for Target {
     fn write(&self, w: &mut Writer) {
         match self {
-            Target::Single(url) => {
-                w.uint(0);
-                w.put(url);
-            }
-            Target::Multipart(urls) => {
-                w.uint(1);
-                w.put(urls);
-            }
+            Target::Single(url) => w.variant(0, url),
+            Target::Multipart(urls) => w.variant(1, urls),
         }
     }
 
@@ -288,5 +270,96 @@ impl Item {
             self.step,
             Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::records::{decode, encode};
+
+    fn item(step: Step) -> Item {
+        Item {
+            id: 42,
+            new: NewItem {
+                collection_id: -7,
+                source: "idb:ab".into(),
+                title: "Ünïcode.mov".into(),
+                file_type: FileType::LivePhoto,
+                creation_time: -1,
+                modification_time: 1_700_000_000_000_000,
+                thumbnail: Some("idb:cd".into()),
+            },
+            size: Some(5 << 30),
+            last_modified_ms: None,
+            step,
+            attempts: 3,
+            restarts: 1,
+            next_attempt_ms: i64::MAX,
+            last_error: Some(ItemError {
+                code: "RETRYING".into(),
+                message: "HTTP 503".into(),
+            }),
+            enqueued_ms: 1,
+        }
+    }
+
+    #[test]
+    fn every_step_round_trips_as_a_record() {
+        let url = |s: &str| UploadUrl {
+            object_key: format!("1/{s}"),
+            url: format!("http://s3/{s}"),
+        };
+        let upload = |target| Upload {
+            hash: "aGFzaA==".into(),
+            sealed_file_key: vec![1, 2, 3],
+            header: vec![0xff; 24],
+            chunks_per_part: 4,
+            target,
+            etags: vec!["\"e1\"".into(), "\"e2\"".into()],
+            sealed_checkpoint: Some(vec![9; 80]),
+            completed: false,
+            thumbnail: Some(Thumbnail {
+                url: url("t"),
+                header: vec![7; 24],
+                size: 1234,
+                uploaded: true,
+            }),
+            metadata: SealedMetadata {
+                encrypted_data: "m".into(),
+                decryption_header: "h".into(),
+            },
+            bytes_sent: 8 << 20,
+        };
+        let steps = [
+            Step::Queued,
+            Step::Hashing {
+                sealed_state: vec![5; 200],
+                hashed: 1 << 33,
+            },
+            Step::Uploading(Box::new(upload(None))),
+            Step::Uploading(Box::new(upload(Some(Target::Single(url("a")))))),
+            Step::Uploading(Box::new(upload(Some(Target::Multipart(MultipartUrls {
+                object_key: "1/m".into(),
+                part_urls: vec!["p1".into(), "p2".into()],
+                complete_url: "c".into(),
+            }))))),
+            Step::Done { file_id: 99 },
+            Step::Skipped {
+                duplicate_of: "file:3".into(),
+            },
+            Step::Failed(ItemError {
+                code: "SOURCE_GONE".into(),
+                message: "gone".into(),
+            }),
+        ];
+        for step in steps {
+            let original = item(step);
+            let bytes = encode(&original);
+            assert_eq!(decode::<Item>(&bytes), Ok(original.clone()));
+            for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+                assert!(decode::<Item>(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
     }
 }

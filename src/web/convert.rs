@@ -41,6 +41,15 @@ pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
     object.into()
 }
 
+/// A thrown JS value in words for a message a person may read: an `Error`'s
+/// name and message (not its stack, which `Debug` would print), or the value.
+pub fn describe(err: &JsValue) -> String {
+    match err.dyn_ref::<js_sys::Error>() {
+        Some(e) => format!("{}: {}", String::from(e.name()), String::from(e.message())),
+        None => err.as_string().unwrap_or_else(|| format!("{err:?}")),
+    }
+}
+
 pub fn uint8array(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }

@@ -44,13 +44,9 @@ impl FerryError {
 /// A platform API that failed where it should not (Web Locks, permissions).
 impl From<JsValue> for FerryError {
     fn from(err: JsValue) -> Self {
-        let message = err
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .unwrap_or_else(|| format!("{err:?}"));
         Self {
             code: "PLATFORM_FAILED",
-            message,
+            message: super::convert::describe(&err),
         }
     }
 }

@@ -83,10 +83,18 @@ export interface QueueStatus {
   bytesUploaded: number;
   blocked: BlockedReason | null;
 }
+/**
+ * Why an item failed (or, while it waits, why its last attempt did); an API
+ * code the server sent with a 4xx passes through as it is.
+ */
+export type ItemErrorCode =
+  | "SOURCE_GONE" | "SOURCE_UNSTABLE" | "SOURCE_CHANGED" | "BAD_SOURCE" | "BAD_SIZE"
+  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "RETRYING" | "MISSING_COLLECTION_KEY"
+  | (string & {});
 export interface QueueItem {
   id: number; state: ItemState; collectionId: number; title: string; fileType: FileTypeName;
   size: number | null; bytesSent: number; fileId: number | null;
-  error: { code: string; message: string } | null;
+  error: { code: ItemErrorCode; message: string } | null;
 }
 export type Trigger = "foreground" | "sync" | "periodicsync" | "push" | "ios-refresh" | "ios-push" | "android-work";
 /**

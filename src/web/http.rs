@@ -9,6 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
 
+use super::convert::describe;
 use super::global::{self, Timer};
 use crate::engine::ports::Transport;
 use crate::protocol::{HttpRequest, HttpResponse, TransportError};
@@ -99,9 +100,13 @@ fn failure(aborted: &Cell<bool>, err: JsValue) -> TransportError {
     if aborted.get() {
         TransportError::Aborted
     } else if offline() {
-        TransportError::Offline(format!("{err:?}"))
+        TransportError::Offline(describe(&err))
     } else {
-        TransportError::Network(format!("{err:?}"))
+        // fetch says no more than "Failed to fetch": no answer came at all.
+        TransportError::Network(format!(
+            "no answer (network trouble, or the server is down): {}",
+            describe(&err)
+        ))
     }
 }
 
@@ -114,7 +119,7 @@ impl FetchTransport {
         let fetch = global::function("fetch")
             .ok_or_else(|| TransportError::Offline("no fetch here".into()))?;
         let controller =
-            AbortController::new().map_err(|e| TransportError::Network(format!("{e:?}")))?;
+            AbortController::new().map_err(|e| TransportError::Network(describe(&e)))?;
         let aborted = Rc::new(Cell::new(false));
         let deadline = match deadline_ms {
             Some(deadline) => {
@@ -162,7 +167,7 @@ impl FetchTransport {
             // tenth of the link's speed).
             let bytes = Array::of1(&Uint8Array::from(request.body.as_slice()));
             let blob = web_sys::Blob::new_with_u8_array_sequence(&bytes)
-                .map_err(|e| TransportError::Network(format!("{e:?}")))?;
+                .map_err(|e| TransportError::Network(describe(&e)))?;
             set(&init, "body", &blob.into());
         }
         // The copy above is the one that travels; free ours before the wait.

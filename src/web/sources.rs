@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, File};
 
-use super::convert::{count, int};
+use super::convert::{count, describe, int};
 use super::store::{IdbStore, SOURCES_STORE};
 use crate::engine::ports::{Source, SourceError, SourceInfo, Sources};
 
@@ -31,12 +31,6 @@ pub enum WebSource {
 
 fn field(object: &JsValue, name: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn describe(err: &JsValue) -> String {
-    err.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .unwrap_or_else(|| format!("{err:?}"))
 }
 
 /// What a failed read of a browser file means. A `File` picked from disk is a

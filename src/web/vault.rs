@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 use zeroize::Zeroizing;
 
+use super::convert::describe;
 use super::store::IdbStore;
 use crate::engine::ports::{Vault, VaultError};
 
@@ -25,7 +26,7 @@ pub struct WebCryptoVault {
 }
 
 fn vault_error(context: &str) -> impl Fn(JsValue) -> VaultError + '_ {
-    move |err| VaultError(format!("WebCrypto {context}: {err:?}"))
+    move |err| VaultError(format!("WebCrypto {context}: {}", describe(&err)))
 }
 
 fn set(object: &Object, name: &str, value: &JsValue) {

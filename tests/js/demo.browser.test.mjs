@@ -1,8 +1,8 @@
 // The demo app (www/) driven like a person would: sign in, add photos and
 // a video, watch them back up and appear decrypted in the gallery, reload
 // in the middle of an upload, watch a folder, read the diagnostics, and
-// meet a wrong token, a file deleted before it was read and a folder whose
-// permission is gone. Screenshots of the main states go to tests/artifacts/.
+// meet a wrong token, the server down at start, a file deleted before it
+// was read and a folder whose permission is gone. Screenshots of the main states go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './browser.mjs';
 import { startServer } from './server.mjs';
+
+const hostPort = (url) => new URL(url).host;
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ARTIFACTS = `${ROOT}tests/artifacts`;
@@ -226,4 +228,42 @@ test('a file deleted before it was read and a folder whose permission is gone ar
   assert.match(await page.textContent('#counts'), /0 queued.*3 done.*1 failed/);
   assert.doesNotMatch(await page.textContent('#counts'), /blocked/);
   await context.close();
+});
+
+test('with the server down at start the page opens, shows what is kept, and backs it up once the server is back', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-demo-server-'));
+  const args = ['--static-dir', `${ROOT}www`];
+  let own = await startServer(args, { dataDir });
+  const addresses = { dataDir, listen: hostPort(own.api), s3Listen: hostPort(own.s3) };
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    page.on('pageerror', (err) => console.log('# page error:', err.message));
+    await page.goto(`${own.api}/?token=${own.token}`);
+    await page.evaluate(() => window.ferryDemo.ready);
+
+    // The server stops; a photo is added anyway and waits.
+    await own.stop();
+    await page.setInputFiles('#files', [{ name: 'while-down.png', mimeType: 'image/png', buffer: await photo(page, 300, 200, 60) }]);
+    await waitFor(page, () => /waits to retry/.test(document.querySelector('#banner').textContent));
+    assert.match(await page.textContent('#counts'), /1 waiting/);
+
+    // Reopened while the server is still down: the service worker serves
+    // the page, which says what happened, what is kept, and what to do.
+    await page.reload();
+    await page.evaluate(() => window.ferryDemo.ready);
+    await waitFor(page, () => /Cannot reach the server/.test(document.querySelector('#banner').textContent));
+    assert.match(await page.textContent('#banner'), /Is `npm start` still running\? The 1 file waiting here is kept on this device/);
+    await waitFor(page, () => /1 waiting/.test(document.querySelector('#counts').textContent));
+    await page.screenshot({ path: `${ARTIFACTS}/demo-server-down.png`, fullPage: true });
+
+    // Back at the same address with the same data: the page notices by itself.
+    own = await startServer(args, addresses);
+    await waitFor(page, () => document.querySelectorAll('#items li[data-state=done]').length === 1);
+    assert.match(await page.textContent('#counts'), /0 waiting.*1 done/);
+  } finally {
+    await context.close();
+    await own.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

@@ -11,12 +11,19 @@ import { createInterface } from 'node:readline';
 const PROFILE = process.env.FERRY_SERVER_PROFILE ?? 'debug';
 const BINARY = fileURLToPath(new URL(`../../target/${PROFILE}/ferry-server`, import.meta.url));
 
-export async function startServer(extraArgs = []) {
+/**
+ * `options.dataDir` keeps the data (and the dev token) across a restart, and
+ * `options.listen`/`options.s3Listen` fix the addresses, so a restarted server
+ * is the same origin with the same files.
+ */
+export async function startServer(extraArgs = [], options = {}) {
   if (!existsSync(BINARY)) {
     throw new Error(`${BINARY} is missing: run \`cargo build -p ferry-server\` (npm test does; add --release for benchmarks)`);
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-js-'));
-  const child = spawn(BINARY, ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--s3-listen', '127.0.0.1:0', ...extraArgs], {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-js-'));
+  const listen = options.listen ?? '127.0.0.1:0';
+  const s3Listen = options.s3Listen ?? '127.0.0.1:0';
+  const child = spawn(BINARY, ['--data-dir', dataDir, '--listen', listen, '--s3-listen', s3Listen, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, FERRY_LOG: 'warn' },
   });
@@ -28,9 +35,12 @@ export async function startServer(extraArgs = []) {
   return {
     ...info,
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-      rmSync(dataDir, { recursive: true, force: true });
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
