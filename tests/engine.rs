@@ -365,6 +365,56 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
+    // Every single PUT has its connection dropped: no answer at all, as when
+    // the store or the network is down. Far more attempts than an item may
+    // fail with an answer (MAX_ATTEMPTS), and still nothing fails.
+    let h = Harness::start(|config| {
+        config.faults = Some(
+            serde_json::from_value(json!({
+                "rules": [{ "route": "s3:PutObject", "resetRate": 1.0 }],
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
+    h.sources.add("photo", pattern(20_000, 8));
+    let engine = h.engine(2).await;
+    let id = engine
+        .enqueue(vec![h.item("photo", "outage.jpg")])
+        .await
+        .unwrap()[0];
+    for _ in 0..20 {
+        let outcome = engine.run(None).await.unwrap();
+        let wait = outcome.next_run_hint_ms.expect("a retry is due later");
+        engine.env().clock.sleep_ms(wait as u64).await;
+    }
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert_eq!(item.public_state(), PublicState::Waiting);
+    assert!(item.attempts > 12, "attempts: {}", item.attempts);
+    assert!(
+        item.last_error
+            .as_ref()
+            .is_some_and(|e| e.code == "RETRYING"),
+        "{:?}",
+        item.last_error
+    );
+
+    // The outage ends: the next run uploads it.
+    let off = h
+        .http
+        .delete(format!("{}/admin/faults", h.server.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 204);
+    engine.env().clock.sleep_ms(10 * 60 * 1000).await;
+    run_until_settled(&engine).await;
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert!(matches!(item.step, Step::Done { .. }), "{:?}", item.step);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn faults_on_every_route_still_land_each_file_exactly_once() {
     let h = Harness::start(|config| {
         config.faults = Some(serde_json::from_value(json!({

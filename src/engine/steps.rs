@@ -179,9 +179,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     // A file edited once starts over at once; one that keeps
                     // changing waits longer each time instead of spinning.
                     if after.restarts > 1 {
-                        let delay = backoff_ms(item.id, after.restarts - 1, None);
                         after.next_attempt_ms =
-                            self.env.clock.now_ms() + i64::try_from(delay).unwrap_or(i64::MAX);
+                            self.backoff_until(item.id, after.restarts - 1, None);
                     }
                     after.last_error = Some(ItemError {
                         code: "SOURCE_CHANGED".into(),
@@ -238,14 +237,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         if after.attempts >= MAX_ATTEMPTS {
                             self.fail(&mut after, &mut extra, "TOO_MANY_ATTEMPTS".into(), why);
                         } else {
-                            let delay = backoff_ms(item.id, after.attempts, retry_after_ms);
-                            after.next_attempt_ms =
-                                self.env.clock.now_ms() + i64::try_from(delay).unwrap_or(i64::MAX);
-                            after.last_error = Some(ItemError {
-                                code: "RETRYING".into(),
-                                message: why,
-                            });
+                            self.retry_later(&mut after, retry_after_ms, why);
                         }
+                    }
+                    Failure::NoAnswer { why } => {
+                        // The backoff grows to its cap; the item never fails.
+                        after.attempts = item.attempts.saturating_add(1);
+                        self.retry_later(&mut after, None, why);
                     }
                 }
             }
@@ -276,6 +274,29 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             });
         }
         Ok(progress)
+    }
+
+    /// Waits out the backoff for `item.attempts` before trying again.
+    fn retry_later(&self, item: &mut Item, retry_after_ms: Option<u64>, why: String) {
+        item.next_attempt_ms = self.backoff_until(item.id, item.attempts, retry_after_ms);
+        item.last_error = Some(ItemError {
+            code: "RETRYING".into(),
+            message: why,
+        });
+    }
+
+    /// The wall-clock time the backoff after `attempts` failures ends.
+    fn backoff_until(
+        &self,
+        id: crate::queue::ItemId,
+        attempts: u32,
+        retry_after_ms: Option<u64>,
+    ) -> i64 {
+        let delay = backoff_ms(id, attempts, retry_after_ms);
+        self.env
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
     }
 
     fn fail(&self, item: &mut Item, extra: &mut Batch, code: String, message: String) {

@@ -1,6 +1,13 @@
 export { keepScreenAwake } from './wake.js';
 
+import type { FerryErrorCode } from './ferry_sync.js';
+
 export declare const PROTOCOL: 1;
+/**
+ * A command's error code: Ferry's own, or the bridge's (`NOT_OPEN` before
+ * `open`, `UNKNOWN_COMMAND` for a command this protocol does not have).
+ */
+export type BridgeErrorCode = FerryErrorCode | 'NOT_OPEN' | 'UNKNOWN_COMMAND';
 export type BridgeCommand =
   | 'open' | 'setCollectionKey' | 'enqueue' | 'sync' | 'status' | 'items' | 'retry'
   | 'remove' | 'resume' | 'setToken' | 'runs' | 'diagnose' | 'close';
@@ -12,7 +19,7 @@ export type ToWebView =
 /** WebView -> React Native. */
 export type FromWebView =
   | { ferry: 1; replyTo: string | number; ok: true; result: unknown }
-  | { ferry: 1; replyTo: string | number; ok: false; error: { code: string; message: string } }
+  | { ferry: 1; replyTo: string | number; ok: false; error: { code: BridgeErrorCode; message: string } }
   | { ferry: 1; event: 'progress' | 'item' | 'run'; payload: unknown }
   | { ferry: 1; id: string; request: 'stat'; ref: string }
   | { ferry: 1; id: string; request: 'read'; ref: string; offset: number; length: number };

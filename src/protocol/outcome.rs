@@ -30,12 +30,16 @@ crate::queue::codec::unit_enum_record!(BlockedReason {
 /// The meaning of a failed exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Try this item again later (network, 5xx, 429); `retry_after_ms` when
-    /// the server said how long to wait.
+    /// Try this item again later (5xx, 429, 408, an unreadable source);
+    /// `retry_after_ms` when the server said how long to wait.
     Transient {
         retry_after_ms: Option<u64>,
         why: String,
     },
+    /// No answer at all: the network failed, or the server is down. Retried
+    /// with backoff like `Transient`, but never counted toward giving up: an
+    /// outage of a day must not fail the queue.
+    NoAnswer { why: String },
     /// A presigned URL expired (403 from the store): ask for new URLs.
     UrlExpired,
     /// This item can never succeed as it is (413, other 4xx).
@@ -83,10 +87,7 @@ pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
 pub fn classify_transport(err: &TransportError) -> Failure {
     match err {
         TransportError::Offline(_) => Failure::Blocked(BlockedReason::Offline),
-        TransportError::Network(why) => Failure::Transient {
-            retry_after_ms: None,
-            why: why.clone(),
-        },
+        TransportError::Network(why) => Failure::NoAnswer { why: why.clone() },
         TransportError::Aborted => Failure::Interrupted,
     }
 }
@@ -176,7 +177,7 @@ mod tests {
         );
         assert!(matches!(
             classify_transport(&TransportError::Network("reset".into())),
-            Failure::Transient { .. }
+            Failure::NoAnswer { .. }
         ));
         assert_eq!(
             classify_transport(&TransportError::Aborted),

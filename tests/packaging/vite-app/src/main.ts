@@ -3,7 +3,11 @@
 import init, { Ferry, FerryError, generateKey, toBase64, type RunReport, type FerryErrorCode } from 'ferry-sync';
 import { registerBackground, SYNC_TAG } from 'ferry-sync/sw';
 import { budgetFor } from 'ferry-sync/capacitor';
-import { PROTOCOL } from 'ferry-sync/react-native-webview';
+import { PROTOCOL, type FromWebView } from 'ferry-sync/react-native-webview';
+
+// A bridge error reply as React Native receives it: Ferry's codes and the
+// bridge's own are one union.
+const notOpen: FromWebView = { ferry: PROTOCOL, replyTo: 1, ok: false, error: { code: 'NOT_OPEN', message: 'call open first' } };
 
 declare global {
   interface Window { result: Promise<{ report: RunReport; tag: string; budget: number; protocol: number; code: FerryErrorCode | null }> }
@@ -33,7 +37,7 @@ async function main() {
   }
   ferry.close();
   void registerBackground;
-  return { report, tag: SYNC_TAG, budget: budgetFor('ios-push', 10_000), protocol: PROTOCOL, code };
+  return { report, tag: SYNC_TAG, budget: budgetFor('ios-push', 10_000), protocol: notOpen.ferry, code };
 }
 
 window.result = main();
