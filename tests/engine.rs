@@ -219,6 +219,17 @@ impl Harness {
     async fn request_counts(&self) -> Value {
         self.api("/admin/requests").await["counts"].clone()
     }
+
+    /// Turns fault injection off for the rest of the test.
+    async fn clear_faults(&self) {
+        let off = self
+            .http
+            .delete(format!("{}/admin/faults", self.server.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(off.status(), 204);
+    }
 }
 
 /// Runs until nothing is left to do, advancing the clock past each wait the
@@ -401,13 +412,7 @@ async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
     );
 
     // The outage ends: the next run uploads it.
-    let off = h
-        .http
-        .delete(format!("{}/admin/faults", h.server.api_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(off.status(), 204);
+    h.clear_faults().await;
     engine.env().clock.sleep_ms(10 * 60 * 1000).await;
     run_until_settled(&engine).await;
     let item = engine.item(id).await.unwrap().unwrap();
@@ -450,13 +455,7 @@ async fn faults_on_every_route_still_land_each_file_exactly_once() {
     assert!(injected > 10, "faults were injected: {injected}");
 
     // Verify with faults off: the checks' own downloads must not meet them.
-    let off = h
-        .http
-        .delete(format!("{}/admin/faults", h.server.api_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(off.status(), 204);
+    h.clear_faults().await;
 
     let files = h.server_files().await;
     assert_eq!(files.len(), 12, "each file exactly once");
