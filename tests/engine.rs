@@ -932,6 +932,11 @@ async fn one_runner_per_database_by_lease_and_a_dead_runners_lease_expires() {
     let busy = second.run_plan(leased(&second)).await.unwrap();
     assert_eq!(busy.stopped_because, StopReason::Busy);
     assert_eq!(busy.files_done, 0);
+    assert_eq!(
+        busy.next_run_hint_ms,
+        Some(5_000.0),
+        "the host is told to try again soon"
+    );
 
     // Once the lease expires, the next runner takes over and finishes.
     second.env().clock.sleep_ms(LEASE_MS as u64 + 1).await;

@@ -65,7 +65,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let mut throughput = Throughput::default();
         let result = async {
             if plan.use_lease && !self.take_lease(holder).await? {
-                report.stopped_because = StopReason::Busy;
+                report.busy();
                 return Ok(());
             }
             throughput = self.throughput().await;
@@ -123,7 +123,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let now = self.env.clock.now_ms();
             if plan.use_lease && lease_until - now < LEASE_MS / 2 {
                 if !self.take_lease(holder).await? {
-                    report.stopped_because = StopReason::Busy;
+                    report.busy();
                     return Ok(());
                 }
                 lease_until = now + LEASE_MS;

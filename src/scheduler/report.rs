@@ -80,11 +80,15 @@ pub struct RunReport {
     pub error: Option<String>,
 }
 
+/// When a run that found the queue busy suggests trying again: the other
+/// runner is often a closing tab whose lock is about to go.
+pub const BUSY_RETRY_MS: f64 = 5_000.0;
+
 impl RunReport {
     /// A run of `plan` started at `started_at` (wall clock) that has done
     /// nothing yet; `stopped_because` until it says otherwise.
     pub fn new(plan: &RunPlan, started_at: i64, stopped_because: StopReason) -> Self {
-        Self {
+        let mut report = Self {
             trigger: plan.trigger,
             started_at,
             budget_ms: plan.budget_ms,
@@ -95,6 +99,16 @@ impl RunReport {
             blocked: None,
             next_run_hint_ms: None,
             error: None,
+        };
+        if stopped_because == StopReason::Busy {
+            report.busy();
         }
+        report
+    }
+
+    /// Another runner holds the queue: stop, and suggest a retry soon.
+    pub fn busy(&mut self) {
+        self.stopped_because = StopReason::Busy;
+        self.next_run_hint_ms = Some(BUSY_RETRY_MS);
     }
 }

@@ -109,7 +109,11 @@ export interface RunReport {
   stoppedBecause: StopReason;
   /** The precise block behind "auth", "quota" or "offline". */
   blocked: BlockedReason | null;
-  /** Ms after this run when another is worth it: 0 with work left, later for retries, null when idle or blocked. */
+  /**
+   * Ms after this run when another is worth it: 0 with work left, later for
+   * retries, 5000 when busy (the other runner may be a closing tab), null
+   * when idle or blocked.
+   */
   nextRunHint: number | null;
   /** What went wrong, when stoppedBecause is "error". */
   error: string | null;

@@ -42,7 +42,15 @@ async function openDemo(context, token = server.token) {
 const doneCount = (page) => page.$$eval('#items li[data-state=done]', (items) => items.length);
 
 async function waitFor(page, predicate, arg, timeout = 60_000) {
-  await page.waitForFunction(predicate, arg, { timeout, polling: 100 });
+  try {
+    await page.waitForFunction(predicate, arg, { timeout, polling: 100 });
+  } catch (err) {
+    // What the person would have seen, for the failure report.
+    const seen = await page.evaluate(() => ['#banner', '#counts', '#items', '#runs tbody']
+      .map((s) => `${s}: ${document.querySelector(s)?.innerText.replace(/\s+/g, ' ')}`)).catch(() => []);
+    for (const line of seen) console.log(`# ${line}`);
+    throw err;
+  }
 }
 
 /** A real photo, drawn and encoded by the browser. */
