@@ -114,14 +114,19 @@ async function setupBackground() {
 /**
  * Keeps what this page loaded (its HTML, scripts, styles, the wasm) in the
  * cache the service worker answers from when the server is down, so the
- * page still opens and shows the queue.
+ * page still opens and shows the queue. Only what the cache lacks is
+ * fetched: the first load, before the worker saw any request; later, the
+ * worker keeps it fresh.
  */
 async function cacheShell() {
   if (!('caches' in self)) return;
   const loaded = performance.getEntriesByType('resource').map((entry) => new URL(entry.name));
   const shell = loaded.filter((url) => url.origin === location.origin && SHELL_FILE.test(url.pathname));
   const cache = await caches.open(SHELL_CACHE);
-  await cache.addAll([location.pathname, ...new Set(shell.map((url) => url.pathname))]);
+  const wanted = [...new Set([location.pathname, ...shell.map((url) => url.pathname)])];
+  const cached = await Promise.all(wanted.map((path) => cache.match(path, { ignoreVary: true })));
+  const missing = wanted.filter((_, i) => !cached[i]);
+  if (missing.length > 0) await cache.addAll(missing);
 }
 
 // --- adding files ------------------------------------------------------------------

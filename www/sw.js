@@ -6,15 +6,21 @@ import { openFerry, scanFolders, getSetting, SHELL_CACHE, SHELL_FILE } from './d
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
-// The page's own files: from the network while the server is up (always
-// fresh), from the cache the page filled when it is down. The server's CORS
-// layer adds `Vary: origin`, and module scripts are fetched with an Origin.
+// The page's own files: from the network while the server is up, keeping
+// the cache fresh as they pass; from the cache when it is down. The server's
+// CORS layer adds `Vary: origin`, and module scripts are fetched with an Origin.
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   const shell = event.request.method === 'GET' && url.origin === self.location.origin
     && (event.request.mode === 'navigate' || SHELL_FILE.test(url.pathname));
   if (!shell) return;
-  event.respondWith(fetch(event.request).catch(async (err) => {
+  event.respondWith(fetch(event.request).then((response) => {
+    if (response.ok) {
+      const copy = response.clone();
+      event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.put(event.request, copy)));
+    }
+    return response;
+  }, async (err) => {
     const cached = await caches.match(event.request, { ignoreSearch: true, ignoreVary: true, cacheName: SHELL_CACHE });
     if (cached) return cached;
     throw err;

@@ -24,8 +24,7 @@ pub struct Finding {
 }
 
 /// What the host knows about its platform; `None` where it cannot tell.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Environment {
     pub now_ms: i64,
     /// Periodic Background Sync is registered and permitted.

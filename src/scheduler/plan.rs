@@ -1,13 +1,10 @@
 //! One run's plan: its deadline and the policies that apply to it.
 
-use serde::Serialize;
-
 use super::{Throughput, Trigger};
 use crate::crypto::CHUNK_SIZE;
 
 /// Configurable by the host; the defaults follow the seed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policies {
     /// Videos wait for a run with at least this budget (the seed: on iOS,
     /// videos are backed up when the app is opened).

@@ -16,38 +16,35 @@ pub fn field(object: &JsValue, name: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-pub fn bool_field(object: &JsValue, name: &str) -> Result<Option<bool>, FerryError> {
+/// An optional field: `None` when absent or null, `BAD_INPUT` naming the
+/// field when `read` refuses it.
+fn optional_field<T>(
+    object: &JsValue,
+    name: &str,
+    kind: &str,
+    read: impl FnOnce(&JsValue) -> Option<T>,
+) -> Result<Option<T>, FerryError> {
     let value = field(object, name);
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    value
-        .as_bool()
+    read(&value)
         .map(Some)
-        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a boolean")))
+        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be {kind}")))
+}
+
+pub fn bool_field(object: &JsValue, name: &str) -> Result<Option<bool>, FerryError> {
+    optional_field(object, name, "a boolean", JsValue::as_bool)
 }
 
 pub fn string_field(object: &JsValue, name: &str) -> Result<Option<String>, FerryError> {
-    let value = field(object, name);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_string()
-        .map(Some)
-        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a string")))
+    optional_field(object, name, "a string", JsValue::as_string)
 }
 
 pub fn number_field(object: &JsValue, name: &str) -> Result<Option<f64>, FerryError> {
-    let value = field(object, name);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_f64()
-        .filter(|n| n.is_finite())
-        .map(Some)
-        .ok_or_else(|| FerryError::bad_input(format!("`{name}` must be a number")))
+    optional_field(object, name, "a number", |v| {
+        v.as_f64().filter(|n| n.is_finite())
+    })
 }
 
 /// A plain JS value of a result, through JSON text: serde_json's writer was
