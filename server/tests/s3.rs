@@ -1,6 +1,7 @@
 //! The embedded store as a browser and an S3 client see it: CORS, SigV4
 //! presigned URLs that refuse tampering and expiry, and a CompleteMultipart
-//! that neither accepts bogus parts nor loses an upload on a failed attempt.
+//! that neither accepts bogus parts nor loses an upload on a failed attempt
+//! or on a client that gives up mid-request.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -236,4 +237,116 @@ async fn a_missing_part_is_invalid_part_not_a_server_error() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("InvalidPart"), "{body}");
+}
+
+#[tokio::test]
+async fn a_complete_the_client_gives_up_on_still_finishes_and_its_retry_succeeds() {
+    // A page reloaded mid-Complete closes its connection. The store must
+    // not stop half-way (upload id deleted, object unwritten): the retry
+    // would meet NoSuchUpload and the file could never be finished.
+    let server = TestServer::start().await;
+    let collection = server.create_collection().await;
+    for cut_after_ms in [1, 3, 10, 30, 100] {
+        let thumb = server.upload_single(b"t").await;
+        let data = bytes(20 * MIB + 11, cut_after_ms as u8);
+        let urls = server.multipart_urls(5).await;
+        let mut etags = Vec::new();
+        for (part, url) in data
+            .chunks(5 * MIB)
+            .zip(urls["partURLs"].as_array().unwrap())
+        {
+            etags.push(put_part(&server.client, url.as_str().unwrap(), part).await);
+        }
+        let complete_url = urls["completeURL"].as_str().unwrap();
+        let impatient = server
+            .client
+            .post(complete_url)
+            .header("Content-Type", "text/xml")
+            .body(complete_xml(&etags))
+            .timeout(std::time::Duration::from_millis(cut_after_ms))
+            .send()
+            .await;
+        drop(impatient);
+
+        let (status, body) = complete(&server.client, complete_url, &etags).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "cut after {cut_after_ms} ms, the retry got {body}"
+        );
+        let key = urls["objectKey"].as_str().unwrap();
+        let (status, body) = server
+            .create_file(collection, (key, data.len()), (&thumb, 1))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "cut after {cut_after_ms} ms: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_upload_answers_no_such_upload_and_a_completed_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.admin = true;
+    let server = TestServer::start_with(dir, config).await;
+    let abort_all = || async {
+        let (status, body) = server
+            .call(reqwest::Method::POST, "/admin/abort-uploads", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["aborted"].as_u64().unwrap()
+    };
+
+    // One upload left half-done, one completed but not yet a file.
+    let (unfinished, etags, _) = three_parts(&server).await;
+    let done = server.multipart_urls(1).await;
+    let done_etag = put_part(
+        &server.client,
+        done["partURLs"][0].as_str().unwrap(),
+        b"whole",
+    )
+    .await;
+    let (status, _) = complete(
+        &server.client,
+        done["completeURL"].as_str().unwrap(),
+        std::slice::from_ref(&done_etag),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    assert_eq!(
+        abort_all().await,
+        1,
+        "only the unfinished upload is aborted"
+    );
+    assert_eq!(abort_all().await, 0, "nothing is left to abort");
+
+    let part_url = unfinished["partURLs"][0].as_str().unwrap();
+    let response = server
+        .client
+        .put(part_url)
+        .body(bytes(5 * MIB, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("NoSuchUpload"));
+    let (status, body) = complete(
+        &server.client,
+        unfinished["completeURL"].as_str().unwrap(),
+        &etags,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("NoSuchUpload"), "{body}");
+
+    // The completed object survived the abort and can become a file.
+    let collection = server.create_collection().await;
+    let thumb = server.upload_single(b"t").await;
+    let key = done["objectKey"].as_str().unwrap();
+    let (status, body) = server.create_file(collection, (key, 5), (&thumb, 1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -64,7 +64,8 @@ pub fn api_router(state: AppState, admin: bool) -> Router {
                     .put(admin::put_faults)
                     .delete(admin::delete_faults),
             )
-            .route("/admin/requests", get(admin::requests));
+            .route("/admin/requests", get(admin::requests))
+            .route("/admin/abort-uploads", post(admin::abort_uploads));
     }
     router.with_state(state)
 }

@@ -7,8 +7,13 @@
 //!   Complete loses the upload; here every check runs first, and the inner
 //!   Complete only runs once it cannot fail on validation.
 //! * A missing part is a 500 in `s3s-fs`; here it is `InvalidPart` (400).
+//! * An upload id the store does not know (aborted, completed) is
+//!   `AccessDenied` in `s3s-fs`; here it is `NoSuchUpload` (404), as on S3.
 //! * Completing an upload again (a retry after a lost response) answers
 //!   success with the same ETag, as S3 does, instead of `NoSuchUpload`.
+//! * A Complete runs to its end even when the client goes away: `s3s-fs`
+//!   deletes the upload id before it writes the object, so a request cut
+//!   off in between (a page reloaded) used to lose the upload for good.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -80,11 +85,12 @@ pub fn router(
 /// Parts other than the last must be at least this large, as on AWS S3.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
-#[derive(Debug)]
+/// Cheap to clone: a Complete takes a clone into its own task.
+#[derive(Debug, Clone)]
 pub struct CheckedStore {
-    inner: s3s_fs::FileSystem,
+    inner: Arc<s3s_fs::FileSystem>,
     root: PathBuf,
-    completing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    completing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// What a finished Complete leaves behind, so a repeat can be answered.
@@ -102,9 +108,9 @@ impl CheckedStore {
         let inner =
             s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         Ok(Self {
-            inner,
+            inner: Arc::new(inner),
             root: root.to_path_buf(),
-            completing: Mutex::new(HashMap::new()),
+            completing: Arc::default(),
         })
     }
 
@@ -118,6 +124,12 @@ impl CheckedStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(upload_id.to_owned()).or_default().clone()
+    }
+
+    /// Whether the upload id names a multipart upload still in progress.
+    fn upload_in_progress(&self, upload_id: &str) -> bool {
+        uuid_like(upload_id).is_some()
+            && self.root.join(format!(".upload-{upload_id}.json")).exists()
     }
 
     fn part_path(&self, upload_id: &str, number: i32) -> PathBuf {
@@ -280,6 +292,9 @@ impl S3 for CheckedStore {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let (upload_id, number) = (req.input.upload_id.clone(), req.input.part_number);
+        if !self.upload_in_progress(&upload_id) {
+            return Err(s3_error!(NoSuchUpload));
+        }
         let response = self.inner.upload_part(req).await?;
         // Remember the part's MD5 so Complete need not read the part twice.
         // Written after the part: a crash in between leaves a stale record,
@@ -301,10 +316,26 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        if !self.upload_in_progress(&req.input.upload_id) {
+            return Err(s3_error!(NoSuchUpload));
+        }
         self.inner.abort_multipart_upload(req).await
     }
 
     async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        // Dropping this future (the client went away) leaves the task running.
+        let store = self.clone();
+        tokio::spawn(async move { store.complete(req).await })
+            .await
+            .map_err(|e| s3_error!(e, InternalError))?
+    }
+}
+
+impl CheckedStore {
+    async fn complete(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
@@ -336,7 +367,7 @@ impl S3 for CheckedStore {
                 ..Default::default()
             }));
         }
-        if !self.root.join(format!(".upload-{upload_id}.json")).exists() {
+        if !self.upload_in_progress(&upload_id) {
             return Err(s3_error!(NoSuchUpload));
         }
 

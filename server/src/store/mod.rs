@@ -102,6 +102,29 @@ impl ObjectStore {
         Ok(parsed.upload_id().to_owned())
     }
 
+    /// Aborts a multipart upload, as a bucket's lifecycle rule does to one
+    /// left unfinished. `false` when the store no longer knows the upload
+    /// (already completed or aborted).
+    pub async fn abort_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<bool, StoreError> {
+        let url = self
+            .bucket
+            .abort_multipart_upload(Some(&self.credentials), key, upload_id)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.delete(url).send().await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            reqwest::StatusCode::NOT_FOUND => Ok(false),
+            s => Err(StoreError(format!(
+                "AbortMultipartUpload: {s}: {}",
+                response.text().await.unwrap_or_default()
+            ))),
+        }
+    }
+
     /// The object's size, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let url = self
