@@ -2,8 +2,8 @@
 //! class round-trips and decrypts, a kill mid-multipart resumes without
 //! re-sending finished parts, faults on every route still end with each
 //! file on the server exactly once, duplicates are skipped, a changed file
-//! restarts with a new key, 401 and 426 block the queue, and no key is ever
-//! stored in clear.
+//! restarts with a new key, an upload the store aborted starts again, 401
+//! and 426 block the queue, and no key is ever stored in clear.
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
@@ -25,7 +25,8 @@ use ferry_sync::crypto::{
 use ferry_sync::engine::ports::Clock;
 use ferry_sync::engine::{Engine, EngineConfig, Env, StopReason};
 use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
-use ferry_sync::queue::{FileType, NewItem, PublicState, Step};
+use ferry_sync::queue::item::Upload;
+use ferry_sync::queue::{FileType, ItemId, NewItem, PublicState, Step};
 use ferry_sync::scheduler::{LEASE_MS, RunPlan, Trigger};
 use serde_json::{Value, json};
 
@@ -218,6 +219,21 @@ impl Harness {
 
     async fn request_counts(&self) -> Value {
         self.api("/admin/requests").await["counts"].clone()
+    }
+
+    /// Aborts every unfinished multipart upload, as a bucket lifecycle rule
+    /// does; returns how many there were.
+    async fn abort_unfinished_uploads(&self) -> u64 {
+        let answer: Value = self
+            .http
+            .post(format!("{}/admin/abort-uploads", self.server.api_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["aborted"].as_u64().unwrap()
     }
 
     /// Turns fault injection off for the rest of the test.
@@ -768,10 +784,7 @@ async fn expired_urls_are_replaced_and_the_upload_completes() {
     let engine = h.engine(2).await;
     let id = engine.enqueue(vec![h.item("v", "late.mp4")]).await.unwrap()[0];
     // Step until the URLs are handed out, then let them expire.
-    while !matches!(&engine.item(id).await.unwrap().unwrap().step, Step::Uploading(u) if u.target.is_some())
-    {
-        engine.run_steps(1).await.unwrap();
-    }
+    step_until(&engine, id, |u| u.target.is_some()).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let outcome = run_until_settled(&engine).await;
     assert_eq!(outcome.files_done, 1, "{outcome:?}");
@@ -785,6 +798,65 @@ async fn expired_urls_are_replaced_and_the_upload_completes() {
     let files = h.server_files().await;
     assert_eq!(files.len(), 1);
     assert!(files[0].1 == data);
+}
+
+/// Steps `id` until its upload satisfies `reached`.
+async fn step_until(engine: &TestEngine, id: ItemId, reached: impl Fn(&Upload) -> bool) {
+    loop {
+        match engine.item(id).await.unwrap().unwrap().step {
+            Step::Uploading(u) if reached(&u) => return,
+            Step::Queued | Step::Hashing { .. } | Step::Uploading(_) => {
+                engine.run_steps(1).await.unwrap();
+            }
+            other => panic!("the item went past the point waited for: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_upload_the_store_aborted_starts_again_and_lands_once() {
+    // A device away for a week meets the bucket's lifecycle rule: the
+    // unfinished multipart upload is gone, at any point of its progress.
+    // The part PUT meets NoSuchUpload and the upload starts again at once.
+    // The Complete meets NoSuchUpload too, which also follows a lost
+    // answer on some stores, so the engine goes on to `POST /files`; the
+    // server finds no object there, and only then the upload starts again.
+    type AbortPoint = fn(&Upload) -> bool;
+    let cases: [(AbortPoint, &str, u64); 2] = [
+        (|u| !u.etags.is_empty(), "after its first parts", 1),
+        (
+            |u| u.etags.len() == 4 && !u.completed,
+            "after its last part, before Complete",
+            2,
+        ),
+    ];
+    for (abort_when, description, posts) in cases {
+        let h = Harness::start(|_| {}).await;
+        let data = pattern(30 * MIB, 3); // 4 parts of 2 chunks
+        h.sources.add("v", data.clone());
+        let engine = h.engine(2).await;
+        let id = engine.enqueue(vec![h.item("v", "trip.mp4")]).await.unwrap()[0];
+        step_until(&engine, id, abort_when).await;
+        assert_eq!(h.abort_unfinished_uploads().await, 1, "{description}");
+
+        let outcome = run_until_settled(&engine).await;
+        assert_eq!(outcome.files_done, 1, "{description}: {outcome:?}");
+        let item = engine.item(id).await.unwrap().unwrap();
+        assert!(
+            matches!(item.step, Step::Done { .. }),
+            "{description}: {item:?}"
+        );
+        let files = h.server_files().await;
+        assert_eq!(files.len(), 1, "{description}");
+        assert!(files[0].1 == data, "{description}");
+        let counts = h.request_counts().await;
+        assert_eq!(
+            counts["GET /files/multipart-upload-urls"], 2,
+            "{description}: one fresh upload, not more: {counts}"
+        );
+        assert_eq!(counts["s3:CompleteMultipartUpload"], posts, "{description}");
+        assert_eq!(counts["POST /files"], posts, "{description}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

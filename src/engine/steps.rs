@@ -16,7 +16,9 @@ use crate::protocol::api::{
     self, FileMetadata, NewFile, ObjectRef, SealedMetadata, parse_etag, parse_file_record,
     parse_multipart_urls, parse_upload_urls,
 };
-use crate::protocol::{Failure, HttpRequest, HttpResponse, PartPlan, classify, classify_transport};
+use crate::protocol::{
+    Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, classify, classify_transport,
+};
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::records::{BLOCKED_KEY, Changes, URL_POOL_KEY, decode, encode, hash_key};
 use crate::queue::{Item, ItemError, Step};
@@ -208,24 +210,23 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     Failure::Permanent { code, why } => {
                         self.fail(&mut after, &mut extra, code, why)
                     }
-                    Failure::UrlExpired => {
+                    Failure::UploadAgain { code, why } => {
                         extra.delete(Table::Meta, URL_POOL_KEY.to_vec());
-                        // New URLs need a new upload; keep the hash.
+                        // A new upload needs a new key and URLs; the hash stays.
                         if let Step::Uploading(upload) = &item.step {
                             let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
                             after.step = Step::Uploading(Box::new(fresh));
                         }
-                        // Counted, but retried at once with the new URLs: a
-                        // store that refuses every URL (clock skew) still
-                        // ends in `failed` instead of looping.
+                        // Counted, but retried at once: a store that refuses
+                        // every URL (clock skew) still ends in `failed`
+                        // instead of looping.
                         after.attempts = item.attempts + 1;
-                        let message = "an upload URL expired; asking for new ones".to_owned();
                         if after.attempts >= MAX_ATTEMPTS {
-                            self.fail(&mut after, &mut extra, "URL_EXPIRED".into(), message);
+                            self.fail(&mut after, &mut extra, code.into(), why);
                         } else {
                             after.last_error = Some(ItemError {
-                                code: "URL_EXPIRED".into(),
-                                message,
+                                code: code.into(),
+                                message: why,
                             });
                         }
                     }
@@ -435,12 +436,24 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 .await;
         }
         if let (false, Target::Multipart(urls)) = (upload.completed, &target) {
-            self.send(
-                api::complete_multipart(&urls.complete_url, &upload.etags),
-                true,
-                deadline_ms,
-            )
-            .await?;
+            let sent = self
+                .send(
+                    api::complete_multipart(&urls.complete_url, &upload.etags),
+                    true,
+                    deadline_ms,
+                )
+                .await;
+            match sent {
+                Ok(_) => {}
+                // A Complete whose answer was lost, repeated on a store that
+                // forgets finished uploads, meets NoSuchUpload too. Going on
+                // is safe: `POST /files` checks the object is there, and
+                // answers OBJECT_NOT_FOUND (a fresh upload) when it is not.
+                Err(StepError::Failure(Failure::UploadAgain {
+                    code: UPLOAD_LOST, ..
+                })) => {}
+                Err(err) => return Err(err),
+            }
             upload.completed = true;
             return Ok(());
         }

@@ -10,5 +10,5 @@ pub mod part_plan;
 
 pub use api::Endpoint;
 pub use http::{HttpRequest, HttpResponse, Method, TransportError};
-pub use outcome::{BlockedReason, Failure, classify, classify_transport};
+pub use outcome::{BlockedReason, Failure, UPLOAD_LOST, URL_EXPIRED, classify, classify_transport};
 pub use part_plan::{Part, PartPlan};

@@ -40,8 +40,12 @@ pub enum Failure {
     /// with backoff like `Transient`, but never counted toward giving up: an
     /// outage of a day must not fail the queue.
     NoAnswer { why: String },
-    /// A presigned URL expired (403 from the store): ask for new URLs.
-    UrlExpired,
+    /// The store no longer holds what this upload needs: a presigned URL
+    /// expired (403, `URL_EXPIRED`), or the multipart upload is gone (404
+    /// `NoSuchUpload` from a lifecycle rule) or never became an object
+    /// (`OBJECT_NOT_FOUND` from the API), both `UPLOAD_LOST`. Start the
+    /// upload again with a new key and new URLs; the hash is kept.
+    UploadAgain { code: &'static str, why: String },
     /// This item can never succeed as it is (413, other 4xx).
     Permanent { code: String, why: String },
     /// Nothing can succeed until the host acts: pause the queue.
@@ -50,6 +54,10 @@ pub enum Failure {
     /// so nothing is counted against it.
     Interrupted,
 }
+
+/// Item error codes of `Failure::UploadAgain`.
+pub const URL_EXPIRED: &str = "URL_EXPIRED";
+pub const UPLOAD_LOST: &str = "UPLOAD_LOST";
 
 /// Classifies a response from the API (`store` false) or the object store.
 pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
@@ -68,7 +76,21 @@ pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
         401 if !store => Failure::Blocked(BlockedReason::Auth),
         402 => Failure::Blocked(BlockedReason::Payment),
         426 => Failure::Blocked(BlockedReason::Quota),
-        403 if store => Failure::UrlExpired,
+        403 if store => Failure::UploadAgain {
+            code: URL_EXPIRED,
+            why: "an upload URL expired; asking for new ones".into(),
+        },
+        404 if store && s3_code(response) == Some("NoSuchUpload") => Failure::UploadAgain {
+            code: UPLOAD_LOST,
+            why: "the store no longer has this upload; starting it again".into(),
+        },
+        400 if !store && api_code(response).as_deref() == Some("OBJECT_NOT_FOUND") => {
+            Failure::UploadAgain {
+                code: UPLOAD_LOST,
+                why: "the server found nothing where the file was uploaded; starting it again"
+                    .into(),
+            }
+        }
         408 | 425 | 429 | 500..=599 => Failure::Transient {
             retry_after_ms: response.header("retry-after").and_then(parse_retry_after),
             why: why(),
@@ -107,6 +129,14 @@ fn api_code(response: &HttpResponse) -> Option<String> {
     value.get("code")?.as_str().map(str::to_owned)
 }
 
+/// The `<Code>` of an S3 XML error body.
+fn s3_code(response: &HttpResponse) -> Option<&str> {
+    let text = std::str::from_utf8(&response.body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(&text[start..start + len])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,10 +167,47 @@ mod tests {
             classify(&response(426, &[], ""), false),
             Some(Failure::Blocked(BlockedReason::Quota))
         );
-        assert_eq!(
+        assert!(matches!(
             classify(&response(403, &[], ""), true),
-            Some(Failure::UrlExpired)
-        );
+            Some(Failure::UploadAgain {
+                code: URL_EXPIRED,
+                ..
+            })
+        ));
+        let no_such_upload =
+            r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code></Error>"#;
+        assert!(matches!(
+            classify(&response(404, &[], no_such_upload), true),
+            Some(Failure::UploadAgain {
+                code: UPLOAD_LOST,
+                ..
+            })
+        ));
+        assert!(matches!(
+            classify(
+                &response(404, &[], "<Error><Code>NoSuchBucket</Code></Error>"),
+                true
+            ),
+            Some(Failure::Permanent { .. })
+        ));
+        assert!(matches!(
+            classify(&response(404, &[], no_such_upload), false),
+            Some(Failure::Permanent { .. })
+        ));
+        assert!(matches!(
+            classify(
+                &response(400, &[], r#"{"code":"OBJECT_NOT_FOUND","message":"x"}"#),
+                false
+            ),
+            Some(Failure::UploadAgain {
+                code: UPLOAD_LOST,
+                ..
+            })
+        ));
+        assert!(matches!(
+            classify(&response(400, &[], r#"{"code":"SIZE_MISMATCH","message":"x"}"#), false),
+            Some(Failure::Permanent { ref code, .. }) if code == "SIZE_MISMATCH"
+        ));
         assert!(matches!(
             classify(&response(429, &[("Retry-After", "7")], ""), false),
             Some(Failure::Transient {

@@ -89,8 +89,8 @@ export interface QueueStatus {
  */
 export type ItemErrorCode =
   | "SOURCE_GONE" | "SOURCE_UNSTABLE" | "SOURCE_CHANGED" | "BAD_SOURCE" | "BAD_SIZE"
-  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "RETRYING" | "MISSING_COLLECTION_KEY"
-  | (string & {});
+  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "UPLOAD_LOST" | "RETRYING"
+  | "MISSING_COLLECTION_KEY" | (string & {});
 export interface QueueItem {
   id: number; state: ItemState; collectionId: number; title: string; fileType: FileTypeName;
   size: number | null; bytesSent: number; fileId: number | null;
