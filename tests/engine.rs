@@ -854,6 +854,10 @@ async fn an_upload_the_store_aborted_starts_again_and_lands_once() {
             counts["GET /files/multipart-upload-urls"], 2,
             "{description}: one fresh upload, not more: {counts}"
         );
+        assert_eq!(
+            counts["GET /files/upload-urls"], 1,
+            "{description}: the pooled thumbnail URLs outlive a lost upload"
+        );
         assert_eq!(counts["s3:CompleteMultipartUpload"], posts, "{description}");
         assert_eq!(counts["POST /files"], posts, "{description}");
     }

@@ -17,7 +17,8 @@ use crate::protocol::api::{
     parse_multipart_urls, parse_upload_urls,
 };
 use crate::protocol::{
-    Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, classify, classify_transport,
+    Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, URL_EXPIRED, classify,
+    classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::records::{BLOCKED_KEY, Changes, URL_POOL_KEY, decode, encode, hash_key};
@@ -211,7 +212,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         self.fail(&mut after, &mut extra, code, why)
                     }
                     Failure::UploadAgain { code, why } => {
-                        extra.delete(Table::Meta, URL_POOL_KEY.to_vec());
+                        // URLs signed together expire together; a lost
+                        // upload says nothing about the pooled ones.
+                        if code == URL_EXPIRED {
+                            extra.delete(Table::Meta, URL_POOL_KEY.to_vec());
+                        }
                         // A new upload needs a new key and URLs; the hash stays.
                         if let Step::Uploading(upload) = &item.step {
                             let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
