@@ -65,7 +65,9 @@ pub struct RunReport {
     pub trigger: Trigger,
     /// Wall clock, ms since the epoch.
     pub started_at: i64,
+    #[serde(serialize_with = "whole_ms_or_null")]
     pub budget_ms: Option<f64>,
+    #[serde(serialize_with = "whole_ms")]
     pub elapsed_ms: f64,
     pub bytes_uploaded: u64,
     pub files_done: u64,
@@ -75,9 +77,27 @@ pub struct RunReport {
     /// When another run is worth it, in ms from the end of this one: 0 when
     /// work is left now, later when only retries are waiting, `None` when
     /// there is nothing to do or the host must act first.
-    #[serde(rename = "nextRunHint")]
+    #[serde(rename = "nextRunHint", serialize_with = "whole_ms_or_null")]
     pub next_run_hint_ms: Option<f64>,
     pub error: Option<String>,
+}
+
+// Reported in whole milliseconds: nobody needs a fraction of one, and
+// printing floats would link serde_json's float formatter (about 1% of the
+// wasm binary) for these three fields alone.
+#[allow(clippy::cast_possible_truncation)] // a run lasts far less than 2^63 ms
+fn whole_ms<S: serde::Serializer>(ms: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_i64(ms.round() as i64)
+}
+
+fn whole_ms_or_null<S: serde::Serializer>(
+    ms: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => whole_ms(ms, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// When a run that found the queue busy suggests trying again: the other
@@ -110,5 +130,26 @@ impl RunReport {
     pub fn busy(&mut self) {
         self.stopped_because = StopReason::Busy;
         self.next_run_hint_ms = Some(BUSY_RETRY_MS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_reach_the_host_in_whole_milliseconds() {
+        let plan = RunPlan::new(Trigger::Push, Some(25_000.0), 0.0);
+        let mut report = RunReport::new(&plan, 1_700_000_000_000, StopReason::Idle);
+        report.elapsed_ms = 7.716;
+        report.next_run_hint_ms = Some(4_999.5);
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        assert_eq!(json["budgetMs"], serde_json::json!(25_000));
+        assert_eq!(json["elapsedMs"], serde_json::json!(8));
+        assert_eq!(json["nextRunHint"], serde_json::json!(5_000));
+        report.budget_ms = None;
+        report.next_run_hint_ms = None;
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        assert!(json["budgetMs"].is_null() && json["nextRunHint"].is_null());
     }
 }

@@ -103,6 +103,7 @@ export type Trigger = "foreground" | "sync" | "periodicsync" | "push" | "ios-ref
  */
 export interface SyncOptions { budgetMs?: number; trigger?: Trigger; signal?: AbortSignal; }
 export type StopReason = "budget" | "idle" | "offline" | "auth" | "quota" | "busy" | "error";
+/** Times are whole milliseconds; `startedAt` is ms since the epoch. */
 export interface RunReport {
   trigger: Trigger; startedAt: number; budgetMs: number | null; elapsedMs: number;
   bytesUploaded: number; filesDone: number;
