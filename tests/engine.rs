@@ -125,8 +125,12 @@ impl Harness {
     }
 
     async fn api(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path).await
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str) -> Value {
         self.http
-            .get(format!("{}{path}", self.server.api_url()))
+            .request(method, format!("{}{path}", self.server.api_url()))
             .header("X-Auth-Token", &self.server.token)
             .send()
             .await
@@ -224,15 +228,9 @@ impl Harness {
     /// Aborts every unfinished multipart upload, as a bucket lifecycle rule
     /// does; returns how many there were.
     async fn abort_unfinished_uploads(&self) -> u64 {
-        let answer: Value = self
-            .http
-            .post(format!("{}/admin/abort-uploads", self.server.api_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = self
+            .call(reqwest::Method::POST, "/admin/abort-uploads")
+            .await;
         answer["aborted"].as_u64().unwrap()
     }
 

@@ -136,13 +136,7 @@ async fn expired_urls_are_refused() {
 async fn three_parts(server: &TestServer) -> (serde_json::Value, Vec<String>, Vec<u8>) {
     let data = bytes(10 * MIB + 7, 9);
     let urls = server.multipart_urls(3).await;
-    let mut etags = Vec::new();
-    for (part, url) in data
-        .chunks(5 * MIB)
-        .zip(urls["partURLs"].as_array().unwrap())
-    {
-        etags.push(put_part(&server.client, url.as_str().unwrap(), part).await);
-    }
+    let etags = server.put_parts(&urls, &data, 5 * MIB).await;
     (urls, etags, data)
 }
 
@@ -250,13 +244,7 @@ async fn a_complete_the_client_gives_up_on_still_finishes_and_its_retry_succeeds
         let thumb = server.upload_single(b"t").await;
         let data = bytes(20 * MIB + 11, cut_after_ms as u8);
         let urls = server.multipart_urls(5).await;
-        let mut etags = Vec::new();
-        for (part, url) in data
-            .chunks(5 * MIB)
-            .zip(urls["partURLs"].as_array().unwrap())
-        {
-            etags.push(put_part(&server.client, url.as_str().unwrap(), part).await);
-        }
+        let etags = server.put_parts(&urls, &data, 5 * MIB).await;
         let complete_url = urls["completeURL"].as_str().unwrap();
         let impatient = server
             .client

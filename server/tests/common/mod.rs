@@ -122,14 +122,23 @@ impl TestServer {
         body["urls"].clone()
     }
 
-    /// Uploads every part and completes; returns the object key.
-    pub async fn upload_multipart(&self, bytes: &[u8], part_size: usize) -> String {
-        let parts: Vec<&[u8]> = bytes.chunks(part_size).collect();
-        let urls = self.multipart_urls(parts.len()).await;
+    /// Puts `bytes` in parts of `part_size` to the part URLs of `urls`;
+    /// returns their ETags.
+    pub async fn put_parts(&self, urls: &Value, bytes: &[u8], part_size: usize) -> Vec<String> {
         let mut etags = Vec::new();
-        for (part, url) in parts.iter().zip(urls["partURLs"].as_array().unwrap()) {
+        for (part, url) in bytes
+            .chunks(part_size)
+            .zip(urls["partURLs"].as_array().unwrap())
+        {
             etags.push(put_part(&self.client, url.as_str().unwrap(), part).await);
         }
+        etags
+    }
+
+    /// Uploads every part and completes; returns the object key.
+    pub async fn upload_multipart(&self, bytes: &[u8], part_size: usize) -> String {
+        let urls = self.multipart_urls(bytes.len().div_ceil(part_size)).await;
+        let etags = self.put_parts(&urls, bytes, part_size).await;
         let response = complete(&self.client, urls["completeURL"].as_str().unwrap(), &etags).await;
         assert_eq!(response.0, StatusCode::OK, "{}", response.1);
         urls["objectKey"].as_str().unwrap().to_owned()
