@@ -434,6 +434,42 @@ async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_run_that_gets_no_answer_twice_reports_at_once_instead_of_waiting() {
+    // A person presses "Back up now" with the server down: the run retries
+    // once in-run (a one-off network error is common), then reports, rather
+    // than sleep through half a minute of backoff before saying anything.
+    let h = Harness::start(|config| {
+        config.faults = Some(
+            serde_json::from_value(json!({
+                "rules": [{ "route": "s3:PutObject", "resetRate": 1.0 }],
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
+    h.sources.add("photo", pattern(20_000, 4));
+    let engine = h.engine(2).await;
+    let id = engine
+        .enqueue(vec![h.item("photo", "down.jpg")])
+        .await
+        .unwrap()[0];
+    let outcome = engine.run(None).await.unwrap();
+    let slept_in_run = engine.env().clock.skipped_ms.get();
+    assert_eq!(outcome.stopped_because, StopReason::Idle, "{outcome:?}");
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert_eq!(item.attempts, 2, "one retry in-run, then the report");
+    assert!(slept_in_run <= 1_500, "slept {slept_in_run} ms in-run");
+    let hint = outcome.next_run_hint_ms.expect("a retry is due later");
+    assert!(hint > 0.0, "{hint}");
+
+    // Once the server answers again, the next run uploads it.
+    h.clear_faults().await;
+    engine.env().clock.sleep_ms(hint as u64).await;
+    let outcome = run_until_settled(&engine).await;
+    assert_eq!(outcome.files_done, 1, "{outcome:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn faults_on_every_route_still_land_each_file_exactly_once() {
     let h = Harness::start(|config| {
         config.faults = Some(serde_json::from_value(json!({

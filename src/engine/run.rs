@@ -17,6 +17,10 @@ use crate::scheduler::{
 
 /// Within a run, wait for a retry that is due this soon rather than stop.
 const MAX_IN_RUN_WAIT_MS: i64 = 30_000;
+/// Steps in a row that got no answer at all before a run stops waiting for
+/// retries in-run: one is often a passing network error, two mean the
+/// server or the network is down, and waiting only delays the report.
+const UNANSWERED_BEFORE_GIVING_UP: u32 = 2;
 /// Runnable entries looked at to find a unit that fits; beyond them the
 /// run stops rather than read the whole queue.
 const PICK_WINDOW: usize = 32;
@@ -105,6 +109,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let deadline = plan.deadline_ms;
         let mut lease_until = self.env.clock.now_ms() + LEASE_MS;
         let mut steps = 0;
+        let mut unanswered_in_a_row = 0;
         loop {
             if let Some(reason) = self.blocked().await? {
                 report.stopped_because = StopReason::from_blocked(reason);
@@ -146,7 +151,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     let wait = at - now;
                     report.next_run_hint_ms = Some(wait as f64);
                     let fits = deadline.is_none_or(|d| mono + wait as f64 <= d);
-                    if wait > MAX_IN_RUN_WAIT_MS || !fits {
+                    let unreachable = unanswered_in_a_row >= UNANSWERED_BEFORE_GIVING_UP;
+                    if wait > MAX_IN_RUN_WAIT_MS || !fits || unreachable {
                         report.stopped_because = StopReason::Idle;
                         return Ok(());
                     }
@@ -162,6 +168,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let started = self.env.clock.monotonic_ms();
             let progress = self.step(*item, deadline, max_parts).await?;
             steps += 1;
+            unanswered_in_a_row = if progress.unanswered {
+                unanswered_in_a_row + 1
+            } else {
+                0
+            };
             let took = self.env.clock.monotonic_ms() - started;
             if progress.interrupted {
                 report.stopped_because = StopReason::Budget;

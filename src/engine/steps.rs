@@ -49,6 +49,8 @@ pub(super) struct Progress {
     pub bytes_hashed: u64,
     /// Requests the step made (for the latency estimate).
     pub requests: u32,
+    /// The step failed with no answer at all (`Failure::NoAnswer`).
+    pub unanswered: bool,
 }
 
 /// How a step went wrong.
@@ -248,6 +250,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     }
                     Failure::NoAnswer { why } => {
                         // The backoff grows to its cap; the item never fails.
+                        progress.unanswered = true;
                         after.attempts = item.attempts.saturating_add(1);
                         self.retry_later(&mut after, None, why);
                     }
