@@ -3,29 +3,23 @@
 
 use super::http::{HttpResponse, TransportError};
 
-/// Why the whole queue pauses: nothing more can succeed until the host acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum BlockedReason {
-    /// 401: the session expired; a new token is needed.
-    Auth,
-    /// 402: no active subscription.
-    Payment,
-    /// 426: storage full.
-    Quota,
-    /// No network at all.
-    Offline,
-    /// The source can no longer be read (permission revoked).
-    Permission,
+crate::queue::codec::unit_enum_record! {
+    /// Why the whole queue pauses: nothing more can succeed until the host acts.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub enum BlockedReason {
+        /// 401: the session expired; a new token is needed.
+        Auth,
+        /// 402: no active subscription.
+        Payment,
+        /// 426: storage full.
+        Quota,
+        /// No network at all.
+        Offline,
+        /// The source can no longer be read (permission revoked).
+        Permission,
+    }
 }
-
-crate::queue::codec::unit_enum_record!(BlockedReason {
-    Auth,
-    Payment,
-    Quota,
-    Offline,
-    Permission
-});
 
 /// The meaning of a failed exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

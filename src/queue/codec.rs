@@ -238,10 +238,21 @@ macro_rules! struct_record {
     };
 }
 
-/// A fieldless enum stored as its variant's position in this list; only
-/// appending keeps old records readable.
+/// Defines a fieldless enum and its `Record`, which stores a variant as its
+/// position in the definition: only appending a variant keeps old records
+/// readable. One list of variants, so the two cannot drift apart.
 macro_rules! unit_enum_record {
-    ($name:ident { $($variant:ident),* $(,)? }) => {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $( $(#[$variant_meta])* $variant ),*
+        }
+
         impl $crate::queue::codec::Record for $name {
             fn write(&self, w: &mut $crate::queue::codec::Writer) {
                 const ALL: &[$name] = &[$($name::$variant),*];
@@ -270,6 +281,27 @@ mod tests {
         let back = r.get::<T>();
         assert!(r.is_empty(), "{value:?} left bytes behind");
         back
+    }
+
+    /// Known answers: a variant's stored byte is its position, so moving a
+    /// variant would change what records already on devices mean.
+    #[test]
+    fn stored_enum_positions_do_not_move() {
+        use crate::protocol::BlockedReason;
+        use crate::queue::{FileType, PublicState};
+        use crate::scheduler::{StopReason, Trigger};
+        fn stored<T: Record>(value: &T) -> Vec<u8> {
+            let mut w = Writer::default();
+            w.put(value);
+            w.into_bytes()
+        }
+        assert_eq!(stored(&FileType::LivePhoto), [2]);
+        assert_eq!(stored(&PublicState::Waiting), [3]);
+        assert_eq!(stored(&PublicState::Failed), [6]);
+        assert_eq!(stored(&BlockedReason::Permission), [4]);
+        assert_eq!(stored(&StopReason::Busy), [5]);
+        assert_eq!(stored(&Trigger::Foreground), [0]);
+        assert_eq!(stored(&Trigger::AndroidWork), [6]);
     }
 
     // proptest is a native-only dev-dependency (see Cargo.toml).

@@ -11,12 +11,14 @@ use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
 
 pub type ItemId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum FileType {
-    Image,
-    Video,
-    LivePhoto,
+unit_enum_record! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub enum FileType {
+        Image,
+        Video,
+        LivePhoto,
+    }
 }
 
 impl FileType {
@@ -122,33 +124,21 @@ pub struct Thumbnail {
     pub uploaded: bool,
 }
 
-/// The state a host sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PublicState {
-    Queued,
-    Hashing,
-    Uploading,
-    Waiting,
-    Done,
-    Skipped,
-    Failed,
+unit_enum_record! {
+    /// The state a host sees.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub enum PublicState {
+        Queued,
+        Hashing,
+        Uploading,
+        Waiting,
+        Done,
+        Skipped,
+        Failed,
+    }
 }
 
-unit_enum_record!(FileType {
-    Image,
-    Video,
-    LivePhoto
-});
-unit_enum_record!(PublicState {
-    Queued,
-    Hashing,
-    Uploading,
-    Waiting,
-    Done,
-    Skipped,
-    Failed
-});
 struct_record!(NewItem {
     collection_id,
     source,

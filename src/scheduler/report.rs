@@ -6,35 +6,28 @@ use super::{RunPlan, Trigger};
 use crate::protocol::BlockedReason;
 use crate::queue::codec::{struct_record, unit_enum_record};
 
-/// Why a run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum StopReason {
-    /// The budget ran out, or the host stopped the run, with work left.
-    Budget,
-    /// Nothing is runnable now (waiting items may have a later retry).
-    Idle,
-    /// No network, or none the policies allow.
-    Offline,
-    /// The account needs the host: a new token (or file read permission).
-    Auth,
-    /// The account is out of storage (or subscription).
-    Quota,
-    /// Another runner holds this database.
-    Busy,
-    /// Local trouble (the database, the device key): see `error`.
-    Error,
+unit_enum_record! {
+    /// Why a run stopped.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub enum StopReason {
+        /// The budget ran out, or the host stopped the run, with work left.
+        Budget,
+        /// Nothing is runnable now (waiting items may have a later retry).
+        Idle,
+        /// No network, or none the policies allow.
+        Offline,
+        /// The account needs the host: a new token (or file read permission).
+        Auth,
+        /// The account is out of storage (or subscription).
+        Quota,
+        /// Another runner holds this database.
+        Busy,
+        /// Local trouble (the database, the device key): see `error`.
+        Error,
+    }
 }
 
-unit_enum_record!(StopReason {
-    Budget,
-    Idle,
-    Offline,
-    Auth,
-    Quota,
-    Busy,
-    Error
-});
 struct_record!(RunReport {
     trigger,
     started_at,

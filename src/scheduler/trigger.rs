@@ -3,40 +3,32 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Trigger {
-    /// The app is open: no platform limit.
-    #[serde(rename = "foreground")]
-    Foreground,
-    /// Background Sync in a service worker (Chromium ends it after 3 min).
-    #[serde(rename = "sync")]
-    Sync,
-    /// Periodic Background Sync (same event limit).
-    #[serde(rename = "periodicsync")]
-    PeriodicSync,
-    /// A push "tickle" (event timeout 5 min, but a push should be brief).
-    #[serde(rename = "push")]
-    Push,
-    /// iOS BGAppRefreshTask waking a hybrid shell (about 30 s).
-    #[serde(rename = "ios-refresh")]
-    IosRefresh,
-    /// An iOS silent push waking a hybrid shell (about 30 s).
-    #[serde(rename = "ios-push")]
-    IosPush,
-    /// Android WorkManager (10 min per run).
-    #[serde(rename = "android-work")]
-    AndroidWork,
+crate::queue::codec::unit_enum_record! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+    pub enum Trigger {
+        /// The app is open: no platform limit.
+        #[serde(rename = "foreground")]
+        Foreground,
+        /// Background Sync in a service worker (Chromium ends it after 3 min).
+        #[serde(rename = "sync")]
+        Sync,
+        /// Periodic Background Sync (same event limit).
+        #[serde(rename = "periodicsync")]
+        PeriodicSync,
+        /// A push "tickle" (event timeout 5 min, but a push should be brief).
+        #[serde(rename = "push")]
+        Push,
+        /// iOS BGAppRefreshTask waking a hybrid shell (about 30 s).
+        #[serde(rename = "ios-refresh")]
+        IosRefresh,
+        /// An iOS silent push waking a hybrid shell (about 30 s).
+        #[serde(rename = "ios-push")]
+        IosPush,
+        /// Android WorkManager (10 min per run).
+        #[serde(rename = "android-work")]
+        AndroidWork,
+    }
 }
-
-crate::queue::codec::unit_enum_record!(Trigger {
-    Foreground,
-    Sync,
-    PeriodicSync,
-    Push,
-    IosRefresh,
-    IosPush,
-    AndroidWork,
-});
 
 impl Trigger {
     pub const ALL: [Trigger; 7] = [
