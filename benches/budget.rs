@@ -23,14 +23,13 @@ mod engine_support;
 
 use std::cell::Cell;
 
-use engine_support::{FastClock, HttpTransport, MemSources, MemStore, TestVault};
-use ferry_sync::crypto::{Key, to_base64};
+use engine_support::{FastClock, HttpTransport, MemSources, MemStore, TestVault, create_album};
+use ferry_sync::crypto::Key;
 use ferry_sync::engine::ports::{Clock, Transport};
 use ferry_sync::engine::{Engine, EngineConfig, Env};
 use ferry_sync::protocol::{Endpoint, HttpRequest, HttpResponse, TransportError};
 use ferry_sync::queue::{FileType, NewItem};
 use ferry_sync::scheduler::{RunPlan, Trigger};
-use serde_json::{Value, json};
 
 const RUNS: usize = 50;
 const MIB: usize = 1024 * 1024;
@@ -94,20 +93,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let config = ferry_server::Config::for_tests(dir.path());
     let server = ferry_server::start(config).await.unwrap();
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/collections", server.api_url()))
-        .header("X-Auth-Token", &server.token)
-        .json(&json!({
-            "encryptedKey": to_base64(&[1; 48]), "keyDecryptionNonce": to_base64(&[2; 24]),
-            "encryptedName": to_base64(b"album"), "nameDecryptionNonce": to_base64(&[3; 24]), "type": "album",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let collection_id = created["collection"]["id"].as_i64().unwrap();
+    let collection_id = create_album(&server).await;
 
     let clock = FastClock::default();
     let sources = MemSources::default();

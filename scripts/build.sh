@@ -31,9 +31,5 @@ fi
 cp src/js/*.js src/js/*.d.ts pkg/
 rm -f pkg/package.json pkg/.gitignore
 
-raw=$(wc -c < pkg/ferry_sync_bg.wasm)
-gz=$(gzip -9 -c pkg/ferry_sync_bg.wasm | wc -c)
 # The budget is checked by tests/js/packaging.test.mjs; the build only says.
-awk -v r="$raw" -v g="$gz" 'BEGIN {
-  printf "[build] pkg/ferry_sync_bg.wasm: %d bytes raw, %d bytes gzip (budget 150000%s)\n", r, g, (g > 150000 ? ", OVER" : "")
-}'
+node scripts/wasm-size.mjs

@@ -52,29 +52,16 @@ impl Harness {
         config.admin = true;
         configure(&mut config);
         let server = ferry_server::start(config).await.unwrap();
-        let http = reqwest::Client::new();
-        let created: Value = http
-            .post(format!("{}/collections", server.api_url()))
-            .header("X-Auth-Token", &server.token)
-            .json(&json!({
-                "encryptedKey": to_base64(&[1; 48]), "keyDecryptionNonce": to_base64(&[2; 24]),
-                "encryptedName": to_base64(b"album"), "nameDecryptionNonce": to_base64(&[3; 24]), "type": "album",
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let collection_id = create_album(&server).await;
         Self {
-            collection_id: created["collection"]["id"].as_i64().unwrap(),
+            collection_id,
             server,
             _dir: dir,
             store: MemStore::default(),
             sources: MemSources::default(),
             device_key: Key::generate(),
             collection_key: Key::generate(),
-            http,
+            http: reqwest::Client::new(),
         }
     }
 

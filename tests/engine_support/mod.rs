@@ -289,3 +289,23 @@ impl Transport for HttpTransport {
         })
     }
 }
+
+/// Creates an album on `server` (its key and name are opaque bytes to the
+/// server) and returns its id.
+pub async fn create_album(server: &ferry_server::Running) -> i64 {
+    use ferry_sync::crypto::to_base64;
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/collections", server.api_url()))
+        .header("X-Auth-Token", &server.token)
+        .json(&serde_json::json!({
+            "encryptedKey": to_base64(&[1; 48]), "keyDecryptionNonce": to_base64(&[2; 24]),
+            "encryptedName": to_base64(b"album"), "nameDecryptionNonce": to_base64(&[3; 24]), "type": "album",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["collection"]["id"].as_i64().unwrap()
+}
