@@ -376,11 +376,9 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
     assert_eq!(counts["POST /files"], 1);
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
-    // Every single PUT has its connection dropped: no answer at all, as when
-    // the store or the network is down. Far more attempts than an item may
-    // fail with an answer (MAX_ATTEMPTS), and still nothing fails.
+/// A server that drops the connection of every single PUT, as when the
+/// store or the network is down, and one small photo queued for it.
+async fn one_photo_whose_put_gets_no_answer() -> (Harness, TestEngine, ItemId) {
     let h = Harness::start(|config| {
         config.faults = Some(
             serde_json::from_value(json!({
@@ -396,6 +394,14 @@ async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
         .enqueue(vec![h.item("photo", "outage.jpg")])
         .await
         .unwrap()[0];
+    (h, engine, id)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
+    // Far more attempts without an answer than an item may fail with one
+    // (MAX_ATTEMPTS), and still nothing fails.
+    let (h, engine, id) = one_photo_whose_put_gets_no_answer().await;
     for _ in 0..20 {
         let outcome = engine.run(None).await.unwrap();
         let wait = outcome.next_run_hint_ms.expect("a retry is due later");
@@ -425,21 +431,7 @@ async fn a_run_that_gets_no_answer_twice_reports_at_once_instead_of_waiting() {
     // A person presses "Back up now" with the server down: the run retries
     // once in-run (a one-off network error is common), then reports, rather
     // than sleep through half a minute of backoff before saying anything.
-    let h = Harness::start(|config| {
-        config.faults = Some(
-            serde_json::from_value(json!({
-                "rules": [{ "route": "s3:PutObject", "resetRate": 1.0 }],
-            }))
-            .unwrap(),
-        );
-    })
-    .await;
-    h.sources.add("photo", pattern(20_000, 4));
-    let engine = h.engine(2).await;
-    let id = engine
-        .enqueue(vec![h.item("photo", "down.jpg")])
-        .await
-        .unwrap()[0];
+    let (h, engine, id) = one_photo_whose_put_gets_no_answer().await;
     let outcome = engine.run(None).await.unwrap();
     let slept_in_run = engine.env().clock.skipped_ms.get();
     assert_eq!(outcome.stopped_because, StopReason::Idle, "{outcome:?}");
