@@ -253,15 +253,18 @@ macro_rules! unit_enum_record {
             $( $(#[$variant_meta])* $variant ),*
         }
 
+        impl $name {
+            /// Every variant, in the order they are stored.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+        }
+
         impl $crate::queue::codec::Record for $name {
             fn write(&self, w: &mut $crate::queue::codec::Writer) {
-                const ALL: &[$name] = &[$($name::$variant),*];
-                let index = ALL.iter().position(|v| v == self).unwrap_or(0);
+                let index = Self::ALL.iter().position(|v| v == self).unwrap_or(0);
                 w.uint(index as u64);
             }
             fn read(r: &mut $crate::queue::codec::Reader<'_>) -> Option<Self> {
-                const ALL: &[$name] = &[$($name::$variant),*];
-                ALL.get(usize::try_from(r.uint()?).ok()?).copied()
+                Self::ALL.get(usize::try_from(r.uint()?).ok()?).copied()
             }
         }
     };

@@ -31,16 +31,6 @@ crate::queue::codec::unit_enum_record! {
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 7] = [
-        Self::Foreground,
-        Self::Sync,
-        Self::PeriodicSync,
-        Self::Push,
-        Self::IosRefresh,
-        Self::IosPush,
-        Self::AndroidWork,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Self::Foreground => "foreground",
@@ -54,7 +44,7 @@ impl Trigger {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
+        Self::ALL.iter().copied().find(|t| t.name() == name)
     }
 
     /// The budget to plan with when the host names none; `None` is unlimited.
@@ -79,7 +69,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_match_serde() {
-        for trigger in Trigger::ALL {
+        for &trigger in Trigger::ALL {
             assert_eq!(Trigger::parse(trigger.name()), Some(trigger));
             assert_eq!(
                 serde_json::to_string(&trigger).unwrap(),
