@@ -2,7 +2,8 @@
 // a video, watch them back up and appear decrypted in the gallery, reload
 // in the middle of an upload, watch a folder, read the diagnostics, and
 // meet a wrong token, the server down at start, a file deleted before it
-// was read and a folder whose permission is gone. Screenshots of the main states go to tests/artifacts/.
+// was read and a folder whose permission is gone. Screenshots of the main
+// states go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
