@@ -87,6 +87,11 @@ pub struct Engine<S, T, R, V, C> {
     step_parts: std::cell::Cell<u32>,
     /// Requests made by the step in flight.
     requests_in_step: std::cell::Cell<u32>,
+    /// Single-PUT URLs fetched in this run and not yet handed out. Kept in
+    /// memory only: a pool in the database could come back after a power
+    /// cut rolled back the commits that handed its URLs out, and give one
+    /// object key to two files.
+    url_pool: RefCell<Vec<crate::protocol::api::UploadUrl>>,
 }
 
 impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
@@ -115,6 +120,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
             step_parts: std::cell::Cell::new(config.parallel_parts),
             requests_in_step: std::cell::Cell::new(0),
+            url_pool: RefCell::new(Vec::new()),
         }
     }
 

@@ -6,8 +6,8 @@ use super::{Engine, EngineError};
 use crate::protocol::PartPlan;
 use crate::queue::item::Target;
 use crate::queue::records::{
-    LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, THROUGHPUT_KEY, decode, encode, id_from_runnable_key,
-    item_key, run_key, runnable_key,
+    LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY, THROUGHPUT_KEY, decode, encode,
+    id_from_runnable_key, item_key, run_key, runnable_key,
 };
 use crate::queue::{FileType, Item, ItemId, Step};
 use crate::scheduler::{
@@ -63,6 +63,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// the run with `error` in its report; it is recorded like any other.
     pub async fn run_plan(&self, plan: RunPlan) -> Result<RunReport, EngineError> {
         self.indexed_this_run.borrow_mut().clear();
+        self.url_pool.borrow_mut().clear();
         self.stop_requested.set(false);
         let mut report = RunReport::new(&plan, self.env.clock.now_ms(), StopReason::Idle);
         let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
@@ -94,6 +95,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         if report.stopped_because != StopReason::Busy {
             batch.put(Table::Meta, THROUGHPUT_KEY.to_vec(), encode(&throughput));
         }
+        batch.delete(Table::Meta, STALE_URL_POOL_KEY.to_vec());
         self.record_run_into(&report, &mut batch).await?;
         self.env.store.commit(batch).await?;
         Ok(report)
@@ -246,7 +248,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         match &item.step {
             Step::Uploading(upload) => {
                 let plan = PartPlan::new(item.size.unwrap_or(0), upload.chunks_per_part);
-                upload.target.is_some()
+                upload.thumbnail_sent()
+                    && upload.target.is_some()
                     && (upload.etags.len() as u64) < u64::from(plan.part_count())
             }
             _ => false,
@@ -268,6 +271,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             Step::Uploading(upload) => {
                 let plan = PartPlan::new(size, upload.chunks_per_part);
+                if !upload.thumbnail_sent() {
+                    // Perhaps URLs and the server's index first.
+                    return 2.0 * request + THUMBNAIL_MS;
+                }
                 let Some(target) = &upload.target else {
                     return 2.0 * request;
                 };
@@ -284,10 +291,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 if !upload.completed && matches!(target, Target::Multipart(_)) {
                     return request + plan.encrypted_size() as f64 / ASSEMBLY_BYTES_PER_MS;
                 }
-                match &upload.thumbnail {
-                    Some(t) if !t.uploaded => request + THUMBNAIL_MS,
-                    _ => request,
-                }
+                request
             }
             Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => 0.0,
         }

@@ -21,7 +21,7 @@ use crate::protocol::{
     classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
-use crate::queue::records::{BLOCKED_KEY, Changes, URL_POOL_KEY, decode, encode, hash_key};
+use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
 use crate::queue::{Item, ItemError, Step};
 use futures_util::future::join_all;
 
@@ -117,16 +117,18 @@ fn source_failure(err: SourceError) -> StepError {
 /// the same file must be uploaded rather than skipped.
 fn forget_hash(item: &Item, extra: &mut Batch) {
     if let Step::Uploading(upload) = &item.step {
-        extra.delete(
-            Table::Hashes,
-            hash_key(
-                item.new.collection_id,
-                item.new.file_type.wire(),
-                &item.new.title,
-                &upload.hash,
-            ),
-        );
+        extra.delete(Table::Hashes, dedupe_key(item, &upload.hash));
     }
+}
+
+/// The item's entry in the dedupe index, for content hashing to `hash`.
+fn dedupe_key(item: &Item, hash: &str) -> Vec<u8> {
+    hash_key(
+        item.new.collection_id,
+        item.new.file_type.wire(),
+        &item.new.title,
+        hash,
+    )
 }
 
 pub(super) fn protocol_failure(err: api::ProtocolError) -> StepError {
@@ -217,7 +219,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         // URLs signed together expire together; a lost
                         // upload says nothing about the pooled ones.
                         if code == URL_EXPIRED {
-                            extra.delete(Table::Meta, URL_POOL_KEY.to_vec());
+                            self.url_pool.borrow_mut().clear();
                         }
                         // A new upload needs a new key and URLs; the hash stays.
                         if let Step::Uploading(upload) = &item.step {
@@ -364,12 +366,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 let hash = to_base64(&hasher.finalize());
                 self.index_remote(item.new.collection_id, deadline_ms)
                     .await?;
-                let key = hash_key(
-                    item.new.collection_id,
-                    item.new.file_type.wire(),
-                    &item.new.title,
-                    &hash,
-                );
+                let key = dedupe_key(item, &hash);
                 if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
                     item.step = Step::Skipped {
                         duplicate_of: String::from_utf8_lossy(&other).into_owned(),
@@ -380,9 +377,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
             }
             Step::Uploading(mut upload) => {
-                self.upload_step(item, &mut upload, progress, extra, deadline_ms)
+                self.upload_step(item, &mut upload, progress, deadline_ms)
                     .await?;
-                if !matches!(item.step, Step::Done { .. }) {
+                if matches!(item.step, Step::Uploading(_)) {
                     item.step = Step::Uploading(upload);
                 }
             }
@@ -429,13 +426,31 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         item: &mut Item,
         upload: &mut Upload,
         progress: &mut Progress,
-        extra: &mut Batch,
         deadline_ms: Option<f64>,
     ) -> Result<(), StepError> {
         let size = item.size.unwrap_or(0);
         let plan = PartPlan::new(size, upload.chunks_per_part);
+        let thumbnail_sent = upload.thumbnail_sent();
+        if !thumbnail_sent || upload.target.is_none() {
+            // New object keys are about to be bound. If the database lost
+            // the commits of an upload that reached the server (a power cut
+            // takes back recent commits), the server holds this content
+            // already: a second upload would make a second file.
+            if let Some(file) = self
+                .already_on_server(item, &upload.hash, deadline_ms)
+                .await?
+            {
+                item.step = Step::Skipped { duplicate_of: file };
+                return Ok(());
+            }
+        }
+        if !thumbnail_sent {
+            return self
+                .send_thumbnail(item, upload, progress, deadline_ms)
+                .await;
+        }
         let Some(target) = upload.target.clone() else {
-            return self.request_urls(upload, plan, extra, deadline_ms).await;
+            return self.bind_target(upload, plan, deadline_ms).await;
         };
         let parts_done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
         if parts_done < plan.part_count() {
@@ -465,28 +480,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             upload.completed = true;
             return Ok(());
         }
-        let Some(thumbnail) = upload.thumbnail.as_mut() else {
+        let Some(thumbnail) = upload.thumbnail.as_ref() else {
             return Err(
                 EngineError::new("CORRUPT_RECORD", "an upload has no thumbnail slot").into(),
             );
         };
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
-        if !thumbnail.uploaded {
-            let image = self.thumbnail_bytes(item).await;
-            let sealed = encrypt_message(&file_key, &image);
-            let sent = sealed.ciphertext.len() as u64;
-            self.send(
-                api::put(&thumbnail.url.url, sealed.ciphertext),
-                true,
-                deadline_ms,
-            )
-            .await?;
-            thumbnail.header = sealed.header.to_vec();
-            thumbnail.size = sent;
-            thumbnail.uploaded = true;
-            progress.bytes_uploaded += sent;
-            return Ok(());
-        }
         let collection_key = self
             .collection_key(item.new.collection_id)
             .await?
@@ -620,56 +619,98 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(())
     }
 
-    async fn request_urls(
+    /// Whether a file with this item's content, type and title is on the
+    /// server already, as the dedupe index read this run sees it; the
+    /// server's file (`file:<id>`) if so.
+    async fn already_on_server(
         &self,
-        upload: &mut Upload,
-        plan: PartPlan,
-        extra: &mut Batch,
+        item: &Item,
+        hash: &str,
         deadline_ms: Option<f64>,
-    ) -> Result<(), StepError> {
-        // A single-PUT file needs two URLs (file, thumbnail), a multipart one
-        // one (thumbnail). They come from a pool refilled 50 at a time, and
-        // the pool is written in this step's batch: a crash cannot hand
-        // one URL to two files.
-        let needed = if matches!(plan, PartPlan::Single { .. }) {
-            2
-        } else {
-            1
-        };
-        let mut pool: Vec<api::UploadUrl> =
-            match self.env.store.get(Table::Meta, URL_POOL_KEY).await? {
-                Some(bytes) => decode(&bytes).unwrap_or_default(),
-                None => Vec::new(),
-            };
-        if pool.len() < needed {
+    ) -> Result<Option<String>, StepError> {
+        self.index_remote(item.new.collection_id, deadline_ms)
+            .await?;
+        let key = dedupe_key(item, hash);
+        Ok(self
+            .env
+            .store
+            .get(Table::Hashes, &key)
+            .await?
+            .map(|owner| String::from_utf8_lossy(&owner).into_owned())
+            .filter(|owner| owner.starts_with("file:")))
+    }
+
+    /// Takes `count` single-PUT URLs from this run's pool, refilled 50 at a
+    /// time. A URL taken is never handed out again, whether or not the step
+    /// that took it is recorded.
+    async fn take_urls(
+        &self,
+        count: usize,
+        deadline_ms: Option<f64>,
+    ) -> Result<Vec<api::UploadUrl>, StepError> {
+        if self.url_pool.borrow().len() < count {
             let request = self.endpoint.borrow().upload_urls(URL_BATCH);
             let fresh = parse_upload_urls(&self.send(request, false, deadline_ms).await?)
                 .map_err(protocol_failure)?;
-            if fresh.len() != URL_BATCH as usize {
+            if fresh.len() < count {
                 return Err(protocol_failure(api::ProtocolError(
-                    "wrong number of upload URLs".into(),
+                    "the server gave too few upload URLs".into(),
                 )));
             }
-            pool.extend(fresh);
+            self.url_pool.borrow_mut().extend(fresh);
         }
-        let mut singles: Vec<api::UploadUrl> = pool.drain(..needed).collect();
-        extra.put(Table::Meta, URL_POOL_KEY.to_vec(), encode(&pool));
-        let thumbnail_url = singles
-            .pop()
-            .ok_or_else(|| protocol_failure(api::ProtocolError("no URLs".into())))?;
+        Ok(self.url_pool.borrow_mut().drain(..count).collect())
+    }
+
+    /// Encrypts the thumbnail and sends it to a URL taken for it in this
+    /// step. Its ciphertext cannot be made again byte for byte (a fresh
+    /// header each time, and a host's image encoder need not be
+    /// deterministic), so its URL is recorded in the same commit as its
+    /// header or never used again: an object key never holds two contents.
+    async fn send_thumbnail(
+        &self,
+        item: &Item,
+        upload: &mut Upload,
+        progress: &mut Progress,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let mut urls = self.take_urls(1, deadline_ms).await?;
+        let url = urls.remove(0);
+        let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+        let image = self.thumbnail_bytes(item).await;
+        let sealed = encrypt_message(&file_key, &image);
+        let size = sealed.ciphertext.len() as u64;
+        self.send(api::put(&url.url, sealed.ciphertext), true, deadline_ms)
+            .await?;
+        upload.thumbnail = Some(Thumbnail {
+            url,
+            header: sealed.header.to_vec(),
+            size,
+            uploaded: true,
+        });
+        progress.bytes_uploaded += size;
+        Ok(())
+    }
+
+    /// Gives the upload its object: a single-PUT URL from the pool, or a
+    /// multipart upload. The file's bytes are fixed by the key and header
+    /// recorded before (the same plaintext encrypts to the same ciphertext),
+    /// so its URLs may be used over several steps and runs.
+    async fn bind_target(
+        &self,
+        upload: &mut Upload,
+        plan: PartPlan,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
         upload.target = Some(match plan {
-            PartPlan::Single { .. } => Target::Single(singles.remove(0)),
+            PartPlan::Single { .. } => {
+                Target::Single(self.take_urls(1, deadline_ms).await?.remove(0))
+            }
             PartPlan::Multipart { parts, .. } => {
                 let request = self.endpoint.borrow().multipart_upload_urls(parts);
                 let response = self.send(request, false, deadline_ms).await?;
                 Target::Multipart(parse_multipart_urls(&response, parts).map_err(protocol_failure)?)
             }
-        });
-        upload.thumbnail = Some(Thumbnail {
-            url: thumbnail_url,
-            header: Vec::new(),
-            size: 0,
-            uploaded: false,
         });
         Ok(())
     }

@@ -235,6 +235,13 @@ impl Record for Target {
     }
 }
 
+impl Upload {
+    /// The thumbnail is on the server under a URL recorded with it.
+    pub fn thumbnail_sent(&self) -> bool {
+        self.thumbnail.as_ref().is_some_and(|t| t.uploaded)
+    }
+}
+
 impl PublicState {
     /// How many states there are; `Counters` keeps one count per state.
     pub const COUNT: usize = Self::ALL.len();

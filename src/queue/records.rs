@@ -39,8 +39,10 @@ pub fn diff_cursor_key(collection_id: i64) -> Vec<u8> {
     format!("diff_cursor\u{0}{collection_id}").into_bytes()
 }
 
-/// Presigned single-PUT URLs fetched but not yet given to an item.
-pub const URL_POOL_KEY: &[u8] = b"url_pool";
+/// Where earlier builds kept a pool of fetched upload URLs. Never read:
+/// after a power cut the pool could come back with URLs already handed to
+/// files (see `Engine::url_pool`); each run deletes what is left of it.
+pub const STALE_URL_POOL_KEY: &[u8] = b"url_pool";
 /// The scheduler's throughput estimates, kept across runs.
 pub const THROUGHPUT_KEY: &[u8] = b"throughput";
 /// The runner's lease where Web Locks are missing.

@@ -49,13 +49,7 @@ impl Store for MemStore {
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let mut map = self.0.borrow_mut();
-        for (table, key, value) in batch.ops {
-            match value {
-                Some(value) => map.insert((table, key), value),
-                None => map.remove(&(table, key)),
-            };
-        }
+        apply(&mut self.0.borrow_mut(), batch);
         Ok(())
     }
 
@@ -88,6 +82,79 @@ impl MemStore {
             out.extend_from_slice(v);
         }
         out
+    }
+}
+
+/// A store that keeps its commit history, so a test can take it back to
+/// any earlier prefix: what a power cut does to a database that commits
+/// with relaxed durability. Clones share the data and the history.
+#[derive(Clone, Default)]
+pub struct JournaledStore {
+    current: MemStore,
+    history: Rc<RefCell<Vec<Batch>>>,
+}
+
+impl JournaledStore {
+    /// Commits so far.
+    pub fn commits(&self) -> usize {
+        self.history.borrow().len()
+    }
+
+    /// Forgets every commit after the first `commits`.
+    pub fn roll_back_to(&self, commits: usize) {
+        let mut history = self.history.borrow_mut();
+        history.truncate(commits);
+        let mut tables = self.current.0.borrow_mut();
+        tables.clear();
+        for batch in history.iter() {
+            apply(&mut tables, batch.clone());
+        }
+    }
+}
+
+fn apply(tables: &mut Tables, batch: Batch) {
+    for (table, key, value) in batch.ops {
+        match value {
+            Some(value) => tables.insert((table, key), value),
+            None => tables.remove(&(table, key)),
+        };
+    }
+}
+
+impl Store for JournaledStore {
+    async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.current.get(table, key).await
+    }
+
+    async fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.current.scan(table, start, end, limit).await
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.history.borrow_mut().push(batch.clone());
+        self.current.commit(batch).await
+    }
+
+    async fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        let swapped = self.current.swap(table, key, expected, new.clone()).await?;
+        if swapped {
+            let mut batch = Batch::default();
+            batch.ops.push((table, key.to_vec(), new));
+            self.history.borrow_mut().push(batch);
+        }
+        Ok(swapped)
     }
 }
 
