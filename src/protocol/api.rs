@@ -1,5 +1,5 @@
-//! Requests to the Ente-compatible API and parsers for its answers (DESIGN.md
-//! section 4). Wire names live here and nowhere else.
+//! Requests to the Ente-compatible API (the museum routes Ferry uploads
+//! through) and parsers for its answers. Wire names live here and nowhere else.
 
 use serde::Serialize;
 

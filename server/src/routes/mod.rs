@@ -1,4 +1,5 @@
-//! The Ente-compatible API (DESIGN.md section 4) and the optional admin API.
+//! The Ente-compatible API (the subset of museum's routes Ferry uploads through) and
+//! the optional admin API.
 
 mod admin;
 mod collections;
