@@ -6,14 +6,14 @@
 // AES-256-GCM (native code, hardware AES) is a reference line.
 //
 // FERRY_BENCH_MIB (default 256) sets the bytes per measurement,
-// FERRY_BENCH_ROUNDS (default 5) the rounds (the best counts), and
+// FERRY_BENCH_ROUNDS (default 9) the rounds (the best counts), and
 // FERRY_BENCH_BROWSER=0 skips Chromium.
 import sodium from 'libsodium-wrappers';
 import init, * as ferry from '../pkg/index.js';
 import { serveRepo, launchChromium } from '../tests/js/browser.mjs';
 
 const MIB = Number(process.env.FERRY_BENCH_MIB ?? 256);
-const ROUNDS = Number(process.env.FERRY_BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.FERRY_BENCH_ROUNDS ?? 9);
 const BROWSER = process.env.FERRY_BENCH_BROWSER !== '0';
 
 // Self-contained (its source is evaluated in the page too): uses only its
@@ -92,8 +92,10 @@ async function measureAll({ ferry, sodium, mib, rounds }) {
 
   const results = [];
   for (const [name, impls] of Object.entries(cases)) {
-    impls.ferry(2); // warm-up: JIT, wasm tier-up, allocator
-    impls.sodium(2);
+    // Warm-up: JIT, wasm tier-up (optimised code is compiled in the
+    // background), allocator.
+    impls.ferry(Math.min(n, 8));
+    impls.sodium(Math.min(n, 8));
     const best = { ferry: Infinity, sodium: Infinity };
     for (let r = 0; r < rounds; r++) {
       for (const who of r % 2 ? ['sodium', 'ferry'] : ['ferry', 'sodium']) {
