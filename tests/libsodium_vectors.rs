@@ -120,3 +120,116 @@ pub fn blake2b_matches_generichash_at_every_split() {
         assert_eq!(hex(&h.finalize()), expected);
     }
 }
+
+/// The SIMD128 paths against the portable ones, on the same deterministic
+/// random inputs: every length up to a few blocks past each SIMD width,
+/// random split points, counters about to wrap, byte counters past 2^64.
+/// Natively both sides are the portable code, so this runs in Chromium only,
+/// where `ferry_primitives::SIMD` must be on.
+#[cfg(target_arch = "wasm32")]
+mod simd_against_portable {
+    use ferry_primitives::Poly1305;
+    use ferry_primitives::blake2b::{
+        BLOCK_BYTES, compress_blocks, compress_last, compress_portable,
+    };
+    use ferry_primitives::chacha::{xor_keystream, xor_keystream_portable};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    // The wasm build must run the SIMD128 paths, or this compares the
+    // portable code with itself.
+    const _: () = assert!(ferry_primitives::SIMD);
+
+    /// xorshift64*: reproducible, and plenty for test inputs.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn bytes<const N: usize>(&mut self) -> [u8; N] {
+            core::array::from_fn(|_| self.next() as u8)
+        }
+        fn vec(&mut self, len: usize) -> Vec<u8> {
+            (0..len).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    fn lengths() -> impl Iterator<Item = usize> {
+        (0..=1100).chain([4096, 16 * 1024 + 3, 65536 + 17, 100_000])
+    }
+
+    #[wasm_bindgen_test]
+    fn chacha20() {
+        let mut rng = Rng(1);
+        for len in lengths() {
+            let (key, nonce) = (rng.bytes::<32>(), rng.bytes::<12>());
+            let counter = match len % 3 {
+                0 => u32::MAX - rng.below(8) as u32,
+                _ => rng.next() as u32,
+            };
+            let data = rng.vec(len);
+            let mut simd = data.clone();
+            xor_keystream(&key, &nonce, counter, &mut simd);
+            let mut portable = data;
+            xor_keystream_portable(&key, &nonce, counter, &mut portable);
+            assert!(simd == portable, "{len} bytes from block {counter}");
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn poly1305() {
+        let mut rng = Rng(2);
+        for len in lengths() {
+            let key = if len % 7 == 0 {
+                [0xff; 32]
+            } else {
+                rng.bytes::<32>()
+            };
+            let data = if len % 5 == 0 {
+                vec![0xff; len]
+            } else {
+                rng.vec(len)
+            };
+            let mut simd = Poly1305::new(&key);
+            let mut portable = Poly1305::new(&key);
+            let mut at = 0;
+            while at < len {
+                let end = (at + 1 + rng.below(len)).min(len);
+                simd.update(&data[at..end]);
+                portable.update_portable(&data[at..end]);
+                at = end;
+            }
+            assert_eq!(simd.finalize(), portable.finalize(), "{len} bytes");
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn blake2b_compression() {
+        let mut rng = Rng(3);
+        for blocks in 0..40 {
+            let h: [u64; 8] = core::array::from_fn(|_| rng.next());
+            let start = u128::from(rng.next()) << (64 * (blocks % 2));
+            let data = rng.vec(blocks * BLOCK_BYTES);
+
+            let (mut simd, mut simd_t) = (h, start);
+            compress_blocks(&mut simd, &mut simd_t, &data);
+            let (mut portable, mut portable_t) = (h, start);
+            for block in data.chunks_exact(BLOCK_BYTES) {
+                portable_t += BLOCK_BYTES as u128;
+                compress_portable(&mut portable, block, portable_t, false);
+            }
+            assert_eq!((simd, simd_t), (portable, portable_t), "{blocks} blocks");
+
+            let last: [u8; BLOCK_BYTES] = core::array::from_fn(|_| rng.next() as u8);
+            compress_last(&mut simd, simd_t + 5, &last);
+            compress_portable(&mut portable, &last, portable_t + 5, true);
+            assert_eq!(simd, portable, "last block after {blocks}");
+        }
+    }
+}

@@ -166,6 +166,47 @@ fn a_decryptor_refuses_anything_after_the_final_chunk() {
     );
 }
 
+/// The in-place path the JS bindings use gives exactly what `pull` gives,
+/// and refuses exactly what `pull` refuses, leaving the decryptor able to
+/// take the genuine chunk afterwards.
+#[test]
+fn open_framed_matches_pull_and_refuses_what_pull_refuses() {
+    let (key, plaintext, file) = encrypt(2 * CHUNK_SIZE + 40);
+    let mut by_pull = FileDecryptor::new(&key, &file.header).unwrap();
+    let mut in_place = FileDecryptor::new(&key, &file.header).unwrap();
+    let mut decrypted = Vec::new();
+    for chunk in file.ciphertext.chunks(ENCRYPTED_CHUNK_SIZE) {
+        let mut bad = chunk.to_vec();
+        bad[chunk.len() / 2] ^= 0x04;
+        assert_eq!(
+            in_place.open_framed(&mut bad),
+            Err(CryptoError::DecryptFailed)
+        );
+        let pulled = by_pull.pull(chunk).unwrap();
+        let mut frame = chunk.to_vec();
+        assert_eq!(in_place.open_framed(&mut frame), Ok(pulled.is_final));
+        assert_eq!(&frame[1..frame.len() - 16], &pulled.data[..]);
+        decrypted.extend_from_slice(&pulled.data);
+    }
+    assert_eq!(decrypted, plaintext);
+    assert!(in_place.is_finished());
+    assert_eq!(
+        in_place.open_framed(&mut file.ciphertext[..17].to_vec()),
+        Err(CryptoError::TrailingData)
+    );
+    let mut fresh = FileDecryptor::new(&key, &file.header).unwrap();
+    assert_eq!(
+        fresh.open_framed(&mut [0u8; 16]),
+        Err(CryptoError::BadChunkLength { got: 16 })
+    );
+    assert_eq!(
+        fresh.open_framed(&mut vec![0u8; ENCRYPTED_CHUNK_SIZE + 1]),
+        Err(CryptoError::BadChunkLength {
+            got: ENCRYPTED_CHUNK_SIZE + 1
+        })
+    );
+}
+
 #[test]
 fn single_messages_must_be_final() {
     let key = Key::generate();

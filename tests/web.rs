@@ -91,13 +91,13 @@ fn streaming_round_trip_with_checkpoint_in_the_browser() {
     );
 
     let mut dec = FileDecryptor::new(&key, &u8a(&enc.header())).unwrap();
-    let a: JsValue = dec.pull(&u8a(&first)).unwrap().into();
+    let a: JsValue = dec.pull(&first).unwrap().into();
     assert!(!field(&a, "final").as_bool().unwrap());
     assert_eq!(
         field(&a, "data").unchecked_into::<Uint8Array>().to_vec(),
         chunk
     );
-    let b: JsValue = dec.pull(&u8a(&last)).unwrap().into();
+    let b: JsValue = dec.pull(&last).unwrap().into();
     assert!(field(&b, "final").as_bool().unwrap());
     assert_eq!(
         field(&b, "data").unchecked_into::<Uint8Array>().to_vec(),

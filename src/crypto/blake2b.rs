@@ -6,6 +6,7 @@
 //! to be serialized between runs, and `blake2` 0.11 deliberately excludes
 //! `SerializableState`.
 
+use ferry_primitives::blake2b::{BLOCK_BYTES, IV, compress_blocks, compress_last};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::CryptoError;
@@ -14,32 +15,6 @@ use super::CryptoError;
 pub const OUTPUT_BYTES: usize = 64;
 /// Length of a serialized [`Blake2b512`] state.
 pub const STATE_BYTES: usize = 8 * 8 + 16 + 1 + BLOCK_BYTES;
-
-const BLOCK_BYTES: usize = 128;
-const IV: [u64; 8] = [
-    0x6a09_e667_f3bc_c908,
-    0xbb67_ae85_84ca_a73b,
-    0x3c6e_f372_fe94_f82b,
-    0xa54f_f53a_5f1d_36f1,
-    0x510e_527f_ade6_82d1,
-    0x9b05_688c_2b3e_6c1f,
-    0x1f83_d9ab_fb41_bd6b,
-    0x5be0_cd19_137e_2179,
-];
-const SIGMA: [[usize; 16]; 12] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-    [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
-    [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
-    [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
-    [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
-    [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
-    [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
-    [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
-    [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-];
 
 /// A streaming BLAKE2b-512 hasher whose state can be saved and restored.
 ///
@@ -106,16 +81,13 @@ impl Blake2b512 {
         if data.len() > room {
             self.buf[self.buf_len..].copy_from_slice(&data[..room]);
             data = &data[room..];
-            self.t += BLOCK_BYTES as u128;
-            let block = self.buf;
-            self.compress(&block, false);
+            compress_blocks(&mut self.h, &mut self.t, &self.buf);
             self.buf_len = 0;
-            while data.len() > BLOCK_BYTES {
-                let (block, rest) = data.split_at(BLOCK_BYTES);
-                self.t += BLOCK_BYTES as u128;
-                self.compress(block, false);
-                data = rest;
-            }
+            // Every whole block but the last, which may be the final one.
+            let whole = (data.len() - 1) / BLOCK_BYTES * BLOCK_BYTES;
+            let (blocks, rest) = data.split_at(whole);
+            compress_blocks(&mut self.h, &mut self.t, blocks);
+            data = rest;
         }
         self.buf[self.buf_len..self.buf_len + data.len()].copy_from_slice(data);
         self.buf_len += data.len();
@@ -124,8 +96,7 @@ impl Blake2b512 {
     pub fn finalize(mut self) -> [u8; OUTPUT_BYTES] {
         self.t += self.buf_len as u128;
         self.buf[self.buf_len..].fill(0);
-        let block = self.buf;
-        self.compress(&block, true);
+        compress_last(&mut self.h, self.t, &self.buf);
         let mut out = [0u8; OUTPUT_BYTES];
         for (chunk, word) in out.chunks_exact_mut(8).zip(self.h) {
             chunk.copy_from_slice(&word.to_le_bytes());
@@ -174,49 +145,6 @@ impl Blake2b512 {
         }
         Ok(Self { h, t, buf, buf_len })
     }
-
-    fn compress(&mut self, block: &[u8], last: bool) {
-        let mut m = [0u64; 16];
-        for (word, chunk) in m.iter_mut().zip(block.chunks_exact(8)) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(chunk);
-            *word = u64::from_le_bytes(bytes);
-        }
-        let mut v = [0u64; 16];
-        v[..8].copy_from_slice(&self.h);
-        v[8..].copy_from_slice(&IV);
-        let t = self.t.to_le_bytes();
-        v[12] ^= u64::from_le_bytes(t[..8].try_into().unwrap_or_default());
-        v[13] ^= u64::from_le_bytes(t[8..].try_into().unwrap_or_default());
-        if last {
-            v[14] = !v[14];
-        }
-        for s in &SIGMA {
-            g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-            g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-            g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-            g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-            g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-            g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-            g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-            g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-        }
-        for i in 0..8 {
-            self.h[i] ^= v[i] ^ v[i + 8];
-        }
-    }
-}
-
-#[inline(always)]
-fn g(v: &mut [u64; 16], a: usize, b: usize, c: usize, d: usize, x: u64, y: u64) {
-    v[a] = v[a].wrapping_add(v[b]).wrapping_add(x);
-    v[d] = (v[d] ^ v[a]).rotate_right(32);
-    v[c] = v[c].wrapping_add(v[d]);
-    v[b] = (v[b] ^ v[c]).rotate_right(24);
-    v[a] = v[a].wrapping_add(v[b]).wrapping_add(y);
-    v[d] = (v[d] ^ v[a]).rotate_right(16);
-    v[c] = v[c].wrapping_add(v[d]);
-    v[b] = (v[b] ^ v[c]).rotate_right(63);
 }
 
 #[cfg(test)]
@@ -249,6 +177,32 @@ mod tests {
             h.update(&data[split..]);
             assert_eq!(h.bytes_hashed(), 1000);
             assert_eq!(h.finalize(), whole, "split at {split}");
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any split of the input, with a checkpoint at every split, gives
+        /// RustCrypto's digest.
+        #[test]
+        fn matches_rustcrypto_at_any_split(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1500),
+            cuts in proptest::collection::vec(0usize..1500, 0..5),
+        ) {
+            use blake2::Digest;
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut h = Blake2b512::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                h.update(&data[at..cut]);
+                h = Blake2b512::from_bytes(&h.to_bytes()).unwrap();
+                at = cut;
+            }
+            proptest::prop_assert_eq!(
+                h.finalize().to_vec(),
+                blake2::Blake2b512::digest(&data).to_vec()
+            );
         }
     }
 

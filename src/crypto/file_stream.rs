@@ -6,7 +6,7 @@
 use zeroize::Zeroizing;
 
 use super::checkpoint::{self, CheckpointKind};
-use super::secretstream::{ABYTES, HEADER_BYTES, STATE_BYTES, StreamState, tag};
+use super::secretstream::{ABYTES, HEADER_BYTES, MAC_BYTES, STATE_BYTES, StreamState, tag};
 use super::{CryptoError, Key};
 
 /// Plaintext bytes per chunk (4 MiB), fixed by the format.
@@ -267,10 +267,42 @@ impl FileDecryptor {
         }
         let mut data = Vec::with_capacity(encrypted_chunk.len() - ABYTES);
         let chunk_tag = self.position.state.pull(&mut data, encrypted_chunk, &[])?;
+        Ok(PulledChunk {
+            data,
+            is_final: self.after(chunk_tag),
+        })
+    }
+
+    /// [`pull`](Self::pull) in place: `frame` is one encrypted chunk
+    /// (`tag ‖ ciphertext ‖ mac`); on success `frame[1..frame.len() - MAC_BYTES]`
+    /// holds the plaintext and the result says whether it was the final
+    /// chunk. On failure the decryptor is unchanged and the bytes of `frame`
+    /// are unspecified. Saves the copy `pull` makes for a caller that
+    /// already copied the chunk into its own buffer.
+    pub fn open_framed(&mut self, frame: &mut [u8]) -> Result<bool, CryptoError> {
+        if self.position.finished {
+            return Err(CryptoError::TrailingData);
+        }
+        if frame.len() < ABYTES || frame.len() > ENCRYPTED_CHUNK_SIZE {
+            return Err(CryptoError::BadChunkLength { got: frame.len() });
+        }
+        let (head, mac) = frame.split_at_mut(frame.len() - MAC_BYTES);
+        let mut received = [0u8; MAC_BYTES];
+        received.copy_from_slice(mac);
+        let (encrypted_tag, body) = head.split_at_mut(1);
+        let chunk_tag =
+            self.position
+                .state
+                .open_in_place(encrypted_tag[0], body, &received, &[])?;
+        Ok(self.after(chunk_tag))
+    }
+
+    /// Counts a chunk that opened with `chunk_tag`; whether it was the last.
+    fn after(&mut self, chunk_tag: u8) -> bool {
         let is_final = chunk_tag == tag::FINAL;
         self.position.chunks += 1;
         self.position.finished = is_final;
-        Ok(PulledChunk { data, is_final })
+        is_final
     }
 
     pub fn checkpoint(&self) -> Vec<u8> {

@@ -4,14 +4,13 @@
 
 mod b64;
 mod blake2b;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod chacha_simd;
 mod checkpoint;
 mod error;
 mod file_stream;
 mod hash;
 mod key;
 mod message;
+mod salsa;
 pub mod secretbox;
 pub mod secretstream;
 

@@ -2,15 +2,13 @@
 //! libsodium: output is `mac(16) ‖ ciphertext`. Ferry uses it to wrap file
 //! keys under a collection key and to seal checkpoints.
 
-use poly1305::Poly1305;
-use poly1305::universal_hash::KeyInit;
-use salsa20::XSalsa20;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
+use ferry_primitives::Poly1305;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::CryptoError;
 use super::key::{KEY_BYTES, Key, random_array};
+use super::salsa::xsalsa20_xor;
 
 pub const NONCE_BYTES: usize = 24;
 pub const MAC_BYTES: usize = 16;
@@ -28,14 +26,24 @@ pub fn seal(key: &Key, message: &[u8]) -> (Vec<u8>, [u8; NONCE_BYTES]) {
     (seal_with_nonce(key, &nonce, message), nonce)
 }
 
+/// The keystream's first 32 bytes are the one-time Poly1305 key and the rest
+/// encrypts the message (libsodium's layout): `buf` is 32 zero bytes followed
+/// by the message, and comes back as the Poly1305 key followed by the
+/// ciphertext.
+fn apply_keystream(key: &Key, nonce: &[u8; NONCE_BYTES], buf: &mut [u8]) -> [u8; KEY_BYTES] {
+    xsalsa20_xor(key.as_bytes(), nonce, buf);
+    let mut mac_key = [0u8; KEY_BYTES];
+    mac_key.copy_from_slice(&buf[..KEY_BYTES]);
+    mac_key
+}
+
 pub(crate) fn seal_with_nonce(key: &Key, nonce: &[u8; NONCE_BYTES], message: &[u8]) -> Vec<u8> {
-    let (mut cipher, mac_key) = start(key, nonce);
+    let mut buf = Zeroizing::new(vec![0u8; KEY_BYTES + message.len()]);
+    buf[KEY_BYTES..].copy_from_slice(message);
+    let mac_key = Zeroizing::new(apply_keystream(key, nonce, &mut buf));
     let mut out = Vec::with_capacity(MAC_BYTES + message.len());
-    out.extend_from_slice(&[0u8; MAC_BYTES]);
-    out.extend_from_slice(message);
-    cipher.apply_keystream(&mut out[MAC_BYTES..]);
-    let mac = Poly1305::new(&(*mac_key).into()).compute_unpadded(&out[MAC_BYTES..]);
-    out[..MAC_BYTES].copy_from_slice(&mac);
+    out.extend_from_slice(&Poly1305::mac(&mac_key, &buf[KEY_BYTES..]));
+    out.extend_from_slice(&buf[KEY_BYTES..]);
     out
 }
 
@@ -48,15 +56,17 @@ pub fn open(key: &Key, nonce: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>
     if sealed.len() < MAC_BYTES {
         return Err(CryptoError::DecryptFailed);
     }
-    let (mut cipher, mac_key) = start(key, nonce);
     let (mac, ciphertext) = sealed.split_at(MAC_BYTES);
-    let expected = Poly1305::new(&(*mac_key).into()).compute_unpadded(ciphertext);
-    if !bool::from(expected.as_slice().ct_eq(mac)) {
+    let mut buf = Zeroizing::new(vec![0u8; KEY_BYTES + ciphertext.len()]);
+    buf[KEY_BYTES..].copy_from_slice(ciphertext);
+    let mac_key = Zeroizing::new(apply_keystream(key, nonce, &mut buf));
+    // Nothing decrypted leaves before the tag checks out; `buf` is wiped on
+    // drop either way.
+    if !bool::from(Poly1305::mac(&mac_key, ciphertext).ct_eq(mac)) {
         return Err(CryptoError::DecryptFailed);
     }
-    let mut out = Zeroizing::new(ciphertext.to_vec());
-    cipher.apply_keystream(&mut out);
-    Ok(out)
+    buf.drain(..KEY_BYTES);
+    Ok(buf)
 }
 
 /// Wraps a 32-byte key (a file key under a collection key).
@@ -75,15 +85,6 @@ pub fn unwrap_key(
 ) -> Result<Key, CryptoError> {
     let bytes = open(wrapping_key, nonce, encrypted_key)?;
     Key::from_slice(&bytes)
-}
-
-/// The cipher positioned after the first 32 keystream bytes, which become the
-/// one-time Poly1305 key (libsodium's layout).
-fn start(key: &Key, nonce: &[u8; NONCE_BYTES]) -> (XSalsa20, Zeroizing<[u8; KEY_BYTES]>) {
-    let mut cipher = XSalsa20::new(key.as_bytes().into(), nonce.into());
-    let mut mac_key = Zeroizing::new([0u8; KEY_BYTES]);
-    cipher.apply_keystream(mac_key.as_mut());
-    (cipher, mac_key)
 }
 
 #[cfg(test)]

@@ -9,10 +9,8 @@
 //! first 8 bytes are XORed into the inonce, the counter is incremented, and
 //! the state is rekeyed on `TAG_REKEY` or when the counter wraps to zero.
 
-use chacha20::cipher::{KeyIvInit, StreamCipher};
-use chacha20::{ChaCha20, hchacha};
-use poly1305::Poly1305;
-use poly1305::universal_hash::{KeyInit, UniversalHash};
+use ferry_primitives::Poly1305;
+use ferry_primitives::chacha::{hchacha20, xor_keystream};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -26,7 +24,8 @@ pub const ABYTES: usize = 1 + MAC_BYTES;
 /// Length of a serialized [`StreamState`].
 pub const STATE_BYTES: usize = KEY_BYTES + NONCE_BYTES;
 
-const MAC_BYTES: usize = 16;
+/// Length of the MAC that ends every message.
+pub const MAC_BYTES: usize = 16;
 const NONCE_BYTES: usize = 12;
 const COUNTER_BYTES: usize = 4;
 const BLOCK_BYTES: usize = 64;
@@ -83,9 +82,8 @@ impl StreamState {
     pub(crate) fn from_header(key: &Key, header: &[u8; HEADER_BYTES]) -> Self {
         let mut hchacha_input = [0u8; 16];
         hchacha_input.copy_from_slice(&header[..16]);
-        let subkey = hchacha::<chacha20::R20>(key.as_bytes().into(), &hchacha_input.into());
         let mut state = Self {
-            k: subkey.into(),
+            k: hchacha20(key.as_bytes(), &hchacha_input),
             nonce: [0u8; NONCE_BYTES],
         };
         state.reset_counter();
@@ -108,24 +106,18 @@ impl StreamState {
     /// `tag ‖ ciphertext ‖ mac`. Lets a caller that already copied the
     /// plaintext into its own buffer avoid a second 4 MiB copy.
     pub fn push_framed(&mut self, buf: &mut Vec<u8>, start: usize, ad: &[u8], tag: u8) {
-        let (mut cipher, mut mac) = self.message_keys(ad);
-
-        let mut block = [0u8; BLOCK_BYTES];
-        block[0] = tag;
-        cipher.apply_keystream(&mut block);
-        mac.update_padded(&block);
-        buf[start] = block[0];
-
+        let mut mac = self.message_mac(ad);
+        buf[start] = self.tag_block(&mut mac, tag, true);
         let ciphertext = &mut buf[start + 1..];
+        let message_len = ciphertext.len();
+        // Encrypt-then-MAC a slice at a time, so Poly1305 reads ciphertext
+        // still in L1 cache.
         for (i, slice) in ciphertext.chunks_mut(INTERLEAVE_BYTES).enumerate() {
             self.xor_message(slice, i);
-            if slice.len() == INTERLEAVE_BYTES {
-                mac.update_padded(slice);
-            }
+            mac.update(slice);
         }
-        let tag_bytes = finish_mac(mac, &buf[start + 1..], ad.len());
+        let tag_bytes = finish_mac(mac, message_len, ad.len());
         buf.extend_from_slice(&tag_bytes);
-
         self.advance(&tag_bytes, tag);
     }
 
@@ -136,35 +128,59 @@ impl StreamState {
         if input.len() < ABYTES {
             return Err(CryptoError::BadChunkLength { got: input.len() });
         }
-        let message_len = input.len() - ABYTES;
-        let (mut cipher, mut mac) = self.message_keys(ad);
-
-        let mut block = [0u8; BLOCK_BYTES];
-        block[0] = input[0];
-        cipher.apply_keystream(&mut block);
-        let tag = block[0];
-        // The MAC covers the block as sent: encrypted tag byte, keystream rest.
-        block[0] = input[0];
-        mac.update_padded(&block);
-
-        let ciphertext = &input[1..1 + message_len];
-        let whole = ciphertext.len() - ciphertext.len() % INTERLEAVE_BYTES;
-        mac.update_padded(&ciphertext[..whole]);
-        let expected = finish_mac(mac, ciphertext, ad.len());
-        let received = &input[1 + message_len..];
-        if !bool::from(expected.ct_eq(received)) {
-            return Err(CryptoError::DecryptFailed);
-        }
-
-        out.reserve(message_len);
+        let (body, mac) = input[1..].split_at(input.len() - ABYTES);
+        let mut mac_bytes = [0u8; MAC_BYTES];
+        mac_bytes.copy_from_slice(mac);
         let start = out.len();
-        out.extend_from_slice(ciphertext);
-        for (i, slice) in out[start..].chunks_mut(INTERLEAVE_BYTES).enumerate() {
+        out.extend_from_slice(body);
+        match self.open_in_place(input[0], &mut out[start..], &mac_bytes, ad) {
+            Ok(tag) => Ok(tag),
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Authenticates and decrypts one message whose parts arrive apart: the
+    /// encrypted tag byte, the ciphertext (decrypted in place in `body`) and
+    /// the MAC. Returns the tag. On failure the state is untouched and `body`
+    /// is zeroed: MAC and decryption go a slice at a time, in one pass over
+    /// memory, so some of it may already have been decrypted.
+    pub fn open_in_place(
+        &mut self,
+        encrypted_tag: u8,
+        body: &mut [u8],
+        received: &[u8; MAC_BYTES],
+        ad: &[u8],
+    ) -> Result<u8, CryptoError> {
+        let mut mac = self.message_mac(ad);
+        let tag = self.tag_block(&mut mac, encrypted_tag, false);
+        for (i, slice) in body.chunks_mut(INTERLEAVE_BYTES).enumerate() {
+            mac.update(slice);
             self.xor_message(slice, i);
         }
-
+        let expected = finish_mac(mac, body.len(), ad.len());
+        if !bool::from(expected.ct_eq(received)) {
+            body.zeroize();
+            return Err(CryptoError::DecryptFailed);
+        }
         self.advance(&expected, tag);
         Ok(tag)
+    }
+
+    /// Keystream block 1 carries the tag byte, and the MAC covers the whole
+    /// 64-byte block as sent: the encrypted tag byte, then the keystream.
+    /// Returns the tag byte encrypted (`encrypt`) or decrypted.
+    fn tag_block(&self, mac: &mut Poly1305, tag_byte: u8, encrypt: bool) -> u8 {
+        let mut block = [0u8; BLOCK_BYTES];
+        block[0] = tag_byte;
+        xor_keystream(&self.k, &self.nonce, 1, &mut block);
+        let other = block[0];
+        block[0] = if encrypt { other } else { tag_byte };
+        mac.update(&block);
+        block.zeroize();
+        other
     }
 
     /// XORs the message keystream into the `index`-th `INTERLEAVE_BYTES`
@@ -172,15 +188,7 @@ impl StreamState {
     fn xor_message(&self, slice: &mut [u8], index: usize) {
         // A message of 4 MiB is 65,536 blocks, far below the 2^32 limit.
         let counter = u32::try_from(2 + index * INTERLEAVE_BYTES / BLOCK_BYTES).unwrap_or(u32::MAX);
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        super::chacha_simd::xor_keystream(&self.k, &self.nonce, counter, slice);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        {
-            use chacha20::cipher::StreamCipherSeek;
-            let mut cipher = ChaCha20::new(&self.k.into(), &self.nonce.into());
-            cipher.seek(u64::from(counter) * BLOCK_BYTES as u64);
-            cipher.apply_keystream(slice);
-        }
+        xor_keystream(&self.k, &self.nonce, counter, slice);
     }
 
     /// libsodium's `crypto_secretstream_xchacha20poly1305_rekey`.
@@ -188,7 +196,7 @@ impl StreamState {
         let mut next = [0u8; KEY_BYTES + 8];
         next[..KEY_BYTES].copy_from_slice(&self.k);
         next[KEY_BYTES..].copy_from_slice(&self.nonce[COUNTER_BYTES..]);
-        ChaCha20::new(&self.k.into(), &self.nonce.into()).apply_keystream(&mut next);
+        xor_keystream(&self.k, &self.nonce, 0, &mut next);
         self.k.copy_from_slice(&next[..KEY_BYTES]);
         self.nonce[COUNTER_BYTES..].copy_from_slice(&next[KEY_BYTES..]);
         next.zeroize();
@@ -213,21 +221,19 @@ impl StreamState {
         state
     }
 
-    /// The cipher positioned at block 0 turned into the Poly1305 key, and the
-    /// MAC already fed with the padded associated data; the cipher is left at
-    /// block 1, where the tag block goes.
-    fn message_keys(&self, ad: &[u8]) -> (ChaCha20, Poly1305) {
-        let mut cipher = ChaCha20::new(&self.k.into(), &self.nonce.into());
+    /// A Poly1305 keyed by keystream block 0, already fed the associated
+    /// data padded to 16 bytes.
+    fn message_mac(&self, ad: &[u8]) -> Poly1305 {
         let mut block0 = [0u8; BLOCK_BYTES];
-        cipher.apply_keystream(&mut block0);
+        xor_keystream(&self.k, &self.nonce, 0, &mut block0);
         let mut poly_key = [0u8; KEY_BYTES];
         poly_key.copy_from_slice(&block0[..KEY_BYTES]);
-        let mac = Poly1305::new(&poly_key.into());
+        let mut mac = Poly1305::new(&poly_key);
         block0.zeroize();
         poly_key.zeroize();
-        let mut mac = mac;
-        mac.update_padded(ad);
-        (cipher, mac)
+        mac.update(ad);
+        mac.update(&ZEROS[..(16 - ad.len() % 16) % 16]);
+        mac
     }
 
     fn advance(&mut self, mac: &[u8; MAC_BYTES], tag: u8) {
@@ -257,28 +263,20 @@ impl StreamState {
     }
 }
 
-/// Feeds what is left of the ciphertext after its whole `INTERLEAVE_BYTES`
-/// slices, then the closing lengths, into the MAC and returns it.
+const ZEROS: [u8; 16] = [0u8; 16];
+
+/// Closes the MAC: padding, then both lengths.
 ///
 /// libsodium pads the ciphertext with `(0x10 - 64 + mlen) & 0xf` zero bytes,
 /// which is `mlen % 16`, not the usual pad to a 16-byte boundary. Every
-/// implementation must keep that quirk to interoperate, and it leaves the
-/// MAC input unaligned, so the tail goes through Poly1305's standard
+/// implementation must keep that quirk to interoperate; it leaves the MAC
+/// input unaligned, so the last block goes through Poly1305's standard
 /// partial-final-block rule.
-fn finish_mac(mut mac: Poly1305, ciphertext: &[u8], ad_len: usize) -> [u8; MAC_BYTES] {
-    let done = ciphertext.len() - ciphertext.len() % INTERLEAVE_BYTES;
-    let whole = ciphertext.len() - ciphertext.len() % 16;
-    let (blocks, rest) = ciphertext.split_at(whole);
-    mac.update_padded(&blocks[done..]);
-
-    let pad = ciphertext.len() % 16;
-    let mut tail = [0u8; 15 + 15 + 16];
-    tail[..rest.len()].copy_from_slice(rest);
-    let lengths = rest.len() + pad;
-    tail[lengths..lengths + 8].copy_from_slice(&(ad_len as u64).to_le_bytes());
-    tail[lengths + 8..lengths + 16]
-        .copy_from_slice(&((BLOCK_BYTES + ciphertext.len()) as u64).to_le_bytes());
-    mac.compute_unpadded(&tail[..lengths + 16]).into()
+fn finish_mac(mut mac: Poly1305, message_len: usize, ad_len: usize) -> [u8; MAC_BYTES] {
+    mac.update(&ZEROS[..message_len % 16]);
+    mac.update(&(ad_len as u64).to_le_bytes());
+    mac.update(&((BLOCK_BYTES + message_len) as u64).to_le_bytes());
+    mac.finalize()
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use wasm_bindgen::prelude::*;
 
+use js_sys::Uint8Array;
+
 use super::FerryError;
 use super::convert::{bytes, key, object, uint8array};
 use crate::crypto;
@@ -160,8 +162,26 @@ pub fn from_base64(text: &str) -> Result<Vec<u8>, FerryError> {
 
 /// Streaming encryption of one file, 4 MiB plaintext chunk by chunk.
 #[wasm_bindgen]
-#[derive(Debug)]
-pub struct FileEncryptor(crypto::FileEncryptor);
+pub struct FileEncryptor {
+    inner: crypto::FileEncryptor,
+    /// One buffer for every chunk: no allocation and no zero-filling per push.
+    frame: Vec<u8>,
+}
+
+impl core::fmt::Debug for FileEncryptor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl From<crypto::FileEncryptor> for FileEncryptor {
+    fn from(inner: crypto::FileEncryptor) -> Self {
+        Self {
+            inner,
+            frame: Vec::new(),
+        }
+    }
+}
 
 #[wasm_bindgen]
 impl FileEncryptor {
@@ -169,7 +189,7 @@ impl FileEncryptor {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
     ) -> Result<FileEncryptor, FerryError> {
-        Ok(Self(crypto::FileEncryptor::new(&key(file_key, "key")?)))
+        Ok(crypto::FileEncryptor::new(&key(file_key, "key")?).into())
     }
 
     /// Restores an encryptor from `checkpoint()`; it continues with exactly
@@ -178,26 +198,27 @@ impl FileEncryptor {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] checkpoint: &JsValue,
     ) -> Result<FileEncryptor, FerryError> {
-        Ok(Self(crypto::FileEncryptor::resume(
+        Ok(crypto::FileEncryptor::resume(
             &key(file_key, "key")?,
             &bytes(checkpoint, "checkpoint")?,
-        )?))
+        )?
+        .into())
     }
 
     /// The 24-byte stream header (`decryptionHeader`).
     #[wasm_bindgen(getter)]
     pub fn header(&self) -> Vec<u8> {
-        self.0.header().to_vec()
+        self.inner.header().to_vec()
     }
 
     #[wasm_bindgen(getter, js_name = chunksDone)]
     pub fn chunks_done(&self) -> f64 {
-        self.0.chunks_done() as f64
+        self.inner.chunks_done() as f64
     }
 
     #[wasm_bindgen(getter)]
     pub fn finished(&self) -> bool {
-        self.0.is_finished()
+        self.inner.is_finished()
     }
 
     /// Encrypts the next chunk: exactly 4 MiB unless `isFinal`.
@@ -205,34 +226,73 @@ impl FileEncryptor {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] chunk: &JsValue,
         #[wasm_bindgen(js_name = isFinal)] is_final: Option<bool>,
-    ) -> Result<Vec<u8>, FerryError> {
-        // Copy the plaintext straight into the output frame and encrypt in
-        // place: one copy in and one out, as libsodium does.
+    ) -> Result<Uint8Array, FerryError> {
+        // Copy the plaintext straight into the frame and encrypt in place:
+        // one copy in and one out, as libsodium does.
         let chunk = chunk
-            .dyn_ref::<js_sys::Uint8Array>()
+            .dyn_ref::<Uint8Array>()
             .ok_or_else(|| FerryError::bad_input("`chunk` must be a Uint8Array"))?;
         let len = chunk.length() as usize;
         if len > crypto::CHUNK_SIZE {
             return Err(crypto::CryptoError::BadChunkSize { got: len }.into());
         }
-        let mut frame = Vec::with_capacity(len + crypto::secretstream::ABYTES);
-        frame.resize(len + 1, 0);
-        chunk.copy_to(&mut frame[1..]);
-        self.0
-            .seal_framed(&mut frame, 0, is_final.unwrap_or(false))?;
-        Ok(frame)
+        fit(&mut self.frame, len + 1);
+        chunk.copy_to(&mut self.frame[1..]);
+        self.inner
+            .seal_framed(&mut self.frame, 0, is_final.unwrap_or(false))?;
+        Ok(copy_out(&self.frame))
     }
 
     /// The stream state sealed under the file key.
     pub fn checkpoint(&self) -> Vec<u8> {
-        self.0.checkpoint()
+        self.inner.checkpoint()
     }
+}
+
+/// Sets `buf`'s length to `len`, zero-filling only bytes never used before:
+/// every chunk of a file but the last has the same size, so after the first
+/// this only moves the end.
+fn fit(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() >= len {
+        buf.truncate(len);
+    } else {
+        buf.resize(len, 0);
+    }
+}
+
+/// A copy of `bytes` owned by JavaScript, made as wasm-bindgen returns a
+/// `Vec<u8>` (a view of wasm memory, sliced) but leaving the buffer here for
+/// the next chunk.
+fn copy_out(bytes: &[u8]) -> Uint8Array {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    // wasm32 addresses and lengths are 32-bit.
+    let at = u32::try_from(bytes.as_ptr() as usize).unwrap_or(u32::MAX);
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    Uint8Array::new_with_byte_offset_and_length(&memory.buffer(), at, len).slice(0, len)
 }
 
 /// Streaming decryption of one file, encrypted chunk by chunk.
 #[wasm_bindgen]
-#[derive(Debug)]
-pub struct FileDecryptor(crypto::FileDecryptor);
+pub struct FileDecryptor {
+    inner: crypto::FileDecryptor,
+    /// One buffer for every chunk, decrypted in place.
+    frame: Vec<u8>,
+}
+
+impl core::fmt::Debug for FileDecryptor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl From<crypto::FileDecryptor> for FileDecryptor {
+    fn from(inner: crypto::FileDecryptor) -> Self {
+        Self {
+            inner,
+            frame: Vec::new(),
+        }
+    }
+}
 
 #[wasm_bindgen]
 impl FileDecryptor {
@@ -241,30 +301,28 @@ impl FileDecryptor {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] header: &JsValue,
     ) -> Result<FileDecryptor, FerryError> {
-        Ok(Self(crypto::FileDecryptor::new(
-            &key(file_key, "key")?,
-            &bytes(header, "header")?,
-        )?))
+        Ok(crypto::FileDecryptor::new(&key(file_key, "key")?, &bytes(header, "header")?)?.into())
     }
 
     pub fn resume(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] file_key: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] checkpoint: &JsValue,
     ) -> Result<FileDecryptor, FerryError> {
-        Ok(Self(crypto::FileDecryptor::resume(
+        Ok(crypto::FileDecryptor::resume(
             &key(file_key, "key")?,
             &bytes(checkpoint, "checkpoint")?,
-        )?))
+        )?
+        .into())
     }
 
     #[wasm_bindgen(getter, js_name = chunksDone)]
     pub fn chunks_done(&self) -> f64 {
-        self.0.chunks_done() as f64
+        self.inner.chunks_done() as f64
     }
 
     #[wasm_bindgen(getter)]
     pub fn finished(&self) -> bool {
-        self.0.is_finished()
+        self.inner.is_finished()
     }
 
     /// Authenticates and decrypts the next encrypted chunk (at most 4 MiB + 17).
@@ -272,69 +330,108 @@ impl FileDecryptor {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] chunk: &JsValue,
     ) -> Result<DecryptedChunk, FerryError> {
-        let pulled = self.0.pull(&bytes(chunk, "chunk")?)?;
+        let chunk = chunk
+            .dyn_ref::<Uint8Array>()
+            .ok_or_else(|| FerryError::bad_input("`chunk` must be a Uint8Array"))?;
+        let len = chunk.length() as usize;
+        // Refused before anything is copied.
+        if len > crypto::ENCRYPTED_CHUNK_SIZE {
+            return Err(crypto::CryptoError::BadChunkLength { got: len }.into());
+        }
+        fit(&mut self.frame, len);
+        chunk.copy_to(&mut self.frame);
+        let is_final = self.inner.open_framed(&mut self.frame)?;
+        let plaintext = &self.frame[1..len - crypto::secretstream::MAC_BYTES];
         Ok(object(&[
-            ("data", uint8array(&pulled.data)),
-            ("final", JsValue::from_bool(pulled.is_final)),
+            ("data", copy_out(plaintext).into()),
+            ("final", JsValue::from_bool(is_final)),
         ])
         .unchecked_into())
     }
 
     pub fn checkpoint(&self) -> Vec<u8> {
-        self.0.checkpoint()
+        self.inner.checkpoint()
     }
 }
 
 /// Streaming BLAKE2b-512, equal to libsodium's `crypto_generichash(64, …)`.
 #[wasm_bindgen]
-#[derive(Debug)]
-pub struct Blake2b512(Option<crypto::Blake2b512>);
+pub struct Blake2b512 {
+    hasher: Option<crypto::Blake2b512>,
+    /// Input is copied in slices this size and hashed while still in cache.
+    slice: Vec<u8>,
+}
+
+impl core::fmt::Debug for Blake2b512 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.hasher.fmt(f)
+    }
+}
+
+const HASH_SLICE_BYTES: u32 = 64 * 1024;
+
+impl From<crypto::Blake2b512> for Blake2b512 {
+    fn from(hasher: crypto::Blake2b512) -> Self {
+        Self {
+            hasher: Some(hasher),
+            slice: Vec::new(),
+        }
+    }
+}
 
 #[wasm_bindgen]
 impl Blake2b512 {
     #[wasm_bindgen(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Blake2b512 {
-        Self(Some(crypto::Blake2b512::new()))
+        crypto::Blake2b512::new().into()
     }
 
     /// Restores a hasher from `checkpoint()`, e.g. in a later run.
     pub fn resume(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] checkpoint: &JsValue,
     ) -> Result<Blake2b512, FerryError> {
-        Ok(Self(Some(crypto::hash_resume(&bytes(
-            checkpoint,
-            "checkpoint",
-        )?)?)))
+        Ok(crypto::hash_resume(&bytes(checkpoint, "checkpoint")?)?.into())
     }
 
     pub fn update(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] data: &JsValue,
     ) -> Result<(), FerryError> {
-        let data = bytes(data, "data")?;
-        self.live()?.update(&data);
+        let data = data
+            .dyn_ref::<Uint8Array>()
+            .ok_or_else(|| FerryError::bad_input("`data` must be a Uint8Array"))?;
+        let hasher = self.hasher.as_mut().ok_or_else(finished)?;
+        let total = data.length();
+        let mut at = 0;
+        while at < total {
+            let end = total.min(at + HASH_SLICE_BYTES);
+            fit(&mut self.slice, (end - at) as usize);
+            data.subarray(at, end).copy_to(&mut self.slice);
+            hasher.update(&self.slice);
+            at = end;
+        }
         Ok(())
     }
 
     /// Bytes hashed so far.
     #[wasm_bindgen(getter, js_name = bytesHashed)]
     pub fn bytes_hashed(&self) -> f64 {
-        self.0.as_ref().map_or(0.0, |h| h.bytes_hashed() as f64)
+        self.hasher
+            .as_ref()
+            .map_or(0.0, |h| h.bytes_hashed() as f64)
     }
 
     pub fn checkpoint(&mut self) -> Result<Vec<u8>, FerryError> {
-        Ok(crypto::hash_checkpoint(self.live()?))
+        Ok(crypto::hash_checkpoint(
+            self.hasher.as_ref().ok_or_else(finished)?,
+        ))
     }
 
     /// The 64-byte digest. The hasher cannot be used afterwards.
     pub fn finalize(&mut self) -> Result<Vec<u8>, FerryError> {
-        let hasher = self.0.take().ok_or_else(finished)?;
+        let hasher = self.hasher.take().ok_or_else(finished)?;
         Ok(hasher.finalize().to_vec())
-    }
-
-    fn live(&mut self) -> Result<&mut crypto::Blake2b512, FerryError> {
-        self.0.as_mut().ok_or_else(finished)
     }
 }
 
