@@ -2,6 +2,7 @@
 //! A failure is classified once, here, into a retry, a permanent failure, or
 //! a block of the whole queue.
 
+use super::capture::{seal_metadata, with_static_thumbnail};
 use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
@@ -13,8 +14,8 @@ use crate::crypto::{
     to_base64, wrap_key,
 };
 use crate::protocol::api::{
-    self, FileMetadata, NewFile, ObjectRef, SealedMetadata, parse_etag, parse_file_record,
-    parse_multipart_urls, parse_upload_urls,
+    self, NewFile, ObjectRef, parse_etag, parse_file_record, parse_multipart_urls,
+    parse_upload_urls,
 };
 use crate::protocol::{
     Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, URL_EXPIRED, classify,
@@ -392,17 +393,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     async fn prepare_upload(&self, item: &Item, hash: String) -> Result<Upload, EngineError> {
         let file_key = Key::generate();
         let encryptor = FileEncryptor::new(&file_key);
-        let metadata = FileMetadata {
-            file_type: item.new.file_type.wire(),
-            title: item.new.title.clone(),
-            creation_time: item.new.creation_time,
-            modification_time: item.new.modification_time,
-            hash: hash.clone(),
-        };
-        let sealed_metadata = encrypt_message(
-            &file_key,
-            &serde_json::to_vec(&metadata).unwrap_or_default(),
-        );
+        let metadata = seal_metadata(&file_key, &self.file_metadata(item, &hash).await);
         Ok(Upload {
             hash,
             sealed_file_key: self.env.vault.seal(file_key.as_bytes()).await?,
@@ -413,10 +404,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             sealed_checkpoint: Some(self.env.vault.seal(&encryptor.checkpoint()).await?),
             completed: false,
             thumbnail: None,
-            metadata: SealedMetadata {
-                encrypted_data: to_base64(&sealed_metadata.ciphertext),
-                decryption_header: to_base64(&sealed_metadata.header),
-            },
+            metadata,
             bytes_sent: 0,
         })
     }
@@ -678,6 +666,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let url = urls.remove(0);
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
         let image = self.thumbnail_bytes(item).await;
+        // Recorded with the thumbnail: Ente's apps draw an icon for it.
+        if image == PLACEHOLDER_THUMBNAIL
+            && let Some(marked) = with_static_thumbnail(&file_key, &upload.metadata)
+        {
+            upload.metadata = marked;
+        }
         let sealed = encrypt_message(&file_key, &image);
         let size = sealed.ciphertext.len() as u64;
         self.send(api::put(&url.url, sealed.ciphertext), true, deadline_ms)

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::http::{HttpRequest, HttpResponse, Method};
 use super::json::Json;
+use crate::media::{Location, parse_degrees, write_degrees};
 use crate::queue::codec::struct_record;
 
 /// Where the API is and who is calling.
@@ -317,9 +318,9 @@ pub fn parse_diff(response: &HttpResponse) -> Result<Diff, ProtocolError> {
     })
 }
 
-/// What goes inside the encrypted metadata (times in microseconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What goes inside the encrypted metadata (times in microseconds), as
+/// Ente's clients write and read it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FileMetadata {
     pub file_type: u8,
     pub title: String,
@@ -327,14 +328,58 @@ pub struct FileMetadata {
     pub modification_time: i64,
     /// BLAKE2b-512 of the plaintext, standard base64.
     pub hash: String,
+    /// Where it was taken (`latitude`, `longitude`).
+    pub location: Option<Location>,
+    /// A video's length in whole seconds.
+    pub duration: Option<u32>,
+    /// The placeholder went instead of a thumbnail: Ente's apps then show
+    /// the file type's icon rather than a grey pixel.
+    pub has_static_thumbnail: bool,
 }
 
 impl FileMetadata {
-    /// Decrypted metadata as JSON; other members (Ente writes more) are ignored.
+    /// The JSON Ente's clients read. Written by hand: degrees go out as
+    /// six-decimal numbers without pulling float formatting into the wasm.
+    pub fn to_json(&self) -> Vec<u8> {
+        use std::fmt::Write;
+        let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        let mut out = format!(
+            r#"{{"fileType":{},"title":{},"creationTime":{},"modificationTime":{},"hash":{}"#,
+            self.file_type,
+            quoted(&self.title),
+            self.creation_time,
+            self.modification_time,
+            quoted(&self.hash),
+        );
+        if let Some(location) = self.location {
+            out.push_str(r#","latitude":"#);
+            write_degrees(&mut out, location.latitude);
+            out.push_str(r#","longitude":"#);
+            write_degrees(&mut out, location.longitude);
+        }
+        if let Some(duration) = self.duration {
+            let _ = write!(out, r#","duration":{duration}"#);
+        }
+        if self.has_static_thumbnail {
+            out.push_str(r#","hasStaticThumbnail":true"#);
+        }
+        out.push('}');
+        out.into_bytes()
+    }
+
+    /// Decrypted metadata as JSON; other members (Ente writes more) are
+    /// ignored, and so are optional ones Ferry cannot read (a location
+    /// written with an exponent): they must not stop dedupe.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
         const WHAT: &str = "file metadata";
         let value = Json::parse(bytes).map_err(|e| ProtocolError(format!("{WHAT}: {e}")))?;
         let members = Members::of(&value, WHAT)?;
+        let degrees = |name: &str| match value.get(name)? {
+            Json::Number(text) => parse_degrees(text.as_bytes())
+                .filter(|(_, used)| *used == text.len())
+                .map(|(micro, _)| micro),
+            _ => None,
+        };
         Ok(Self {
             file_type: members.get("fileType", "a file type", |v| {
                 v.as_i64().and_then(|n| u8::try_from(n).ok())
@@ -343,6 +388,17 @@ impl FileMetadata {
             creation_time: members.int("creationTime")?,
             modification_time: members.int("modificationTime")?,
             hash: members.string("hash")?,
+            location: degrees("latitude")
+                .zip(degrees("longitude"))
+                .and_then(|(latitude, longitude)| Location::new(latitude, longitude)),
+            duration: value
+                .get("duration")
+                .and_then(Json::as_u64)
+                .and_then(|d| u32::try_from(d).ok()),
+            has_static_thumbnail: value
+                .get("hasStaticThumbnail")
+                .and_then(Json::as_bool)
+                .unwrap_or(false),
         })
     }
 }
@@ -462,8 +518,14 @@ mod tests {
             creation_time: -5,
             modification_time: 9,
             hash: "aGFzaA==".into(),
+            ..FileMetadata::default()
         };
-        let json = serde_json::to_vec(&metadata).unwrap();
+        let json = metadata.to_json();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
+            serde_json::json!({"fileType": 1, "title": "Ünïcode \"clip\".mp4",
+                "creationTime": -5, "modificationTime": 9, "hash": "aGFzaA=="})
+        );
         assert_eq!(FileMetadata::from_json(&json), Ok(metadata));
         assert!(
             FileMetadata::from_json(
@@ -471,6 +533,54 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn metadata_writes_what_ente_reads_and_reads_it_back() {
+        let metadata = FileMetadata {
+            file_type: 1,
+            title: "clip.mov".into(),
+            creation_time: 1_689_352_215_250_000,
+            modification_time: 1_700_000_000_000_000,
+            hash: "aGFzaA==".into(),
+            location: Location::new(-33_856_800, 5),
+            duration: Some(13),
+            has_static_thumbnail: true,
+        };
+        let json = metadata.to_json();
+        assert_eq!(
+            String::from_utf8(json.clone()).unwrap(),
+            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"duration":13,"hasStaticThumbnail":true}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed["latitude"].as_f64(), Some(-33.8568));
+        assert_eq!(parsed["longitude"].as_f64(), Some(0.000005));
+        assert_eq!(FileMetadata::from_json(&json), Ok(metadata));
+
+        // What Ente's clients write: any float, nulls, other members. A
+        // location Ferry cannot read is dropped, never an error.
+        let ente = br#"{"fileType":0,"title":"a.jpg","creationTime":1,"modificationTime":2,
+            "hash":"h","latitude":48.85822291,"longitude":2.2945,"duration":null,
+            "hasStaticThumbnail":false,"imageHash":"x"}"#;
+        let read = FileMetadata::from_json(ente).unwrap();
+        assert_eq!(read.location, Location::new(48_858_223, 2_294_500));
+        assert_eq!((read.duration, read.has_static_thumbnail), (None, false));
+        for odd in [
+            r#""latitude":1e-5,"longitude":2"#,
+            r#""latitude":"48.8","longitude":2"#,
+            r#""latitude":48.8"#,
+            r#""latitude":0,"longitude":0"#,
+            r#""latitude":95,"longitude":2"#,
+        ] {
+            let json = format!(
+                r#"{{"fileType":0,"title":"a","creationTime":1,"modificationTime":2,"hash":"h",{odd}}}"#
+            );
+            assert_eq!(
+                FileMetadata::from_json(json.as_bytes()).unwrap().location,
+                None,
+                "{odd}"
+            );
+        }
     }
 
     #[test]
