@@ -19,7 +19,7 @@ use crate::protocol::api::{
 };
 use crate::protocol::{
     Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, URL_EXPIRED, classify,
-    classify_transport,
+    classify_registration, classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
@@ -378,7 +378,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
             }
             Step::Uploading(mut upload) => {
-                self.upload_step(item, &mut upload, progress, deadline_ms)
+                self.upload_step(item, &mut upload, progress, extra, deadline_ms)
                     .await?;
                 if matches!(item.step, Step::Uploading(_)) {
                     item.step = Step::Uploading(upload);
@@ -414,6 +414,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         item: &mut Item,
         upload: &mut Upload,
         progress: &mut Progress,
+        extra: &mut Batch,
         deadline_ms: Option<f64>,
     ) -> Result<(), StepError> {
         let size = item.size.unwrap_or(0);
@@ -459,7 +460,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 // A Complete whose answer was lost, repeated on a store that
                 // forgets finished uploads, meets NoSuchUpload too. Going on
                 // is safe: `POST /files` checks the object is there, and
-                // answers OBJECT_NOT_FOUND (a fresh upload) when it is not.
+                // answers OBJECT_SIZE_FETCH_FAILED when it is not, which a
+                // second look turns into a fresh upload.
                 Err(StepError::Failure(Failure::UploadAgain {
                     code: UPLOAD_LOST, ..
                 })) => {}
@@ -503,8 +505,22 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             metadata: upload.metadata.clone(),
         };
         let request = self.endpoint.borrow().create_file(&new_file);
-        let response = self.send(request, false, deadline_ms).await?;
+        let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
+        let response = self
+            .send_classified(request, deadline_ms, |response| {
+                classify_registration(response, previous_error.as_deref())
+            })
+            .await?;
         let record = parse_file_record(&response).map_err(protocol_failure)?;
+        // The file now stands behind this item's dedupe entry: its removal
+        // marker in a later diff must be able to take the entry out.
+        super::remote_index::record_registration(
+            extra,
+            item.new.collection_id,
+            record.id,
+            &format!("item:{}", item.id),
+            &dedupe_key(item, &upload.hash),
+        );
         item.step = Step::Done { file_id: record.id };
         Ok(())
     }
@@ -581,6 +597,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let etag = result
                 .map_err(|e| StepError::Failure(classify_transport(&e)))
                 .and_then(|response| match classify(&response, true) {
+                    // Only Complete reads ETags: a single PUT needs none.
+                    None if matches!(target, Target::Single(_)) => {
+                        Ok(parse_etag(&response).unwrap_or_default())
+                    }
                     None => parse_etag(&response).map_err(protocol_failure),
                     Some(failure) => Err(failure.into()),
                 });
@@ -715,6 +735,19 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         to_store: bool,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
+        self.send_classified(request, deadline_ms, |response| {
+            classify(response, to_store)
+        })
+        .await
+    }
+
+    /// Sends `request`; `classify` says what an answer means.
+    async fn send_classified(
+        &self,
+        request: HttpRequest,
+        deadline_ms: Option<f64>,
+        classify: impl FnOnce(&HttpResponse) -> Option<Failure>,
+    ) -> Result<HttpResponse, StepError> {
         self.requests_in_step.set(self.requests_in_step.get() + 1);
         let response = self
             .env
@@ -722,7 +755,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .send(request, deadline_ms)
             .await
             .map_err(|e| StepError::Failure(classify_transport(&e)))?;
-        match classify(&response, to_store) {
+        match classify(&response) {
             None => Ok(response),
             Some(failure) => Err(failure.into()),
         }

@@ -1,5 +1,5 @@
-//! Requests to the Ente-compatible API and parsers for its answers (DESIGN.md
-//! section 4). Wire names live here and nowhere else.
+//! Requests to the Ente-compatible API and parsers for its answers, as
+//! Ente's server (museum) sends them. Wire names live here and nowhere else.
 
 use serde::Serialize;
 
@@ -91,6 +91,11 @@ impl<'a> Members<'a> {
         self.value.get(name).and_then(read).ok_or_else(|| {
             ProtocolError(format!("{}: `{name}` is missing or not {kind}", self.what))
         })
+    }
+
+    /// A member that may be missing, null or of another type: `None` then.
+    fn optional<T>(self, name: &str, read: impl FnOnce(&'a Json) -> Option<T>) -> Option<T> {
+        self.value.get(name).and_then(read)
     }
 
     fn string(self, name: &str) -> Result<String, ProtocolError> {
@@ -192,7 +197,8 @@ pub fn put(url: &str, body: Vec<u8>) -> HttpRequest {
     HttpRequest::new(Method::Put, url).body(body)
 }
 
-/// The ETag of a PUT, required to complete a multipart upload.
+/// The ETag of a PUT, required to complete a multipart upload (a single
+/// PUT needs none: nothing reads it).
 pub fn parse_etag(response: &HttpResponse) -> Result<String, ProtocolError> {
     response
         .header("etag")
@@ -248,51 +254,59 @@ pub struct NewFile {
     pub metadata: SealedMetadata,
 }
 
-/// The parts of a file record Ferry reads back.
+/// What Ferry reads of a file record: of the answer to `POST /files` (its
+/// `id`), and of each `/collections/v2/diff` record (what dedupe needs).
+///
+/// museum's diff records carry `file` and `thumbnail` as
+/// `{decryptionHeader, size: 0}` without `objectKey`
+/// (`pkg/repo/file.go` `convertRowsToFiles`, `omitempty` in `ente/file.go`),
+/// removal markers (`isDeleted: true`) whose metadata may be `"-"` once the
+/// file is purged, and members Ferry does not know. So only `id` and
+/// `updationTime` are required; anything else missing or malformed leaves
+/// its field empty, and the record is then just not indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub id: i64,
-    pub collection_id: i64,
-    pub encrypted_key: String,
-    pub key_decryption_nonce: String,
-    pub file: ObjectRef,
-    pub metadata: SealedMetadata,
+    pub collection_id: Option<i64>,
+    pub encrypted_key: Option<String>,
+    pub key_decryption_nonce: Option<String>,
+    pub metadata: Option<SealedMetadata>,
+    /// A removal marker: the file left this collection (trashed, removed).
+    pub is_deleted: bool,
     pub updation_time: i64,
 }
 
-impl ObjectRef {
-    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
-        Ok(Self {
-            object_key: members.string("objectKey")?,
-            decryption_header: members.string("decryptionHeader")?,
-            size: members.get("size", "a byte count", Json::as_u64)?,
-        })
-    }
-}
-
 impl SealedMetadata {
-    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
-        Ok(Self {
-            encrypted_data: members.string("encryptedData")?,
-            decryption_header: members.string("decryptionHeader")?,
+    fn read(members: Members<'_>) -> Option<Self> {
+        Some(Self {
+            encrypted_data: members.optional("encryptedData", |v| v.as_str().map(str::to_owned))?,
+            decryption_header: members
+                .optional("decryptionHeader", |v| v.as_str().map(str::to_owned))?,
         })
     }
 }
 
 impl FileRecord {
     fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
+        let text = |name| members.optional(name, |v: &Json| v.as_str().map(str::to_owned));
         Ok(Self {
             id: members.int("id")?,
-            collection_id: members.int("collectionID")?,
-            encrypted_key: members.string("encryptedKey")?,
-            key_decryption_nonce: members.string("keyDecryptionNonce")?,
-            file: ObjectRef::read(members.object("file")?)?,
-            metadata: SealedMetadata::read(members.object("metadata")?)?,
+            collection_id: members.optional("collectionID", Json::as_i64),
+            encrypted_key: text("encryptedKey"),
+            key_decryption_nonce: text("keyDecryptionNonce"),
+            metadata: members
+                .object("metadata")
+                .ok()
+                .and_then(SealedMetadata::read),
+            is_deleted: members
+                .optional("isDeleted", Json::as_bool)
+                .unwrap_or(false),
             updation_time: members.int("updationTime")?,
         })
     }
 }
 
+/// The answer to `POST /files`: the registered file's `id` is all Ferry needs.
 pub fn parse_file_record(response: &HttpResponse) -> Result<FileRecord, ProtocolError> {
     const WHAT: &str = "file record";
     FileRecord::read(Members::of(&parse_body(response, WHAT)?, WHAT)?)
@@ -300,20 +314,37 @@ pub fn parse_file_record(response: &HttpResponse) -> Result<FileRecord, Protocol
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {
+    /// The records Ferry could read, in the server's order.
     pub diff: Vec<FileRecord>,
+    /// The greatest `updationTime` of the page, unreadable records included:
+    /// the next page's `sinceTime`.
+    pub last_time: Option<i64>,
     pub has_more: bool,
 }
 
+/// A `/collections/v2/diff` page. A record without a readable `id` or
+/// `updationTime` is left out rather than failing the page: one odd record
+/// must not stop dedupe for a whole collection.
 pub fn parse_diff(response: &HttpResponse) -> Result<Diff, ProtocolError> {
     const WHAT: &str = "collection diff";
     let body = parse_body(response, WHAT)?;
     let members = Members::of(&body, WHAT)?;
+    let mut diff = Vec::new();
+    let mut last_time = None;
+    for record in members.array("diff")? {
+        let Ok(record) = Members::of(record, WHAT) else {
+            continue;
+        };
+        if let Some(time) = record.optional("updationTime", Json::as_i64) {
+            last_time = Some(last_time.map_or(time, |t: i64| t.max(time)));
+        }
+        if let Ok(record) = FileRecord::read(record) {
+            diff.push(record);
+        }
+    }
     Ok(Diff {
-        diff: members
-            .array("diff")?
-            .iter()
-            .map(|record| FileRecord::read(Members::of(record, WHAT)?))
-            .collect::<Result<_, _>>()?,
+        diff,
+        last_time,
         has_more: members.get("hasMore", "a boolean", Json::as_bool)?,
     })
 }
@@ -486,31 +517,62 @@ mod tests {
     }
 
     #[test]
-    fn diff_and_metadata_read_what_ferry_needs_and_name_what_is_wrong() {
-        let record = r#"{"id":5,"collectionID":7,"ownerID":1,"encryptedKey":"k","keyDecryptionNonce":"n",
-            "file":{"objectKey":"7/a","decryptionHeader":"h","size":12},
-            "thumbnail":{"objectKey":"7/b","decryptionHeader":"h2","size":3},
-            "metadata":{"encryptedData":"m","decryptionHeader":"h3"},"updationTime":1700000000000000}"#;
+    fn diff_reads_museums_records_and_never_fails_a_page_on_one_record() {
+        // As museum's GetDiffV2 sends them: no objectKey, size 0, members
+        // Ferry does not know, a removal marker, a purged one ("-").
+        let record = r#"{"id":5,"ownerID":1,"collectionID":7,"collectionOwnerID":1,
+            "encryptedKey":"k","keyDecryptionNonce":"n",
+            "file":{"decryptionHeader":"h","size":0},"thumbnail":{"decryptionHeader":"h2","size":0},
+            "metadata":{"encryptedData":"m","decryptionHeader":"h3","size":0},
+            "isDeleted":false,"updationTime":1700000000000000,"info":{"fileSize":12,"thumbSize":3},
+            "pubMagicMetadata":{"version":1,"count":1,"data":"x","header":"y"},"collectionAddedAt":9}"#;
+        let marker = r#"{"id":6,"ownerID":1,"collectionID":7,"encryptedKey":"k2","keyDecryptionNonce":"n2",
+            "file":{"decryptionHeader":"-","size":0},"thumbnail":{"decryptionHeader":"-","size":0},
+            "metadata":{"encryptedData":"-","decryptionHeader":"-","size":0},
+            "isDeleted":true,"updationTime":1700000000000009}"#;
+        let odd = r#"{"id":"seven","updationTime":1700000000000011}"#;
+        let bare = r#"{"id":8,"updationTime":1700000000000010,"metadata":null}"#;
         let diff = parse_diff(&ok(
-            &format!(r#"{{"diff":[{record}],"hasMore":true}}"#),
+            &format!(r#"{{"diff":[{record},{marker},{odd},{bare},42],"hasMore":true}}"#),
             &[],
         ))
         .unwrap();
         assert!(diff.has_more);
-        assert_eq!(diff.diff[0].id, 5);
-        assert_eq!(diff.diff[0].file.size, 12);
-        assert_eq!(diff.diff[0].metadata.decryption_header, "h3");
-        assert_eq!(diff.diff[0].updation_time, 1_700_000_000_000_000);
+        assert_eq!(diff.last_time, Some(1_700_000_000_000_011));
+        assert_eq!(
+            diff.diff.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![5, 6, 8],
+            "the record without a numeric id is left out, the page is kept"
+        );
+        let first = &diff.diff[0];
+        assert_eq!(first.collection_id, Some(7));
+        assert_eq!(first.encrypted_key.as_deref(), Some("k"));
+        assert_eq!(
+            first
+                .metadata
+                .as_ref()
+                .map(|m| m.decryption_header.as_str()),
+            Some("h3")
+        );
+        assert!(!first.is_deleted);
+        assert!(diff.diff[1].is_deleted);
+        assert_eq!(diff.diff[2].metadata, None);
+        assert_eq!(diff.diff[2].encrypted_key, None);
 
-        let wrong = record.replace(r#""size":12"#, r#""size":"12""#);
-        let error = parse_diff(&ok(
-            &format!(r#"{{"diff":[{wrong}],"hasMore":false}}"#),
-            &[],
-        ))
-        .unwrap_err();
-        assert!(error.0.contains("`size`"), "{error}");
         assert!(parse_diff(&ok(r#"{"diff":[]}"#, &[])).is_err());
+        assert!(parse_diff(&ok(r#"{"hasMore":false}"#, &[])).is_err());
         assert!(parse_file_record(&ok("[]", &[])).is_err());
+        // The answer to POST /files: the id is what counts.
+        assert_eq!(
+            parse_file_record(&ok(
+                r#"{"id":41,"updationTime":3,"file":{"objectKey":"1/a"}}"#,
+                &[]
+            ))
+            .unwrap()
+            .id,
+            41
+        );
+        assert!(parse_file_record(&ok(r#"{"updationTime":3}"#, &[])).is_err());
 
         let metadata = FileMetadata {
             file_type: 1,
