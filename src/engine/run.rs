@@ -383,7 +383,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .collect())
     }
 
-    /// The seed's troubleshooting, from the run records and the queue.
+    /// Troubleshooting advice, from the run records and the queue.
     pub async fn diagnose(&self, env: &Environment) -> Result<Vec<Finding>, EngineError> {
         let runs = self.runs(usize::MAX).await?;
         let status = self.status().await?;

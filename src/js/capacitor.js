@@ -13,7 +13,7 @@
 import { FerryError } from './index.js';
 export { keepScreenAwake } from './wake.js';
 
-/** Budgets per wake-up (DESIGN.md section 1): the OS limit less room to stop. */
+/** Budgets per wake-up (iOS ~30 s, WorkManager 10 min): the OS limit less room to stop. */
 export const SHELL_BUDGETS = Object.freeze({ 'ios-refresh': 25_000, 'ios-push': 25_000, 'android-work': 480_000 });
 /** Kept back from the OS's remaining time for answering the native side. */
 const REMAINING_MARGIN_MS = 2_000;

@@ -1,6 +1,5 @@
-// Keeps the screen on while a long foreground backup runs: the seed's
-// "disable auto-lock" for a first backup, since a locked phone suspends the
-// page. Where the Screen Wake Lock API is missing or refuses (hidden page,
+// Keeps the screen on while a long foreground backup runs (a first backup
+// of a library takes a while), since a locked phone suspends the page. Where the Screen Wake Lock API is missing or refuses (hidden page,
 // battery saver, headless), the work simply runs without it.
 export async function keepScreenAwake(work) {
   const wakeLock = globalThis.navigator?.wakeLock;

@@ -1,5 +1,5 @@
-//! Turns run records and queue state into the seed's troubleshooting
-//! advice, in words a person can act on.
+//! Turns run records and queue state into troubleshooting advice, in
+//! words a person can act on.
 
 use serde::Serialize;
 

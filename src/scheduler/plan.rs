@@ -3,11 +3,11 @@
 use super::{Throughput, Trigger};
 use crate::crypto::CHUNK_SIZE;
 
-/// Configurable by the host; the defaults follow the seed.
+/// Configurable by the host; the defaults suit a phone's background windows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policies {
-    /// Videos wait for a run with at least this budget (the seed: on iOS,
-    /// videos are backed up when the app is opened).
+    /// Videos wait for a run with at least this budget (an iOS wake-up of
+    /// ~30 s cannot carry a video; they go when the app is opened).
     pub videos_min_budget_ms: f64,
     /// Most files one background run finishes; `None` for no cap.
     pub max_files_per_background_run: Option<u64>,
@@ -79,7 +79,8 @@ impl RunPlan {
     /// Chunks per part for a new upload: as many as `max` (at most 5) but
     /// few enough that one part takes at most a quarter of the budget (and
     /// 15 s) on the measured link, so a short wake-up on a slow link still
-    /// finishes whole parts. Never fewer than 2 (DESIGN.md section 4).
+    /// finishes whole parts. Never fewer than 2: every part but the last must
+    /// be at least 5 MiB, S3's minimum.
     pub fn chunks_per_part(&self, throughput: &Throughput, max: u32) -> u32 {
         let window_ms = self
             .budget_ms

@@ -1,5 +1,6 @@
 //! What woke Ferry, and the budget each wake-up can plan with
-//! (DESIGN.md section 1): the platform's limit less room to stop cleanly.
+//! (Chromium ends a sync event after 3 min, a push after 5; iOS grants ~30 s;
+//! WorkManager 10 min): the platform's limit less room to stop cleanly.
 
 use serde::Serialize;
 

@@ -44,7 +44,7 @@ export interface FerryOptions {
   chunksPerPart?: number;
   /** Parts of one file uploaded at once, 1 to 6 (default 3). */
   parallelParts?: number;
-  /** Background policies (defaults from the seed). */
+  /** Background policies (defaults suit a phone's background windows). */
   policies?: Partial<Policies>;
 }
 export interface Policies {

@@ -1,4 +1,4 @@
-//! Keys at rest (DESIGN.md section 6): everything the engine seals goes
+//! Keys at rest: everything the engine seals goes
 //! through AES-256-GCM under a device key that WebCrypto created
 //! non-extractable. IndexedDB stores the `CryptoKey` by structured clone,
 //! which keeps it non-extractable, so a copy of the database holds sealed
