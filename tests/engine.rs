@@ -614,10 +614,10 @@ async fn a_file_changed_between_parts_restarts_with_a_new_key() {
     for _ in 0..50 {
         engine.run(Some(0.0)).await.unwrap(); // no-op: budget already spent
         let item = engine.item(id).await.unwrap().unwrap();
-        if let Step::Uploading(upload) = &item.step {
-            if headers.last() != Some(&upload.header) {
-                headers.push(upload.header.clone());
-            }
+        if let Step::Uploading(upload) = &item.step
+            && headers.last() != Some(&upload.header)
+        {
+            headers.push(upload.header.clone());
         }
         if matches!(item.step, Step::Done { .. }) {
             break;
@@ -714,10 +714,11 @@ async fn the_database_never_holds_a_key_in_clear() {
         Step::Done { .. }
     ) {
         engine.run_steps(1).await.unwrap();
-        if let Step::Uploading(upload) = engine.item(1).await.unwrap().unwrap().step {
-            if !upload.etags.is_empty() && mid_upload_dump.is_none() {
-                mid_upload_dump = Some(h.store.dump());
-            }
+        if let Step::Uploading(upload) = engine.item(1).await.unwrap().unwrap().step
+            && !upload.etags.is_empty()
+            && mid_upload_dump.is_none()
+        {
+            mid_upload_dump = Some(h.store.dump());
         }
     }
     let file_key = h.file_key(&h.records().await[0]);
