@@ -519,7 +519,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let request = self.endpoint.borrow().create_file(&new_file);
         let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
         let response = self
-            .send_classified(request, deadline_ms, |response| {
+            .send_classified(request, deadline_ms, &|response| {
                 classify_registration(response, previous_error.as_deref())
             })
             .await?;
@@ -530,7 +530,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             extra,
             item.new.collection_id,
             record.id,
-            &format!("item:{}", item.id),
             &hash_key(
                 item.new.collection_id,
                 item.new.file_type.wire(),
@@ -704,7 +703,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         to_store: bool,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
-        self.send_classified(request, deadline_ms, |response| {
+        self.send_classified(request, deadline_ms, &|response| {
             classify(response, to_store)
         })
         .await
@@ -715,7 +714,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         request: HttpRequest,
         deadline_ms: Option<f64>,
-        classify: impl FnOnce(&HttpResponse) -> Option<Failure>,
+        classify: &dyn Fn(&HttpResponse) -> Option<Failure>,
     ) -> Result<HttpResponse, StepError> {
         self.requests_in_step.set(self.requests_in_step.get() + 1);
         let response = self
