@@ -226,14 +226,22 @@ async fn upload_urls_answer_402_without_a_subscription_and_426_once_storage_is_f
     }
 }
 
-/// `pkg/controller/file.go` `Create` calls `CanUploadFile` with the sizes:
-/// without a subscription `POST /files` is a 402 `{}` too.
+/// `pkg/controller/file.go` `Create` calls `CanUploadFile` with the sizes,
+/// before `FileRepo.Create` meets a duplicate key: without a subscription
+/// `POST /files` is a 402 `{}`, even a retry of a registration that went
+/// through.
 #[tokio::test]
-async fn post_files_answers_402_without_a_subscription() {
+async fn post_files_answers_402_without_a_subscription_even_for_a_retry() {
     let server = two_users(|_| {}).await;
     let collection = server.create_collection().await;
     let file = server.upload_single(&bytes(500, 1)).await;
     let thumb = server.upload_single(&bytes(50, 1)).await;
+    let registered = server.upload_single(&bytes(600, 2)).await;
+    let registered_thumb = server.upload_single(&bytes(60, 2)).await;
+    let (status, _) = server
+        .create_file(collection, (&registered, 600), (&registered_thumb, 60))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     call_as(
         &server,
         "alice",
@@ -242,11 +250,15 @@ async fn post_files_answers_402_without_a_subscription() {
         Some(json!({ "expired": true })),
     )
     .await;
-    let (status, err) = server
-        .create_file(collection, (&file, 500), (&thumb, 50))
-        .await;
-    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(err, json!({}));
+    for (file, thumb) in [
+        ((&file, 500), (&thumb, 50)),
+        ((&registered, 600), (&registered_thumb, 60)),
+    ] {
+        let (status, err) = server
+            .create_file(collection, (file.0, file.1), (thumb.0, thumb.1))
+            .await;
+        assert_eq!((status, err), (StatusCode::PAYMENT_REQUIRED, json!({})));
+    }
 }
 
 /// `pkg/controller/file.go` `sizeOf`: HEAD up to three times, 500 ms then

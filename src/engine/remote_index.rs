@@ -8,11 +8,9 @@
 //! removal marker (`isDeleted: true`) for a trashed or removed file
 //! (`pkg/repo/trash.go` `TrashFiles`, `pkg/repo/collection.go`
 //! `RemoveFilesV3`). Its metadata may no longer be readable (`"-"` once the
-//! file is purged), so the index keeps, beside each entry it writes for a
+//! file is purged), so the index keeps, beside each entry standing for a
 //! file, a reverse record: file id → the entry's key. A marker takes the
 //! entry out, and the same photo added again is uploaded again.
-
-use std::collections::HashMap;
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::steps::StepError;
@@ -32,34 +30,14 @@ fn remote_file_key(collection_id: i64, file_id: i64) -> Vec<u8> {
     format!("file\u{0}{collection_id}\u{0}{file_id}").into_bytes()
 }
 
-/// A reverse record's value: the index value written for the file
-/// (`file:N`, or `item:ID` for the item that uploaded it) and the dedupe key.
-fn reverse_value(index_value: &str, key: &[u8]) -> Vec<u8> {
-    let mut value = index_value.as_bytes().to_vec();
-    value.push(0);
-    value.extend_from_slice(key);
-    value
-}
-
-fn parse_reverse(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let split = value.iter().position(|&b| b == 0)?;
-    Some((value[..split].to_vec(), value[split + 1..].to_vec()))
-}
-
 /// Records, in the same batch as the item's `done`, that file `file_id` of
-/// `collection_id` stands behind the dedupe entry `key` (holding
-/// `index_value`), so that its removal marker can take the entry out.
-pub(super) fn record_registration(
-    batch: &mut Batch,
-    collection_id: i64,
-    file_id: i64,
-    index_value: &str,
-    key: &[u8],
-) {
+/// `collection_id` stands behind the dedupe entry `key` (which holds the
+/// item, `item:ID`), so that its removal marker can take the entry out.
+pub(super) fn record_registration(batch: &mut Batch, collection_id: i64, file_id: i64, key: &[u8]) {
     batch.put(
         Table::Hashes,
         remote_file_key(collection_id, file_id),
-        reverse_value(index_value, key),
+        key.to_vec(),
     );
 }
 
@@ -82,82 +60,63 @@ fn record_key(collection_id: i64, record: &FileRecord, collection_key: &Key) -> 
     Some(hash_key(collection_id, m.file_type, &m.title, &m.hash))
 }
 
-/// The `Table::Hashes` writes of one page, read through before the store,
-/// so records of one page see each other.
+/// The `Table::Hashes` writes of one page, in order, read through before
+/// the store so that records of one page see each other (a later write of
+/// a key wins, here and when the batch is applied).
 struct PageWrites<'s, S> {
     store: &'s S,
-    writes: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Batch,
 }
 
 impl<S: Store> PageWrites<'_, S> {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        match self.writes.get(key) {
-            Some(value) => Ok(value.clone()),
+        match self.writes.ops.iter().rev().find(|(_, k, _)| k == key) {
+            Some((_, _, value)) => Ok(value.clone()),
             None => Ok(self.store.get(Table::Hashes, key).await?),
         }
     }
 
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
-    }
-
-    fn delete(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
-    }
-
-    /// Takes entry `key` out if it still stands for this file: it holds
-    /// `file:N`, or the value the file's reverse record noted. An entry a
-    /// newer copy of the content took over is left alone.
-    async fn forget(
-        &mut self,
-        key: Vec<u8>,
-        file_id: i64,
-        noted: Option<&[u8]>,
-    ) -> Result<(), EngineError> {
-        if let Some(current) = self.get(&key).await? {
-            let file = format!("file:{file_id}");
-            if current == file.as_bytes() || Some(current.as_slice()) == noted {
-                self.delete(key);
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies one record of collection `collection_id` to the index.
+    /// Applies one record of collection `collection_id` to the index;
+    /// `key` is the dedupe key its metadata gives, when Ferry can open it.
+    ///
+    /// An entry is taken out only while it still stands for this file: it
+    /// holds `file:N`, or it is the one the file's reverse record names and
+    /// still holds the item that uploaded the file (`item:ID`: while such an
+    /// entry exists, no other item can take the key, it would be skipped).
+    /// An entry a newer copy of the same content took over is left alone.
     async fn apply(
         &mut self,
         collection_id: i64,
         record: &FileRecord,
         key: Option<Vec<u8>>,
     ) -> Result<(), EngineError> {
+        let file = format!("file:{}", record.id);
         let reverse_key = remote_file_key(collection_id, record.id);
-        let previous = self
-            .get(&reverse_key)
-            .await?
-            .and_then(|v| parse_reverse(&v));
-        if record.is_deleted {
-            if let Some((noted, old_key)) = &previous {
-                self.forget(old_key.clone(), record.id, Some(noted)).await?;
+        // (entry key, whether an `item:` value there is this file's)
+        let mut stale = Vec::new();
+        if let Some(old_key) = self.get(&reverse_key).await? {
+            // Still the file's entry unless the metadata gave the same key.
+            if record.is_deleted || key.as_ref() != Some(&old_key) {
+                stale.push((old_key, true));
             }
-            if let Some(key) = key {
-                self.forget(key, record.id, None).await?;
-            }
-            self.delete(reverse_key);
-            return Ok(());
         }
-        // A file whose metadata changed (renamed) leaves its old entry.
-        if let Some((noted, old_key)) = &previous
-            && key.as_ref() != Some(old_key)
-        {
-            self.forget(old_key.clone(), record.id, Some(noted)).await?;
+        if let (true, Some(key)) = (record.is_deleted, &key) {
+            stale.push((key.clone(), false));
+        }
+        for (entry, named) in stale {
+            let held = self.get(&entry).await?.unwrap_or_default();
+            if held == file.as_bytes() || (named && held.starts_with(b"item:")) {
+                self.writes.delete(Table::Hashes, entry);
+            }
         }
         match key {
-            Some(key) => {
-                let file = format!("file:{}", record.id);
-                self.put(reverse_key, reverse_value(&file, &key));
-                self.put(key, file.into_bytes());
+            Some(key) if !record.is_deleted => {
+                self.writes.put(Table::Hashes, reverse_key, key.clone());
+                self.writes.put(Table::Hashes, key, file.into_bytes());
             }
-            None => self.delete(reverse_key),
+            _ => {
+                self.writes.delete(Table::Hashes, reverse_key);
+            }
         }
         Ok(())
     }
@@ -192,20 +151,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let page = parse_diff(&response).map_err(super::steps::protocol_failure)?;
             let mut writes = PageWrites {
                 store: &self.env.store,
-                writes: HashMap::new(),
+                writes: Batch::default(),
             };
             for record in &page.diff {
                 let key = record_key(collection_id, record, &collection_key);
                 writes.apply(collection_id, record, key).await?;
             }
             since = since.max(page.last_time.unwrap_or(since));
-            let mut batch = Batch::default();
-            for (key, value) in writes.writes {
-                match value {
-                    Some(value) => batch.put(Table::Hashes, key, value),
-                    None => batch.delete(Table::Hashes, key),
-                };
-            }
+            let mut batch = writes.writes;
             batch.put(Table::Meta, cursor_key.clone(), encode(&since));
             self.env.store.commit(batch).await?;
             if !page.has_more {

@@ -507,7 +507,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let request = self.endpoint.borrow().create_file(&new_file);
         let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
         let response = self
-            .send_classified(request, deadline_ms, |response| {
+            .send_classified(request, deadline_ms, &|response| {
                 classify_registration(response, previous_error.as_deref())
             })
             .await?;
@@ -518,7 +518,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             extra,
             item.new.collection_id,
             record.id,
-            &format!("item:{}", item.id),
             &dedupe_key(item, &upload.hash),
         );
         item.step = Step::Done { file_id: record.id };
@@ -735,7 +734,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         to_store: bool,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
-        self.send_classified(request, deadline_ms, |response| {
+        self.send_classified(request, deadline_ms, &|response| {
             classify(response, to_store)
         })
         .await
@@ -746,7 +745,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         request: HttpRequest,
         deadline_ms: Option<f64>,
-        classify: impl FnOnce(&HttpResponse) -> Option<Failure>,
+        classify: &dyn Fn(&HttpResponse) -> Option<Failure>,
     ) -> Result<HttpResponse, StepError> {
         self.requests_in_step.set(self.requests_in_step.get() + 1);
         let response = self

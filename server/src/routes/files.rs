@@ -221,11 +221,14 @@ pub async fn create(
                 metadata_data: new.metadata.encrypted_data.clone(),
                 metadata_header: new.metadata.decryption_header.clone(),
             };
+            // museum checks the subscription and quota before it meets the
+            // duplicate key, so a retry near the quota can be a 426 even
+            // though its first attempt registered the file.
+            check.can_upload(tx, user, file_size.saturating_add(thumb_size))?;
             // Checked inside the write lock: concurrent retries see each other.
             if let Some(existing) = holder_of(tx, &candidate.file_key, &candidate.thumb_key)? {
                 return same_registration(tx, existing, candidate);
             }
-            check.can_upload(tx, user, file_size.saturating_add(thumb_size))?;
             let time = next_updation_time(tx)?;
             tx.execute(
                 "INSERT INTO files (owner_id, collection_id, encrypted_key, key_decryption_nonce,
