@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod engine;
+pub mod media;
 pub mod protocol;
 pub mod queue;
 pub mod scheduler;

@@ -25,7 +25,7 @@ use ferry_sync::crypto::{
 use ferry_sync::engine::ports::Clock;
 use ferry_sync::engine::{Engine, EngineConfig, Env, StopReason};
 use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
-use ferry_sync::queue::item::Upload;
+use ferry_sync::queue::item::{Target, Upload};
 use ferry_sync::queue::{FileType, ItemId, NewItem, PublicState, Step};
 use ferry_sync::scheduler::{LEASE_MS, RunPlan, Trigger};
 use serde_json::{Value, json};
@@ -50,6 +50,9 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ferry_server::Config::for_tests(dir.path());
         config.admin = true;
+        // museum pauses 0.5 s and 1 s between the HEADs of a missing
+        // object; the tests need not wait for it.
+        config.object_check_retry_ms = 10;
         configure(&mut config);
         let server = ferry_server::start(config).await.unwrap();
         let collection_id = create_album(&server).await;
@@ -185,11 +188,15 @@ impl Harness {
         }
     }
 
-    /// Every file on the server: (title, plaintext, metadata), decrypted
-    /// with the collection key the way another device would.
+    /// Every file in the album on the server (removal markers left out):
+    /// (title, plaintext, metadata), decrypted with the collection key the
+    /// way another device would.
     async fn server_files(&self) -> Vec<(String, Vec<u8>, Value)> {
         let mut out = Vec::new();
         for record in self.records().await {
+            if record["isDeleted"] == true {
+                continue;
+            }
             let file_key = self.file_key(&record);
             let ciphertext = self.fetch("download", &record).await;
             let plaintext = decrypt_file_bytes(
@@ -219,6 +226,57 @@ impl Harness {
             .call(reqwest::Method::POST, "/admin/abort-uploads")
             .await;
         answer["aborted"].as_u64().unwrap()
+    }
+
+    /// Switches fault injection to `rules`.
+    async fn set_faults(&self, rules: Value) {
+        let on = self
+            .http
+            .put(format!("{}/admin/faults", self.server.api_url()))
+            .json(&rules)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(on.status(), 204);
+    }
+
+    /// Moves files to the trash as Ente's apps do (`POST /files/trash`).
+    async fn trash(&self, file_ids: &[i64]) {
+        let items: Vec<Value> = file_ids
+            .iter()
+            .map(|id| json!({ "fileID": id, "collectionID": self.collection_id }))
+            .collect();
+        let response = self
+            .http
+            .post(format!("{}/files/trash", self.server.api_url()))
+            .header("X-Auth-Token", &self.server.token)
+            .json(&json!({ "items": items }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// Ends or renews the subscription (402 at URL time and on `POST /files`).
+    async fn set_subscription_expired(&self, expired: bool) {
+        let response = self
+            .http
+            .put(format!("{}/admin/subscription", self.server.api_url()))
+            .header("X-Auth-Token", &self.server.token)
+            .json(&json!({ "expired": expired }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+
+    /// Where the embedded store keeps an object on disk.
+    fn object_path(&self, object_key: &str) -> std::path::PathBuf {
+        self._dir
+            .path()
+            .join("objects")
+            .join("ferry")
+            .join(object_key)
     }
 
     /// Turns fault injection off for the rest of the test.
@@ -556,10 +614,10 @@ async fn a_file_changed_between_parts_restarts_with_a_new_key() {
     for _ in 0..50 {
         engine.run(Some(0.0)).await.unwrap(); // no-op: budget already spent
         let item = engine.item(id).await.unwrap().unwrap();
-        if let Step::Uploading(upload) = &item.step {
-            if headers.last() != Some(&upload.header) {
-                headers.push(upload.header.clone());
-            }
+        if let Step::Uploading(upload) = &item.step
+            && headers.last() != Some(&upload.header)
+        {
+            headers.push(upload.header.clone());
         }
         if matches!(item.step, Step::Done { .. }) {
             break;
@@ -656,10 +714,11 @@ async fn the_database_never_holds_a_key_in_clear() {
         Step::Done { .. }
     ) {
         engine.run_steps(1).await.unwrap();
-        if let Step::Uploading(upload) = engine.item(1).await.unwrap().unwrap().step {
-            if !upload.etags.is_empty() && mid_upload_dump.is_none() {
-                mid_upload_dump = Some(h.store.dump());
-            }
+        if let Step::Uploading(upload) = engine.item(1).await.unwrap().unwrap().step
+            && !upload.etags.is_empty()
+            && mid_upload_dump.is_none()
+        {
+            mid_upload_dump = Some(h.store.dump());
         }
     }
     let file_key = h.file_key(&h.records().await[0]);
@@ -835,15 +894,18 @@ async fn an_upload_the_store_aborted_starts_again_and_lands_once() {
     // answer on some stores, so the engine goes on to `POST /files`; the
     // server finds no object there, and only then the upload starts again.
     type AbortPoint = fn(&Upload) -> bool;
-    let cases: [(AbortPoint, &str, u64); 2] = [
-        (|u| !u.etags.is_empty(), "after its first parts", 1),
+    // The server (museum's `sizeOf`) answers 503 OBJECT_SIZE_FETCH_FAILED;
+    // the engine looks once more, then starts again: three POSTs.
+    let cases: [(AbortPoint, &str, u64, u64); 2] = [
+        (|u| !u.etags.is_empty(), "after its first parts", 1, 1),
         (
             |u| u.etags.len() == 4 && !u.completed,
             "after its last part, before Complete",
             2,
+            3,
         ),
     ];
-    for (abort_when, description, posts) in cases {
+    for (abort_when, description, completes, posts) in cases {
         let h = Harness::start(|_| {}).await;
         let data = pattern(30 * MIB, 3); // 4 parts of 2 chunks
         h.sources.add("v", data.clone());
@@ -873,7 +935,10 @@ async fn an_upload_the_store_aborted_starts_again_and_lands_once() {
             counts["GET /files/upload-urls"], 2,
             "{description}: one batch of URLs a run: {counts}"
         );
-        assert_eq!(counts["s3:CompleteMultipartUpload"], posts, "{description}");
+        assert_eq!(
+            counts["s3:CompleteMultipartUpload"], completes,
+            "{description}"
+        );
         assert_eq!(counts["POST /files"], posts, "{description}");
     }
 }
@@ -1174,4 +1239,511 @@ async fn offline_blocks_the_run_and_the_next_run_tries_again_by_itself() {
     let report = online.run(None).await.unwrap();
     assert_eq!(report.files_done, 1, "{report:?}");
     assert_eq!(online.status().await.unwrap().blocked, None);
+}
+
+/// The file id an item ended with.
+async fn file_id(engine: &TestEngine, id: ItemId) -> i64 {
+    match engine.item(id).await.unwrap().unwrap().step {
+        Step::Done { file_id } => file_id,
+        other => panic!("item {id} is not done: {other:?}"),
+    }
+}
+
+/// The object keys of an item's upload: (file, thumbnail).
+async fn upload_keys(engine: &TestEngine, id: ItemId) -> (String, String) {
+    let Step::Uploading(upload) = engine.item(id).await.unwrap().unwrap().step else {
+        panic!("item {id} is not uploading");
+    };
+    let file = match upload.target.unwrap() {
+        Target::Single(url) => url.object_key,
+        Target::Multipart(urls) => urls.object_key,
+    };
+    (file, upload.thumbnail.unwrap().url.object_key)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_batch_into_an_album_that_already_holds_files_uploads() {
+    // museum's diff records carry no object keys (`convertRowsToFiles`):
+    // reading them must not stop dedupe, or nothing after the first batch
+    // would ever upload.
+    let h = Harness::start(|_| {}).await;
+    for i in 0..4 {
+        h.sources
+            .add(&format!("p{i}"), pattern(30_000 + i, 20 + i as u64));
+    }
+    let engine = h.engine(2).await;
+    engine
+        .enqueue(vec![h.item("p0", "p0.jpg"), h.item("p1", "p1.jpg")])
+        .await
+        .unwrap();
+    assert_eq!(run_until_settled(&engine).await.files_done, 2);
+    let records = h.records().await;
+    assert!(records.iter().all(|r| r["file"].get("objectKey").is_none()
+        && r["thumbnail"].get("objectKey").is_none()
+        && r["file"]["size"] == 0));
+
+    // A later batch, after a reload: two new photos and one already there.
+    let engine = h.engine(2).await;
+    let ids = engine
+        .enqueue(vec![
+            h.item("p2", "p2.jpg"),
+            h.item("p3", "p3.jpg"),
+            h.item("p1", "p1.jpg"),
+        ])
+        .await
+        .unwrap();
+    let outcome = run_until_settled(&engine).await;
+    assert_eq!(outcome.files_done, 2, "{outcome:?}");
+    let step = async |id| engine.item(id).await.unwrap().unwrap().step;
+    assert!(matches!(step(ids[0]).await, Step::Done { .. }));
+    assert!(matches!(step(ids[1]).await, Step::Done { .. }));
+    assert!(matches!(step(ids[2]).await, Step::Skipped { .. }));
+    // A device with an empty database reads the same records and skips all.
+    let other = h.engine_over(MemStore::default(), 2).await;
+    let again = other
+        .enqueue(vec![h.item("p0", "p0.jpg"), h.item("p3", "p3.jpg")])
+        .await
+        .unwrap();
+    run_until_settled(&other).await;
+    for id in again {
+        assert!(
+            matches!(other.item(id).await.unwrap().unwrap().step, Step::Skipped { ref duplicate_of } if duplicate_of.starts_with("file:"))
+        );
+    }
+    let mut titles: Vec<String> = h.server_files().await.into_iter().map(|f| f.0).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        ["p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"],
+        "each once"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_trashed_file_added_again_uploads_again() {
+    // museum keeps a removal marker (`isDeleted: true`) in the diff for a
+    // trashed file; dedupe must forget the file, on the device that
+    // uploaded it and on one that only read it from the diff.
+    let h = Harness::start(|_| {}).await;
+    let data = pattern(60_000, 9);
+    h.sources.add("p", data.clone());
+    let device_a = h.engine(2).await;
+    let first = device_a.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    run_until_settled(&device_a).await;
+    let n = file_id(&device_a, first).await;
+    let device_b = h.engine_over(MemStore::default(), 2).await;
+    let seen = device_b.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    run_until_settled(&device_b).await;
+    assert_eq!(
+        device_b.item(seen).await.unwrap().unwrap().step,
+        Step::Skipped {
+            duplicate_of: format!("file:{n}")
+        }
+    );
+
+    h.trash(&[n]).await;
+    assert!(h.server_files().await.is_empty());
+    let again_a = device_a.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    run_until_settled(&device_a).await;
+    let m = file_id(&device_a, again_a).await;
+    assert_ne!(m, n);
+    assert_eq!(h.server_files().await.len(), 1);
+
+    // Trashed again; device B (whose entry came from the diff) adds it too.
+    h.trash(&[m]).await;
+    let again_b = device_b.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    run_until_settled(&device_b).await;
+    let k = file_id(&device_b, again_b).await;
+    assert!(k != n && k != m);
+    // Device A now sees B's copy: a fourth add is a duplicate again.
+    let fourth = device_a.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    run_until_settled(&device_a).await;
+    assert_eq!(
+        device_a.item(fourth).await.unwrap().unwrap().step,
+        Step::Skipped {
+            duplicate_of: format!("file:{k}")
+        }
+    );
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1, "one live copy");
+    assert!(files[0].1 == data);
+    let markers = h
+        .records()
+        .await
+        .into_iter()
+        .filter(|r| r["isDeleted"] == true)
+        .count();
+    assert_eq!(markers, 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_object_is_looked_for_twice_then_uploaded_again() {
+    // museum answers 503 OBJECT_SIZE_FETCH_FAILED when `sizeOf` finds no
+    // object: the engine retries once, and when the second look confirms,
+    // starts the upload again with a new key and new URLs.
+    let h = Harness::start(|_| {}).await;
+    let data = pattern(120_000, 11);
+    h.sources.add("lost", data.clone());
+    let engine = h.engine(2).await;
+    let id = engine
+        .enqueue(vec![h.item("lost", "lost.jpg")])
+        .await
+        .unwrap()[0];
+    step_until(&engine, id, |u| u.thumbnail_sent() && u.completed).await;
+    let (file_key, _) = upload_keys(&engine, id).await;
+    std::fs::remove_file(h.object_path(&file_key)).unwrap();
+
+    engine.run_steps(1).await.unwrap();
+    let item = engine.item(id).await.unwrap().unwrap();
+    let error = item.last_error.clone().unwrap();
+    assert_eq!(error.code, "RETRYING");
+    assert!(
+        error.message.starts_with("OBJECT_SIZE_FETCH_FAILED"),
+        "{error:?}"
+    );
+    assert_eq!(
+        upload_keys(&engine, id).await.0,
+        file_key,
+        "first look: same upload"
+    );
+
+    let outcome = run_until_settled(&engine).await;
+    assert_eq!(outcome.files_done, 1, "{outcome:?}");
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == data);
+    let counts = h.request_counts().await;
+    assert_eq!(counts["POST /files"], 3, "{counts}");
+    assert_eq!(
+        counts["s3:PutObject"], 4,
+        "the file and thumbnail again: {counts}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_passing_object_size_fetch_failure_is_retried_not_uploaded_again() {
+    let h = Harness::start(|_| {}).await;
+    let data = pattern(80_000, 12);
+    h.sources.add("p", data.clone());
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    step_until(&engine, id, |u| u.thumbnail_sent() && u.completed).await;
+    // The server cannot reach its store for a moment: every HEAD fails.
+    h.set_faults(json!({ "rules": [{ "route": "s3:HeadObject", "errorRate": 1.0 }] }))
+        .await;
+    engine.run_steps(1).await.unwrap();
+    let error = engine.item(id).await.unwrap().unwrap().last_error.unwrap();
+    assert!(
+        error.message.starts_with("OBJECT_SIZE_FETCH_FAILED"),
+        "{error:?}"
+    );
+    h.clear_faults().await;
+    assert_eq!(run_until_settled(&engine).await.files_done, 1);
+    let counts = h.request_counts().await;
+    assert_eq!(counts["POST /files"], 2, "{counts}");
+    assert_eq!(
+        counts["s3:PutObject"], 2,
+        "nothing uploaded twice: {counts}"
+    );
+    assert!(h.server_files().await[0].1 == data);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn keys_registered_under_other_attributes_make_the_upload_start_again() {
+    // museum's `onDuplicateObjectDetected`: object keys already registered
+    // with other attributes are a plain 400. For this item it means its
+    // upload is not what the server holds: it starts again under new keys.
+    let h = Harness::start(|_| {}).await;
+    let data = pattern(50_000, 13);
+    h.sources.add("p", data.clone());
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    step_until(&engine, id, |u| u.thumbnail_sent() && u.completed).await;
+    let (file_key, thumb_key) = upload_keys(&engine, id).await;
+    // Someone registered the same objects first, with other metadata.
+    let squatter: Value = h
+        .http
+        .post(format!("{}/files", h.server.api_url()))
+        .header("X-Auth-Token", &h.server.token)
+        .json(&json!({
+            "collectionID": h.collection_id,
+            "encryptedKey": to_base64(&[1; 48]), "keyDecryptionNonce": to_base64(&[2; 24]),
+            "file": { "objectKey": file_key, "decryptionHeader": to_base64(&[3; 24]), "size": 0 },
+            "thumbnail": { "objectKey": thumb_key, "decryptionHeader": to_base64(&[4; 24]), "size": 0 },
+            "metadata": { "encryptedData": to_base64(b"other"), "decryptionHeader": to_base64(&[5; 24]) },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let squatter = squatter["id"].as_i64().unwrap();
+
+    engine.run_steps(1).await.unwrap();
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert_eq!(item.last_error.as_ref().unwrap().code, "UPLOAD_REJECTED");
+    assert_ne!(
+        upload_keys_or_none(&engine, id).await,
+        Some((file_key, thumb_key))
+    );
+    assert_eq!(run_until_settled(&engine).await.files_done, 1);
+    let n = file_id(&engine, id).await;
+    assert_ne!(n, squatter);
+    let records = h.records().await;
+    let mine = records.iter().find(|r| r["id"] == n).unwrap();
+    let key = h.file_key(mine);
+    assert_eq!(Harness::metadata(mine, &key)["title"], "p.jpg");
+    assert!(h.fetch("download", mine).await.len() > data.len());
+}
+
+/// The object keys of an item's upload, once it has URLs.
+async fn upload_keys_or_none(engine: &TestEngine, id: ItemId) -> Option<(String, String)> {
+    match engine.item(id).await.unwrap().unwrap().step {
+        Step::Uploading(upload) if upload.target.is_some() => Some(upload_keys(engine, id).await),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_subscription_at_url_time_blocks_with_payment_until_resume() {
+    // museum's `GetUploadURLs` calls `CanUploadFile` first: 402 `{}`
+    // before any URL.
+    let h = Harness::start(|config| config.subscription_expired = vec!["*".into()]).await;
+    h.sources.add("p", pattern(5_000, 14));
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("p", "p.jpg")]).await.unwrap()[0];
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(outcome.stopped_because, StopReason::Quota);
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.blocked, Some(BlockedReason::Payment));
+    assert_eq!(status.counters.count(PublicState::Failed), 0);
+    let counts = h.request_counts().await;
+    assert_eq!(counts["GET /files/upload-urls"], 1, "{counts}");
+    assert!(counts.get("s3:PutObject").is_none(), "{counts}");
+    // Still blocked until the host acts.
+    assert_eq!(
+        engine.run(None).await.unwrap().stopped_because,
+        StopReason::Quota
+    );
+    h.set_subscription_expired(false).await;
+    engine.resume().await.unwrap();
+    assert_eq!(run_until_settled(&engine).await.files_done, 1);
+    assert!(matches!(
+        engine.item(id).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn museums_empty_error_bodies_fail_items_with_clear_codes() {
+    // museum answers most refusals with `{}`: the item says the status.
+    let h = Harness::start(|config| config.tokens = vec!["alice".into(), "bob".into()]).await;
+    let bobs: Value = h
+        .http
+        .post(format!("{}/collections", h.server.api_url()))
+        .header("X-Auth-Token", "bob")
+        .json(&json!({
+            "encryptedKey": to_base64(&[1; 48]), "keyDecryptionNonce": to_base64(&[2; 24]),
+            "type": "album",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bobs = bobs["collection"]["id"].as_i64().unwrap();
+    h.sources.add("mine", pattern(7_000, 15));
+    h.sources.add("theirs", pattern(8_000, 16));
+    let engine = h.engine(2).await;
+    engine
+        .set_collection_key(bobs, &Key::generate())
+        .await
+        .unwrap();
+    let mut theirs = h.item("theirs", "theirs.jpg");
+    theirs.collection_id = bobs;
+    let ids = engine
+        .enqueue(vec![theirs, h.item("mine", "mine.jpg")])
+        .await
+        .unwrap();
+    run_until_settled(&engine).await;
+    let failed = engine.item(ids[0]).await.unwrap().unwrap();
+    let Step::Failed(error) = failed.step else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(error.code, "HTTP_404", "{error:?}");
+    assert_eq!(error.message, "HTTP 404: no details");
+    assert!(matches!(
+        engine.item(ids[1]).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_client_passes_the_strict_checks() {
+    // `--strict` refuses malformed fields, keys never handed out and any
+    // size that is not the stored one: the client's requests pass them all.
+    let h = Harness::start(|config| config.strict = true).await;
+    let sizes = [0, 1, 70_000, 8 * MIB + 3, 17 * MIB];
+    let mut items = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        h.sources
+            .add(&format!("s{i}"), pattern(*size, 30 + i as u64));
+        items.push(h.item(&format!("s{i}"), &format!("strict-{i}.bin")));
+    }
+    let engine = h.engine(2).await;
+    engine.enqueue(items).await.unwrap();
+    let outcome = run_until_settled(&engine).await;
+    assert_eq!(outcome.files_done, sizes.len() as u64, "{outcome:?}");
+    assert_eq!(h.server_files().await.len(), sizes.len());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_single_put_needs_no_etag_only_multipart_parts_do() {
+    // Only CompleteMultipartUpload reads ETags: a store (or a CORS rule)
+    // that does not show one must not hold up small files.
+    let h = Harness::start(|_| {}).await;
+    let small = pattern(6 * MIB, 17); // two chunks: one PUT
+    h.sources.add("small", small.clone());
+    h.sources.add("large", pattern(9 * MIB, 18)); // three chunks: multipart
+    let engine = h.engine(2).await;
+    engine.env().transport.hide_etag.set(true);
+    let ids = engine
+        .enqueue(vec![
+            h.item("small", "small.jpg"),
+            h.item("large", "large.mp4"),
+        ])
+        .await
+        .unwrap();
+    engine.run(None).await.unwrap();
+    assert!(matches!(
+        engine.item(ids[0]).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ));
+    // A part without an ETag is never recorded (retried, and in the end
+    // failed), since Complete could not name it.
+    let large = engine.item(ids[1]).await.unwrap().unwrap();
+    let error = match &large.step {
+        Step::Uploading(u) if u.etags.is_empty() => large.last_error.clone().unwrap(),
+        Step::Failed(error) => error.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(error.message.contains("ETag"), "{error:?}");
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == small);
+}
+
+/// Real files, made with ffmpeg and exiftool (Debian packages):
+/// `photo.jpg`: a 16×16 JPEG, big-endian Exif with DateTimeOriginal
+/// 2023:07:14 18:30:15, SubSecTimeOriginal 25, OffsetTimeOriginal +02:00 and
+/// GPS 48.858222 N 2.2945 W (`exiftool -DateTimeOriginal=… -GPSLatitude=…`);
+/// `local.jpg`: little-endian Exif (`-ExifByteOrder=II`) with only
+/// DateTimeOriginal 2021:12:31 23:59:59, no offset;
+/// `clip.mov`: 2.5 s of H.264 with `-metadata creation_time=2023-07-14T16:30:15Z
+/// -metadata location=+35.6586+139.7454/` (udta ©xyz), `moov` after `mdat`;
+/// `keys.mov`: 1 s, then `exiftool -Keys:GPSCoordinates="-33.8568, 151.2153, 5"`
+/// (Apple's `com.apple.quicktime.location.ISO6709` key).
+#[tokio::test(flavor = "current_thread")]
+async fn metadata_carries_what_photos_and_videos_say_about_themselves() {
+    let h = Harness::start(|_| {}).await;
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/media/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    for name in ["photo.jpg", "local.jpg", "clip.mov", "keys.mov"] {
+        h.sources.add(name, fixture(name));
+    }
+    h.sources.add("plain", pattern(5000, 3));
+    h.sources
+        .add("thumb", b"\xff\xd8\xff a host's JPEG thumbnail".to_vec());
+    // No creation or modification time from the host: the file says.
+    let untimed = |source: &str, file_type: FileType| NewItem {
+        file_type,
+        creation_time: 0,
+        modification_time: 0,
+        ..h.item(source, source)
+    };
+    let mut local = untimed("local.jpg", FileType::Image);
+    local.thumbnail = Some("thumb".into());
+    local.modification_time = 1_650_000_000_000_000;
+    let mut keys = untimed("keys.mov", FileType::Video);
+    keys.creation_time = 1_600_000_000_000_000;
+    let engine = h.engine(2).await;
+    engine
+        .enqueue(vec![
+            untimed("photo.jpg", FileType::Image),
+            local,
+            untimed("clip.mov", FileType::Video),
+            keys,
+            untimed("plain", FileType::Image),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(run_until_settled(&engine).await.files_done, 5);
+
+    let files = h.server_files().await;
+    let metadata = |title: &str| {
+        let (_, plaintext, metadata) = files.iter().find(|(t, _, _)| t == title).unwrap();
+        assert_eq!(metadata["hash"], hash_b64(plaintext));
+        metadata.clone()
+    };
+    // MemSources files were last modified at 1_700_000_000_000 ms.
+    let file_modified = 1_700_000_000_000_000i64;
+
+    // 18:30:15.25 at +02:00 is 16:30:15.250 UTC.
+    let photo = metadata("photo.jpg");
+    assert_eq!(photo["creationTime"], 1_689_352_215_250_000i64);
+    assert_eq!(photo["modificationTime"], file_modified);
+    assert_eq!(photo["latitude"].as_f64(), Some(48.858222));
+    assert_eq!(photo["longitude"].as_f64(), Some(-2.2945));
+    assert_eq!(photo["fileType"], 0);
+    assert_eq!(photo.get("duration"), None);
+    // Natively no thumbnail can be made: the placeholder went, and says so.
+    assert_eq!(photo["hasStaticThumbnail"], true);
+
+    // No offset: local time where it is uploaded (the test clock's zone is UTC).
+    let local = metadata("local.jpg");
+    assert_eq!(local["creationTime"], 1_640_995_199_000_000i64);
+    assert_eq!(local["modificationTime"], 1_650_000_000_000_000i64);
+    assert_eq!(local.get("latitude"), None);
+    assert_eq!(
+        local.get("hasStaticThumbnail"),
+        None,
+        "the host's thumbnail went"
+    );
+
+    // The movie header's creation time (UTC) and duration, rounded up, and
+    // its ©xyz location; found although `moov` follows the media.
+    let clip = metadata("clip.mov");
+    assert_eq!(clip["creationTime"], 1_689_352_215_000_000i64);
+    assert_eq!(clip["duration"], 3);
+    assert_eq!(clip["latitude"].as_f64(), Some(35.6586));
+    assert_eq!(clip["longitude"].as_f64(), Some(139.7454));
+    assert_eq!(clip["fileType"], 1);
+    assert_eq!(clip["hasStaticThumbnail"], true);
+
+    // The host's creation time wins over the file's; Apple's location key.
+    let keys = metadata("keys.mov");
+    assert_eq!(keys["creationTime"], 1_600_000_000_000_000i64);
+    assert_eq!(keys["duration"], 1);
+    assert_eq!(keys["latitude"].as_f64(), Some(-33.8568));
+    assert_eq!(keys["longitude"].as_f64(), Some(151.2153));
+
+    // Nothing in the file: its modification time, never 0.
+    let plain = metadata("plain");
+    assert_eq!(plain["creationTime"], file_modified);
+    assert_eq!(plain.get("latitude"), None);
+
+    // A live photo is refused before anything is queued.
+    let live = NewItem {
+        file_type: FileType::LivePhoto,
+        ..h.item("photo.jpg", "live.heic")
+    };
+    let refused = engine.enqueue(vec![live]).await.unwrap_err();
+    assert_eq!(refused.code, "BAD_ITEM");
 }

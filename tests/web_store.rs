@@ -1,7 +1,9 @@
 //! The web ports over real IndexedDB and WebCrypto in headless Chromium:
 //! ordering, atomic batches and persistence of the store; the vault's
-//! non-extractable device key; and the engine's queue over both, whose
-//! database dump holds no key in clear.
+//! non-extractable device key; the engine's queue over both, whose
+//! database dump holds no key in clear; and how `Ferry.open` treats the
+//! database's record format: marks new ones, migrates older ones under the
+//! database's lock, refuses newer ones and leaves them untouched.
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
@@ -11,10 +13,19 @@ use ferry_sync::engine::ports::{
 };
 use ferry_sync::engine::{Engine, EngineConfig, Env};
 use ferry_sync::protocol::{Endpoint, HttpRequest, HttpResponse, TransportError};
-use ferry_sync::queue::{FileType, NewItem, PublicState};
+use ferry_sync::queue::codec::{Reader, Writer};
+use ferry_sync::queue::migrate::{Migration, Plan};
+use ferry_sync::queue::records::{
+    FORMAT_KEY, LEASE_KEY, RECORD_FORMAT, RecordKind, decode, encode, item_key,
+};
+use ferry_sync::queue::{Counters, FileType, NewItem, PublicState};
+use ferry_sync::scheduler::Lease;
+use ferry_sync::web::ferry::{Ferry, open_records_with};
 use ferry_sync::web::store::IdbStore;
 use ferry_sync::web::vault::WebCryptoVault;
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -281,5 +292,243 @@ async fn the_queue_persists_in_indexeddb_and_its_dump_holds_no_key() {
     assert!(
         !dump.windows(b64.len()).any(|w| w == b64.as_bytes()),
         "base64 key in IndexedDB"
+    );
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+// Opens `name` at `version` (creating a store), closes it, resolves with its version.
+export function openAt(name, version) {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(name, version);
+    request.onupgradeneeded = () => request.result.createObjectStore(`v${version}`);
+    request.onsuccess = () => { const v = request.result.version; request.result.close(); resolve(v); };
+    request.onerror = () => reject(request.error);
+  });
+}
+// The version `name` is at, without changing it.
+export function versionOf(name) {
+  return indexedDB.databases().then((all) => all.find((d) => d.name === name)?.version ?? null);
+}
+// Upgrades `name` to `version` as a later Ferry would: "upgraded", or
+// "blocked" if an open connection held it up for a second.
+export function upgradeTo(name, version) {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(name, version);
+    const timer = setTimeout(() => resolve('blocked'), 1000);
+    request.onsuccess = () => { clearTimeout(timer); request.result.close(); resolve('upgraded'); };
+    request.onerror = () => { clearTimeout(timer); reject(request.error); };
+  });
+}
+// Takes the Web Lock `name`; resolves with the function that releases it.
+export function holdLock(name) {
+  return new Promise((resolve) => {
+    navigator.locks.request(name, () => new Promise((release) => resolve(release)));
+  });
+}
+"#)]
+extern "C" {
+    fn sleep(ms: u32) -> Promise;
+    #[wasm_bindgen(js_name = openAt)]
+    fn open_at(name: &str, version: u32) -> Promise;
+    #[wasm_bindgen(js_name = versionOf)]
+    fn version_of(name: &str) -> Promise;
+    #[wasm_bindgen(js_name = upgradeTo)]
+    fn upgrade_to(name: &str, version: u32) -> Promise;
+    #[wasm_bindgen(js_name = holdLock)]
+    fn hold_lock(name: &str) -> Promise;
+}
+
+async fn wait(promise: Promise) -> JsValue {
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap()
+}
+
+/// `Ferry.open` on database `name`, as the host calls it.
+async fn open_ferry(name: &str) -> Result<Ferry, JsValue> {
+    let options = js_sys::Object::new();
+    for (field, value) in [
+        ("endpoint", "http://127.0.0.1:9"),
+        ("token", "t"),
+        ("database", name),
+    ] {
+        Reflect::set(&options, &field.into(), &value.into()).unwrap();
+    }
+    Ferry::open(options.into()).await.map_err(JsValue::from)
+}
+
+fn code_of(err: &JsValue) -> String {
+    Reflect::get(err, &"code".into())
+        .unwrap()
+        .as_string()
+        .unwrap_or_default()
+}
+
+async fn dump(store: &IdbStore) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for table in Table::ALL {
+        for (k, v) in store.scan(table, &[], &[255; 64], 100_000).await.unwrap() {
+            out.push((table, k, v));
+        }
+    }
+    out
+}
+
+#[wasm_bindgen_test]
+async fn ferry_open_refuses_a_database_of_a_later_record_format_and_changes_nothing() {
+    let name = unique("newer-format");
+    let store = IdbStore::open(&name).await.unwrap();
+    let mut batch = Batch::default();
+    batch.put(Table::Meta, FORMAT_KEY.to_vec(), vec![RECORD_FORMAT + 1]);
+    batch.put(Table::Items, item_key(1), vec![RECORD_FORMAT + 1, 9, 9, 9]);
+    store.commit(batch).await.unwrap();
+    let before = dump(&store).await;
+    store.close();
+
+    let err = open_ferry(&name).await.unwrap_err();
+    assert_eq!(code_of(&err), "NEWER_DATABASE");
+    let message = Reflect::get(&err, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(message.contains("later Ferry"), "{message}");
+
+    let store = IdbStore::open(&name).await.unwrap();
+    assert_eq!(dump(&store).await, before, "records untouched");
+    assert!(
+        store.device_value("device-key").await.unwrap().is_none(),
+        "not even a device key was added"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn ferry_open_refuses_a_database_a_later_ferry_upgraded() {
+    let name = unique("newer-schema");
+    assert_eq!(wait(open_at(&name, 1000)).await, 1000);
+    let err = open_ferry(&name).await.unwrap_err();
+    assert_eq!(code_of(&err), "NEWER_DATABASE");
+    assert_eq!(wait(version_of(&name)).await, 1000, "left at its version");
+}
+
+#[wasm_bindgen_test]
+async fn ferry_open_marks_new_and_unmarked_databases_with_the_format() {
+    let fresh = unique("fresh");
+    open_ferry(&fresh).await.unwrap().close();
+    let store = IdbStore::open(&fresh).await.unwrap();
+    assert_eq!(
+        store.get(Table::Meta, FORMAT_KEY).await.unwrap(),
+        Some(vec![RECORD_FORMAT])
+    );
+    store.close();
+
+    // Records from before the format record existed: format 1, kept as is.
+    let unmarked = unique("unmarked");
+    let store = IdbStore::open(&unmarked).await.unwrap();
+    let counters = Counters {
+        by_state: [1, 0, 0, 0, 2, 0, 0],
+        bytes_uploaded: 77,
+    };
+    let mut batch = Batch::default();
+    batch.put(Table::Meta, b"counters".to_vec(), encode(&counters));
+    store.commit(batch).await.unwrap();
+    store.close();
+    open_ferry(&unmarked).await.unwrap().close();
+    let store = IdbStore::open(&unmarked).await.unwrap();
+    assert_eq!(
+        store.get(Table::Meta, FORMAT_KEY).await.unwrap(),
+        Some(vec![1])
+    );
+    let stored = store.get(Table::Meta, b"counters").await.unwrap().unwrap();
+    assert_eq!(decode::<Counters>(&stored), Ok(counters));
+}
+
+/// "Format 0", a format that never shipped: the lease's fields in the
+/// other order. Its migration puts them back.
+fn lease_v0_to_v1(kind: RecordKind, body: &[u8]) -> Option<Vec<u8>> {
+    if kind != RecordKind::Lease {
+        return Some(body.to_vec());
+    }
+    let mut r = Reader::new(body);
+    let expires_ms: i64 = r.get()?;
+    let holder: u64 = r.get()?;
+    let mut w = Writer::default();
+    w.put(&holder);
+    w.put(&expires_ms);
+    r.is_empty().then(|| w.into_bytes())
+}
+
+#[wasm_bindgen_test]
+async fn a_migration_over_indexeddb_waits_for_the_database_lock() {
+    let name = unique("migrate");
+    let store = IdbStore::open(&name).await.unwrap();
+    let lease = Lease {
+        holder: 0xfeed_beef,
+        expires_ms: 1_720_000_000_030,
+    };
+    let mut old = Writer::new(0);
+    old.put(&lease.expires_ms);
+    old.put(&lease.holder);
+    let mut batch = Batch::default();
+    batch.put(Table::Meta, FORMAT_KEY.to_vec(), vec![0]);
+    batch.put(Table::Meta, LEASE_KEY.to_vec(), old.into_bytes());
+    store.commit(batch).await.unwrap();
+
+    // A runner (another tab) holds the database's lock.
+    let release: Function = wait(hold_lock(&format!("ferry-sync:{name}")))
+        .await
+        .dyn_into()
+        .unwrap();
+    let done = std::rc::Rc::new(std::cell::Cell::new(None));
+    let (migrating, finished) = (store.clone(), done.clone());
+    let database = name.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let migrations = [Migration {
+            from: 0,
+            record: lease_v0_to_v1,
+        }];
+        let opened = open_records_with(&migrating, &database, &migrations, 1).await;
+        finished.set(Some(
+            opened.map(|o| (o.plan, o.migrated)).map_err(JsValue::from),
+        ));
+    });
+    wait(sleep(300)).await;
+    assert!(done.take().is_none(), "the migration waits for the lock");
+    assert_eq!(
+        store.get(Table::Meta, FORMAT_KEY).await.unwrap(),
+        Some(vec![0])
+    );
+
+    release.call0(&JsValue::NULL).unwrap();
+    let mut result = None;
+    for _ in 0..50 {
+        wait(sleep(20)).await;
+        result = done.take();
+        if result.is_some() {
+            break;
+        }
+    }
+    let (plan, migrated) = result
+        .expect("the migration ran once the lock was free")
+        .unwrap();
+    assert_eq!(plan, Plan::Migrate { from: 0 });
+    assert_eq!(migrated, 1);
+    assert_eq!(
+        store.get(Table::Meta, FORMAT_KEY).await.unwrap(),
+        Some(vec![1])
+    );
+    let stored = store.get(Table::Meta, LEASE_KEY).await.unwrap().unwrap();
+    assert_eq!(decode::<Lease>(&stored), Ok(lease));
+}
+
+#[wasm_bindgen_test]
+async fn a_connection_closes_for_a_later_ferry_upgrading_the_database() {
+    let name = unique("yield");
+    let store = IdbStore::open(&name).await.unwrap();
+    store.get(Table::Meta, b"counters").await.unwrap();
+    assert_eq!(wait(upgrade_to(&name, 50)).await, "upgraded");
+    assert!(
+        store.get(Table::Meta, b"counters").await.is_err(),
+        "the old connection is closed"
     );
 }

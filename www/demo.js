@@ -106,9 +106,10 @@ const text = new TextEncoder();
 
 export async function listAlbums() {
   const master = await masterKey();
-  const { collections } = await (await api('/collections')).json();
+  const { collections } = await (await api('/collections/v2?sinceTime=0')).json();
   const albums = [];
   for (const c of collections) {
+    if (c.isDeleted) continue;
     try {
       const key = unwrapKey(fromBase64(c.encryptedKey), fromBase64(c.keyDecryptionNonce), master);
       const name = new TextDecoder().decode(decryptMessage(key, fromBase64(c.nameDecryptionNonce), fromBase64(c.encryptedName)));
@@ -137,11 +138,16 @@ export async function createAlbum(ferry, name) {
   return { id: collection.id, name, key };
 }
 
-/** What the server holds in an album, with each file's title and thumbnail. */
+/**
+ * What the server holds in an album, with each file's title and thumbnail
+ * (the preview answers with a redirect to the store, which fetch follows).
+ */
 export async function albumFiles(album) {
   const { diff } = await (await api(`/collections/v2/diff?collectionID=${album.id}&sinceTime=0`)).json();
   const files = [];
   for (const record of diff) {
+    // A trashed or removed file stays in the diff as a removal marker.
+    if (record.isDeleted) continue;
     const fileKey = unwrapKey(fromBase64(record.encryptedKey), fromBase64(record.keyDecryptionNonce), album.key);
     const metadata = JSON.parse(new TextDecoder().decode(
       decryptMessage(fileKey, fromBase64(record.metadata.decryptionHeader), fromBase64(record.metadata.encryptedData)),

@@ -40,9 +40,30 @@ pub struct Config {
     #[arg(long, env = "FERRY_URL_EXPIRY_SECS", default_value_t = 7 * 24 * 3600)]
     pub url_expiry_secs: u64,
 
-    /// Files per page of `/collections/v2/diff`.
-    #[arg(long, env = "FERRY_DIFF_PAGE_SIZE", default_value_t = 500)]
+    /// Files per page of `/collections/v2/diff` (museum's
+    /// `CollectionDiffLimit`). A page never splits one `updationTime`, so it
+    /// may hold fewer, or more.
+    #[arg(long, env = "FERRY_DIFF_PAGE_SIZE", default_value_t = 2500)]
     pub diff_page_size: u32,
+
+    /// Refuse what museum lets through, to catch client bugs: JSON bodies
+    /// without `Content-Type: application/json`, malformed encrypted
+    /// fields, object keys never handed out, reported sizes (zero
+    /// included) that differ from the stored objects, `count` out of range.
+    /// Those refusals carry a `code`.
+    #[arg(long, env = "FERRY_STRICT")]
+    pub strict: bool,
+
+    /// Users whose subscription has ended (by token, comma-separated in
+    /// the env var; `*` for every user): upload URLs and `POST /files`
+    /// answer 402, as museum's `CanUploadFile` does.
+    #[arg(long, env = "FERRY_SUBSCRIPTION_EXPIRED", value_delimiter = ',')]
+    pub subscription_expired: Vec<String>,
+
+    /// Pause before the second HEAD of an object at `POST /files`, doubled
+    /// before the third (museum's `sizeOf`: 500 ms, then 1 s).
+    #[arg(long, env = "FERRY_OBJECT_CHECK_RETRY_MS", default_value_t = 500)]
+    pub object_check_retry_ms: u64,
 
     /// Serve this folder (the demo app) on the API port.
     #[arg(long, env = "FERRY_STATIC_DIR")]

@@ -45,6 +45,9 @@ const MIGRATIONS: &[&str] = &[
         updation_time INTEGER NOT NULL);
      CREATE INDEX files_by_collection ON files (collection_id, updation_time);
      CREATE INDEX collections_by_owner ON collections (owner_id, updation_time);",
+    // 2: a file removed from its collection (museum's trash) stays in the
+    // diff as a removal marker, as museum's `collection_files.is_deleted`.
+    "ALTER TABLE files ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, Clone)]

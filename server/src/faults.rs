@@ -2,7 +2,10 @@
 //! route such as `POST /files`, an S3 operation such as `s3:UploadPart`,
 //! `s3:*` or `*`) and what may happen to its requests: added latency, an
 //! error status, a 429 with `Retry-After`, or a connection dropped in the
-//! middle of the request body.
+//! middle of the request body. Injected API errors have museum's bodies:
+//! `{}` for an error status, and a 429 `{"error": …}` as its rate limiter
+//! sends, with `Retry-After` only when the rule sets `retryAfterSecs`
+//! (museum never sends one).
 //!
 //! Decisions are a pure function of (seed, route, the request's number on
 //! that route), so the same requests against the same seed meet the same
@@ -45,16 +48,12 @@ pub struct FaultRule {
     pub reset_rate: f64,
     #[serde(default)]
     pub throttle_rate: f64,
-    #[serde(default = "default_retry_after")]
-    pub retry_after_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 fn default_status() -> u16 {
     503
-}
-
-fn default_retry_after() -> u64 {
-    1
 }
 
 /// What happens to one request.
@@ -63,7 +62,7 @@ fn default_retry_after() -> u64 {
 pub enum Action {
     Pass,
     Error { status: u16 },
-    Throttle { retry_after_secs: u64 },
+    Throttle { retry_after_secs: Option<u64> },
     Reset,
 }
 
@@ -274,20 +273,19 @@ pub async fn inject(
         Action::Pass => next.run(req).await,
         Action::Error { status } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            ApiError::new(
-                status,
-                "INJECTED_FAULT",
-                format!("injected fault on {route}"),
-            )
+            let why = format!("injected fault on {route}");
+            match side {
+                Side::Api => ApiError::plain(status, why),
+                Side::S3 => ApiError::coded(status, "INJECTED_FAULT", why),
+            }
             .into_response()
         }
         Action::Throttle { retry_after_secs } => {
-            let mut err = ApiError::new(
+            let mut err = ApiError::middleware(
                 StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!("injected throttling on {route}"),
+                "Rate limit breached, try later",
             );
-            err.retry_after = Some(retry_after_secs);
+            err.retry_after = retry_after_secs;
             err.into_response()
         }
         Action::Reset => reset(req).await,
@@ -339,7 +337,7 @@ mod tests {
                     latency_ms: 0,
                     reset_rate: 0.1,
                     throttle_rate: 0.1,
-                    retry_after_secs: 1,
+                    retry_after_secs: Some(1),
                 }],
             })
         };

@@ -1,6 +1,7 @@
 //! Ferry's reference backend: the Ente-compatible upload API over an S3
-//! object store (embedded, or any external endpoint). A development and
-//! test backend, strict because every client test trusts it.
+//! object store (embedded, or any external endpoint), answering as Ente's
+//! server (museum) does, so that client tests meet what production sends.
+//! `--strict` adds refusals museum does not make, to catch client bugs.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -11,9 +12,9 @@ mod routes;
 mod serve;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
@@ -154,7 +155,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             let root = config.data_dir.join("objects");
             std::fs::create_dir_all(root.join(&config.s3_bucket))
                 .context("cannot create the object store")?;
-            let app = store::embedded::router(&root, &access, &secret, faults.clone())
+            let app = store::embedded::router(&root, &access, &secret, faults.clone(), db.clone())
                 .context("object store")?;
             tasks.push(serve::spawn(listener, app, stop_rx.clone()));
             let url = format!("http://{addr}");
@@ -171,6 +172,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
+    let expired: HashSet<i64> = accepted
+        .iter()
+        .filter(|(token, _)| {
+            config
+                .subscription_expired
+                .iter()
+                .any(|t| t == "*" || t == *token)
+        })
+        .map(|(_, &user)| user)
+        .collect();
     let state = AppState {
         db,
         store,
@@ -180,7 +191,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             quota_bytes: config.quota_bytes,
             max_file_size: config.max_file_size,
             diff_page_size: config.diff_page_size.max(1),
+            strict: config.strict,
+            object_check_retry_ms: config.object_check_retry_ms,
         },
+        expired: Arc::new(RwLock::new(expired)),
     };
     let mut api = routes::api_router(state, config.admin);
     if let Some(dir) = &config.static_dir {

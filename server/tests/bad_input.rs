@@ -1,5 +1,6 @@
-//! Bad input gets a 4xx with a JSON `{code, message}`, and changes nothing
-//! on disk or in the records.
+//! With `--strict`, bad input gets a 4xx with a JSON `{code, message}`
+//! (museum's own refusals keep museum's `{}`), and changes nothing on disk
+//! or in the records.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -44,7 +45,7 @@ async fn raw(
 
 #[tokio::test]
 async fn bad_requests_are_refused_with_json_and_change_nothing() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_strict().await;
     let collection = server.create_collection().await;
     let file = server.upload_single(&bytes(100, 1)).await;
     let thumb = server.upload_single(&bytes(10, 1)).await;
@@ -88,6 +89,24 @@ async fn bad_requests_are_refused_with_json_and_change_nothing() {
             "INVALID_FIELD",
         ),
         (
+            "size of another object",
+            with(&["file", "size"], json!(0)),
+            StatusCode::BAD_REQUEST,
+            "SIZE_MISMATCH",
+        ),
+        (
+            "a key never handed out",
+            with(
+                &["file", "objectKey"],
+                json!(format!(
+                    "{}AAAAAAAAAAAAAAAAAAAA",
+                    &file[..file.find('/').unwrap() + 1]
+                )),
+            ),
+            StatusCode::BAD_REQUEST,
+            "UNKNOWN_OBJECT",
+        ),
+        (
             "not base64",
             with(&["encryptedKey"], json!("%%%")),
             StatusCode::BAD_REQUEST,
@@ -126,12 +145,6 @@ async fn bad_requests_are_refused_with_json_and_change_nothing() {
             StatusCode::BAD_REQUEST,
             "INVALID_OBJECT_KEY",
         ),
-        (
-            "unknown collection",
-            with(&["collectionID"], json!(987_654)),
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-        ),
     ];
     for (what, body, status, code) in json_cases {
         let (got, err) = server.post("/files", body).await;
@@ -139,6 +152,11 @@ async fn bad_requests_are_refused_with_json_and_change_nothing() {
         assert_eq!(err["code"], code, "{what}: {err}");
         assert!(err["message"].as_str().unwrap().len() > 5, "{what}");
     }
+    // museum's own refusal keeps museum's body.
+    let (status, err) = server
+        .post("/files", with(&["collectionID"], json!(987_654)))
+        .await;
+    assert_eq!((status, err), (StatusCode::NOT_FOUND, json!({})));
 
     let bad_collection = json!({
         "encryptedKey": b64(&[1; 48]), "keyDecryptionNonce": b64(&[2; 24]),
@@ -154,7 +172,7 @@ async fn bad_requests_are_refused_with_json_and_change_nothing() {
         "encryptedName": b64(b"n"), "nameDecryptionNonce": b64(&[3; 24]), "type": "bogus",
     });
     let (status, _) = server.post("/collections", wrong_type.clone()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "as museum");
     wrong_type["type"] = json!(null);
     let (status, _) = server.post("/collections", wrong_type).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -22,7 +22,7 @@ fn rules(seed: u64) -> FaultConfig {
         latency_ms: 0,
         reset_rate: 0.15,
         throttle_rate: 0.15,
-        retry_after_secs: 2,
+        retry_after_secs: Some(2),
     };
     FaultConfig {
         seed,
@@ -132,8 +132,8 @@ async fn a_dropped_upload_stores_nothing() {
             (&thumb_key, 1),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(err["code"], "OBJECT_NOT_FOUND");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(err["code"], "OBJECT_SIZE_FETCH_FAILED");
 
     // With faults off the same URL works, and the admin API counted it all.
     let response = server
@@ -165,7 +165,7 @@ async fn latency_is_added_and_admin_routes_exist_only_when_enabled() {
             latency_ms: 300,
             reset_rate: 0.0,
             throttle_rate: 0.0,
-            retry_after_secs: 1,
+            retry_after_secs: Some(1),
         }],
     });
     let server = TestServer::start_with(dir, config).await;

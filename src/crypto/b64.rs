@@ -58,7 +58,7 @@ pub fn to_base64(bytes: &[u8]) -> String {
 
 pub fn from_base64(text: &str) -> Result<Vec<u8>, CryptoError> {
     let text = text.as_bytes();
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err(CryptoError::BadBase64);
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);

@@ -3,6 +3,7 @@
 //! run killed at any instant redoes at most the step in flight.
 #![forbid(unsafe_code)]
 
+mod capture;
 mod error;
 mod placeholder;
 pub mod ports;
@@ -191,6 +192,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 return Err(EngineError::bad_item(
                     index,
                     "a title must have 1 to 1024 characters",
+                ));
+            }
+            // A live photo is a zip of its image and video to Ente; one
+            // source cannot be that.
+            if item.file_type == crate::queue::FileType::LivePhoto {
+                return Err(EngineError::bad_item(
+                    index,
+                    "live photos are not supported",
                 ));
             }
             if keyed.contains(&item.collection_id) {

@@ -148,4 +148,11 @@ pub trait Clock {
     fn now_ms(&self) -> i64;
     fn monotonic_ms(&self) -> f64;
     async fn sleep_ms(&self, ms: u64);
+    /// The device's offset from UTC in minutes (east positive) at the
+    /// instant `utc_ms`. A photo's date without an offset is local time
+    /// where it is uploaded, as Ente's clients take it. Without a time zone
+    /// (native tests), UTC.
+    fn utc_offset_minutes(&self, _utc_ms: i64) -> i32 {
+        0
+    }
 }

@@ -3,21 +3,130 @@
 //! key → file key → metadata) to learn its hash, type and title. After a
 //! reinstall or on a second device this is what keeps Ferry from uploading
 //! a library a second time.
+//!
+//! The diff also says when a file left the collection: museum keeps a
+//! removal marker (`isDeleted: true`) for a trashed or removed file
+//! (`pkg/repo/trash.go` `TrashFiles`, `pkg/repo/collection.go`
+//! `RemoveFilesV3`). Its metadata may no longer be readable (`"-"` once the
+//! file is purged), so the index keeps, beside each entry standing for a
+//! file, a reverse record: file id → the entry's key. A marker takes the
+//! entry out, and the same photo added again is uploaded again.
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::steps::StepError;
 use super::{Engine, EngineError};
+use crate::crypto::Key;
 use crate::crypto::{decrypt_message, from_base64, unwrap_key};
-use crate::protocol::api::{FileMetadata, parse_diff};
+use crate::protocol::api::{FileMetadata, FileRecord, parse_diff};
 use crate::queue::records::{decode, diff_cursor_key, encode, hash_key};
 
-/// Diff pages read per step at most (each is up to 500 records).
+/// Diff pages read per step at most (museum's pages hold about 2,500 records).
 const MAX_PAGES: usize = 20;
+
+/// The reverse record of file `file_id` in `collection_id`, in
+/// `Table::Hashes`. Dedupe keys start with the collection id (digits), so
+/// these never meet them.
+fn remote_file_key(collection_id: i64, file_id: i64) -> Vec<u8> {
+    format!("file\u{0}{collection_id}\u{0}{file_id}").into_bytes()
+}
+
+/// Records, in the same batch as the item's `done`, that file `file_id` of
+/// `collection_id` stands behind the dedupe entry `key` (which holds the
+/// item, `item:ID`), so that its removal marker can take the entry out.
+pub(super) fn record_registration(batch: &mut Batch, collection_id: i64, file_id: i64, key: &[u8]) {
+    batch.put(
+        Table::Hashes,
+        remote_file_key(collection_id, file_id),
+        key.to_vec(),
+    );
+}
+
+/// The dedupe key a record's metadata gives, when Ferry can open it.
+fn record_key(collection_id: i64, record: &FileRecord, collection_key: &Key) -> Option<Vec<u8>> {
+    let metadata = record.metadata.as_ref()?;
+    let file_key = unwrap_key(
+        &from_base64(record.encrypted_key.as_deref()?).ok()?,
+        &from_base64(record.key_decryption_nonce.as_deref()?).ok()?,
+        collection_key,
+    )
+    .ok()?;
+    let plain = decrypt_message(
+        &file_key,
+        &from_base64(&metadata.decryption_header).ok()?,
+        &from_base64(&metadata.encrypted_data).ok()?,
+    )
+    .ok()?;
+    let m = FileMetadata::from_json(&plain).ok()?;
+    Some(hash_key(collection_id, m.file_type, &m.title, &m.hash))
+}
+
+/// The `Table::Hashes` writes of one page, in order, read through before
+/// the store so that records of one page see each other (a later write of
+/// a key wins, here and when the batch is applied).
+struct PageWrites<'s, S> {
+    store: &'s S,
+    writes: Batch,
+}
+
+impl<S: Store> PageWrites<'_, S> {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        match self.writes.ops.iter().rev().find(|(_, k, _)| k == key) {
+            Some((_, _, value)) => Ok(value.clone()),
+            None => Ok(self.store.get(Table::Hashes, key).await?),
+        }
+    }
+
+    /// Applies one record of collection `collection_id` to the index;
+    /// `key` is the dedupe key its metadata gives, when Ferry can open it.
+    ///
+    /// An entry is taken out only while it still stands for this file: it
+    /// holds `file:N`, or it is the one the file's reverse record names and
+    /// still holds the item that uploaded the file (`item:ID`: while such an
+    /// entry exists, no other item can take the key, it would be skipped).
+    /// An entry a newer copy of the same content took over is left alone.
+    async fn apply(
+        &mut self,
+        collection_id: i64,
+        record: &FileRecord,
+        key: Option<Vec<u8>>,
+    ) -> Result<(), EngineError> {
+        let file = format!("file:{}", record.id);
+        let reverse_key = remote_file_key(collection_id, record.id);
+        // (entry key, whether an `item:` value there is this file's)
+        let mut stale = Vec::new();
+        if let Some(old_key) = self.get(&reverse_key).await? {
+            // Still the file's entry unless the metadata gave the same key.
+            if record.is_deleted || key.as_ref() != Some(&old_key) {
+                stale.push((old_key, true));
+            }
+        }
+        if let (true, Some(key)) = (record.is_deleted, &key) {
+            stale.push((key.clone(), false));
+        }
+        for (entry, named) in stale {
+            let held = self.get(&entry).await?.unwrap_or_default();
+            if held == file.as_bytes() || (named && held.starts_with(b"item:")) {
+                self.writes.delete(Table::Hashes, entry);
+            }
+        }
+        match key {
+            Some(key) if !record.is_deleted => {
+                self.writes.put(Table::Hashes, reverse_key, key.clone());
+                self.writes.put(Table::Hashes, key, file.into_bytes());
+            }
+            _ => {
+                self.writes.delete(Table::Hashes, reverse_key);
+            }
+        }
+        Ok(())
+    }
+}
 
 impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
     /// Brings the dedupe index of `collection_id` up to date with the
     /// server, once per run. Records that cannot be read (another client's
-    /// format, a key Ferry cannot open) are skipped, never fatal.
+    /// format, a key Ferry cannot open) are skipped, never fatal; removal
+    /// markers take their file's entry out.
     pub(super) async fn index_remote(
         &self,
         collection_id: i64,
@@ -40,32 +149,16 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let request = self.endpoint.borrow().diff(collection_id, since);
             let response = self.send(request, false, deadline_ms).await?;
             let page = parse_diff(&response).map_err(super::steps::protocol_failure)?;
-            let mut batch = Batch::default();
+            let mut writes = PageWrites {
+                store: &self.env.store,
+                writes: Batch::default(),
+            };
             for record in &page.diff {
-                since = since.max(record.updation_time);
-                let metadata = (|| {
-                    let file_key = unwrap_key(
-                        &from_base64(&record.encrypted_key).ok()?,
-                        &from_base64(&record.key_decryption_nonce).ok()?,
-                        &collection_key,
-                    )
-                    .ok()?;
-                    let plain = decrypt_message(
-                        &file_key,
-                        &from_base64(&record.metadata.decryption_header).ok()?,
-                        &from_base64(&record.metadata.encrypted_data).ok()?,
-                    )
-                    .ok()?;
-                    FileMetadata::from_json(&plain).ok()
-                })();
-                if let Some(m) = metadata {
-                    batch.put(
-                        Table::Hashes,
-                        hash_key(collection_id, m.file_type, &m.title, &m.hash),
-                        format!("file:{}", record.id).into_bytes(),
-                    );
-                }
+                let key = record_key(collection_id, record, &collection_key);
+                writes.apply(collection_id, record, key).await?;
             }
+            since = since.max(page.last_time.unwrap_or(since));
+            let mut batch = writes.writes;
             batch.put(Table::Meta, cursor_key.clone(), encode(&since));
             self.env.store.commit(batch).await?;
             if !page.has_more {

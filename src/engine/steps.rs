@@ -2,6 +2,7 @@
 //! A failure is classified once, here, into a retry, a permanent failure, or
 //! a block of the whole queue.
 
+use super::capture::{seal_metadata, with_static_thumbnail};
 use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
@@ -13,12 +14,12 @@ use crate::crypto::{
     to_base64, wrap_key,
 };
 use crate::protocol::api::{
-    self, FileMetadata, NewFile, ObjectRef, SealedMetadata, parse_etag, parse_file_record,
-    parse_multipart_urls, parse_upload_urls,
+    self, NewFile, ObjectRef, parse_etag, parse_file_record, parse_multipart_urls,
+    parse_upload_urls,
 };
 use crate::protocol::{
     Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, URL_EXPIRED, classify,
-    classify_transport,
+    classify_registration, classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
@@ -377,7 +378,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
             }
             Step::Uploading(mut upload) => {
-                self.upload_step(item, &mut upload, progress, deadline_ms)
+                self.upload_step(item, &mut upload, progress, extra, deadline_ms)
                     .await?;
                 if matches!(item.step, Step::Uploading(_)) {
                     item.step = Step::Uploading(upload);
@@ -392,17 +393,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     async fn prepare_upload(&self, item: &Item, hash: String) -> Result<Upload, EngineError> {
         let file_key = Key::generate();
         let encryptor = FileEncryptor::new(&file_key);
-        let metadata = FileMetadata {
-            file_type: item.new.file_type.wire(),
-            title: item.new.title.clone(),
-            creation_time: item.new.creation_time,
-            modification_time: item.new.modification_time,
-            hash: hash.clone(),
-        };
-        let sealed_metadata = encrypt_message(
-            &file_key,
-            &serde_json::to_vec(&metadata).unwrap_or_default(),
-        );
+        let metadata = seal_metadata(&file_key, &self.file_metadata(item, &hash).await);
         Ok(Upload {
             hash,
             sealed_file_key: self.env.vault.seal(file_key.as_bytes()).await?,
@@ -413,10 +404,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             sealed_checkpoint: Some(self.env.vault.seal(&encryptor.checkpoint()).await?),
             completed: false,
             thumbnail: None,
-            metadata: SealedMetadata {
-                encrypted_data: to_base64(&sealed_metadata.ciphertext),
-                decryption_header: to_base64(&sealed_metadata.header),
-            },
+            metadata,
             bytes_sent: 0,
         })
     }
@@ -426,6 +414,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         item: &mut Item,
         upload: &mut Upload,
         progress: &mut Progress,
+        extra: &mut Batch,
         deadline_ms: Option<f64>,
     ) -> Result<(), StepError> {
         let size = item.size.unwrap_or(0);
@@ -471,7 +460,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 // A Complete whose answer was lost, repeated on a store that
                 // forgets finished uploads, meets NoSuchUpload too. Going on
                 // is safe: `POST /files` checks the object is there, and
-                // answers OBJECT_NOT_FOUND (a fresh upload) when it is not.
+                // answers OBJECT_SIZE_FETCH_FAILED when it is not, which a
+                // second look turns into a fresh upload.
                 Err(StepError::Failure(Failure::UploadAgain {
                     code: UPLOAD_LOST, ..
                 })) => {}
@@ -515,8 +505,21 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             metadata: upload.metadata.clone(),
         };
         let request = self.endpoint.borrow().create_file(&new_file);
-        let response = self.send(request, false, deadline_ms).await?;
+        let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
+        let response = self
+            .send_classified(request, deadline_ms, &|response| {
+                classify_registration(response, previous_error.as_deref())
+            })
+            .await?;
         let record = parse_file_record(&response).map_err(protocol_failure)?;
+        // The file now stands behind this item's dedupe entry: its removal
+        // marker in a later diff must be able to take the entry out.
+        super::remote_index::record_registration(
+            extra,
+            item.new.collection_id,
+            record.id,
+            &dedupe_key(item, &upload.hash),
+        );
         item.step = Step::Done { file_id: record.id };
         Ok(())
     }
@@ -593,6 +596,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let etag = result
                 .map_err(|e| StepError::Failure(classify_transport(&e)))
                 .and_then(|response| match classify(&response, true) {
+                    // Only Complete reads ETags: a single PUT needs none.
+                    None if matches!(target, Target::Single(_)) => {
+                        Ok(parse_etag(&response).unwrap_or_default())
+                    }
                     None => parse_etag(&response).map_err(protocol_failure),
                     Some(failure) => Err(failure.into()),
                 });
@@ -678,6 +685,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let url = urls.remove(0);
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
         let image = self.thumbnail_bytes(item).await;
+        // Recorded with the thumbnail: Ente's apps draw an icon for it.
+        if image == PLACEHOLDER_THUMBNAIL
+            && let Some(marked) = with_static_thumbnail(&file_key, &upload.metadata)
+        {
+            upload.metadata = marked;
+        }
         let sealed = encrypt_message(&file_key, &image);
         let size = sealed.ciphertext.len() as u64;
         self.send(api::put(&url.url, sealed.ciphertext), true, deadline_ms)
@@ -721,6 +734,19 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         to_store: bool,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
+        self.send_classified(request, deadline_ms, &|response| {
+            classify(response, to_store)
+        })
+        .await
+    }
+
+    /// Sends `request`; `classify` says what an answer means.
+    async fn send_classified(
+        &self,
+        request: HttpRequest,
+        deadline_ms: Option<f64>,
+        classify: &dyn Fn(&HttpResponse) -> Option<Failure>,
+    ) -> Result<HttpResponse, StepError> {
         self.requests_in_step.set(self.requests_in_step.get() + 1);
         let response = self
             .env
@@ -728,7 +754,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .send(request, deadline_ms)
             .await
             .map_err(|e| StepError::Failure(classify_transport(&e)))?;
-        match classify(&response, to_store) {
+        match classify(&response) {
             None => Ok(response),
             Some(failure) => Err(failure.into()),
         }

@@ -1,10 +1,11 @@
-//! Requests to the Ente-compatible API (the museum routes Ferry uploads
-//! through) and parsers for its answers. Wire names live here and nowhere else.
+//! Requests to the Ente-compatible API and parsers for its answers, as
+//! Ente's server (museum) sends them. Wire names live here and nowhere else.
 
 use serde::Serialize;
 
 use super::http::{HttpRequest, HttpResponse, Method};
 use super::json::Json;
+use crate::media::{Location, parse_degrees, write_degrees};
 use crate::queue::codec::struct_record;
 
 /// Where the API is and who is calling.
@@ -90,6 +91,11 @@ impl<'a> Members<'a> {
         self.value.get(name).and_then(read).ok_or_else(|| {
             ProtocolError(format!("{}: `{name}` is missing or not {kind}", self.what))
         })
+    }
+
+    /// A member that may be missing, null or of another type: `None` then.
+    fn optional<T>(self, name: &str, read: impl FnOnce(&'a Json) -> Option<T>) -> Option<T> {
+        self.value.get(name).and_then(read)
     }
 
     fn string(self, name: &str) -> Result<String, ProtocolError> {
@@ -191,7 +197,8 @@ pub fn put(url: &str, body: Vec<u8>) -> HttpRequest {
     HttpRequest::new(Method::Put, url).body(body)
 }
 
-/// The ETag of a PUT, required to complete a multipart upload.
+/// The ETag of a PUT, required to complete a multipart upload (a single
+/// PUT needs none: nothing reads it).
 pub fn parse_etag(response: &HttpResponse) -> Result<String, ProtocolError> {
     response
         .header("etag")
@@ -247,51 +254,59 @@ pub struct NewFile {
     pub metadata: SealedMetadata,
 }
 
-/// The parts of a file record Ferry reads back.
+/// What Ferry reads of a file record: of the answer to `POST /files` (its
+/// `id`), and of each `/collections/v2/diff` record (what dedupe needs).
+///
+/// museum's diff records carry `file` and `thumbnail` as
+/// `{decryptionHeader, size: 0}` without `objectKey`
+/// (`pkg/repo/file.go` `convertRowsToFiles`, `omitempty` in `ente/file.go`),
+/// removal markers (`isDeleted: true`) whose metadata may be `"-"` once the
+/// file is purged, and members Ferry does not know. So only `id` and
+/// `updationTime` are required; anything else missing or malformed leaves
+/// its field empty, and the record is then just not indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub id: i64,
-    pub collection_id: i64,
-    pub encrypted_key: String,
-    pub key_decryption_nonce: String,
-    pub file: ObjectRef,
-    pub metadata: SealedMetadata,
+    pub collection_id: Option<i64>,
+    pub encrypted_key: Option<String>,
+    pub key_decryption_nonce: Option<String>,
+    pub metadata: Option<SealedMetadata>,
+    /// A removal marker: the file left this collection (trashed, removed).
+    pub is_deleted: bool,
     pub updation_time: i64,
 }
 
-impl ObjectRef {
-    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
-        Ok(Self {
-            object_key: members.string("objectKey")?,
-            decryption_header: members.string("decryptionHeader")?,
-            size: members.get("size", "a byte count", Json::as_u64)?,
-        })
-    }
-}
-
 impl SealedMetadata {
-    fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
-        Ok(Self {
-            encrypted_data: members.string("encryptedData")?,
-            decryption_header: members.string("decryptionHeader")?,
+    fn read(members: Members<'_>) -> Option<Self> {
+        Some(Self {
+            encrypted_data: members.optional("encryptedData", |v| v.as_str().map(str::to_owned))?,
+            decryption_header: members
+                .optional("decryptionHeader", |v| v.as_str().map(str::to_owned))?,
         })
     }
 }
 
 impl FileRecord {
     fn read(members: Members<'_>) -> Result<Self, ProtocolError> {
+        let text = |name| members.optional(name, |v: &Json| v.as_str().map(str::to_owned));
         Ok(Self {
             id: members.int("id")?,
-            collection_id: members.int("collectionID")?,
-            encrypted_key: members.string("encryptedKey")?,
-            key_decryption_nonce: members.string("keyDecryptionNonce")?,
-            file: ObjectRef::read(members.object("file")?)?,
-            metadata: SealedMetadata::read(members.object("metadata")?)?,
+            collection_id: members.optional("collectionID", Json::as_i64),
+            encrypted_key: text("encryptedKey"),
+            key_decryption_nonce: text("keyDecryptionNonce"),
+            metadata: members
+                .object("metadata")
+                .ok()
+                .and_then(SealedMetadata::read),
+            is_deleted: members
+                .optional("isDeleted", Json::as_bool)
+                .unwrap_or(false),
             updation_time: members.int("updationTime")?,
         })
     }
 }
 
+/// The answer to `POST /files`: the registered file's `id` is all Ferry needs.
 pub fn parse_file_record(response: &HttpResponse) -> Result<FileRecord, ProtocolError> {
     const WHAT: &str = "file record";
     FileRecord::read(Members::of(&parse_body(response, WHAT)?, WHAT)?)
@@ -299,27 +314,44 @@ pub fn parse_file_record(response: &HttpResponse) -> Result<FileRecord, Protocol
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {
+    /// The records Ferry could read, in the server's order.
     pub diff: Vec<FileRecord>,
+    /// The greatest `updationTime` of the page, unreadable records included:
+    /// the next page's `sinceTime`.
+    pub last_time: Option<i64>,
     pub has_more: bool,
 }
 
+/// A `/collections/v2/diff` page. A record without a readable `id` or
+/// `updationTime` is left out rather than failing the page: one odd record
+/// must not stop dedupe for a whole collection.
 pub fn parse_diff(response: &HttpResponse) -> Result<Diff, ProtocolError> {
     const WHAT: &str = "collection diff";
     let body = parse_body(response, WHAT)?;
     let members = Members::of(&body, WHAT)?;
+    let mut diff = Vec::new();
+    let mut last_time = None;
+    for record in members.array("diff")? {
+        let Ok(record) = Members::of(record, WHAT) else {
+            continue;
+        };
+        if let Some(time) = record.optional("updationTime", Json::as_i64) {
+            last_time = Some(last_time.map_or(time, |t: i64| t.max(time)));
+        }
+        if let Ok(record) = FileRecord::read(record) {
+            diff.push(record);
+        }
+    }
     Ok(Diff {
-        diff: members
-            .array("diff")?
-            .iter()
-            .map(|record| FileRecord::read(Members::of(record, WHAT)?))
-            .collect::<Result<_, _>>()?,
+        diff,
+        last_time,
         has_more: members.get("hasMore", "a boolean", Json::as_bool)?,
     })
 }
 
-/// What goes inside the encrypted metadata (times in microseconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What goes inside the encrypted metadata (times in microseconds), as
+/// Ente's clients write and read it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FileMetadata {
     pub file_type: u8,
     pub title: String,
@@ -327,14 +359,58 @@ pub struct FileMetadata {
     pub modification_time: i64,
     /// BLAKE2b-512 of the plaintext, standard base64.
     pub hash: String,
+    /// Where it was taken (`latitude`, `longitude`).
+    pub location: Option<Location>,
+    /// A video's length in whole seconds.
+    pub duration: Option<u32>,
+    /// The placeholder went instead of a thumbnail: Ente's apps then show
+    /// the file type's icon rather than a grey pixel.
+    pub has_static_thumbnail: bool,
 }
 
 impl FileMetadata {
-    /// Decrypted metadata as JSON; other members (Ente writes more) are ignored.
+    /// The JSON Ente's clients read. Written by hand: degrees go out as
+    /// six-decimal numbers without pulling float formatting into the wasm.
+    pub fn to_json(&self) -> Vec<u8> {
+        use std::fmt::Write;
+        let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        let mut out = format!(
+            r#"{{"fileType":{},"title":{},"creationTime":{},"modificationTime":{},"hash":{}"#,
+            self.file_type,
+            quoted(&self.title),
+            self.creation_time,
+            self.modification_time,
+            quoted(&self.hash),
+        );
+        if let Some(location) = self.location {
+            out.push_str(r#","latitude":"#);
+            write_degrees(&mut out, location.latitude);
+            out.push_str(r#","longitude":"#);
+            write_degrees(&mut out, location.longitude);
+        }
+        if let Some(duration) = self.duration {
+            let _ = write!(out, r#","duration":{duration}"#);
+        }
+        if self.has_static_thumbnail {
+            out.push_str(r#","hasStaticThumbnail":true"#);
+        }
+        out.push('}');
+        out.into_bytes()
+    }
+
+    /// Decrypted metadata as JSON; other members (Ente writes more) are
+    /// ignored, and so are optional ones Ferry cannot read (a location
+    /// written with an exponent): they must not stop dedupe.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
         const WHAT: &str = "file metadata";
         let value = Json::parse(bytes).map_err(|e| ProtocolError(format!("{WHAT}: {e}")))?;
         let members = Members::of(&value, WHAT)?;
+        let degrees = |name: &str| match value.get(name)? {
+            Json::Number(text) => parse_degrees(text.as_bytes())
+                .filter(|(_, used)| *used == text.len())
+                .map(|(micro, _)| micro),
+            _ => None,
+        };
         Ok(Self {
             file_type: members.get("fileType", "a file type", |v| {
                 v.as_i64().and_then(|n| u8::try_from(n).ok())
@@ -343,6 +419,17 @@ impl FileMetadata {
             creation_time: members.int("creationTime")?,
             modification_time: members.int("modificationTime")?,
             hash: members.string("hash")?,
+            location: degrees("latitude")
+                .zip(degrees("longitude"))
+                .and_then(|(latitude, longitude)| Location::new(latitude, longitude)),
+            duration: value
+                .get("duration")
+                .and_then(Json::as_u64)
+                .and_then(|d| u32::try_from(d).ok()),
+            has_static_thumbnail: value
+                .get("hasStaticThumbnail")
+                .and_then(Json::as_bool)
+                .unwrap_or(false),
         })
     }
 }
@@ -430,31 +517,62 @@ mod tests {
     }
 
     #[test]
-    fn diff_and_metadata_read_what_ferry_needs_and_name_what_is_wrong() {
-        let record = r#"{"id":5,"collectionID":7,"ownerID":1,"encryptedKey":"k","keyDecryptionNonce":"n",
-            "file":{"objectKey":"7/a","decryptionHeader":"h","size":12},
-            "thumbnail":{"objectKey":"7/b","decryptionHeader":"h2","size":3},
-            "metadata":{"encryptedData":"m","decryptionHeader":"h3"},"updationTime":1700000000000000}"#;
+    fn diff_reads_museums_records_and_never_fails_a_page_on_one_record() {
+        // As museum's GetDiffV2 sends them: no objectKey, size 0, members
+        // Ferry does not know, a removal marker, a purged one ("-").
+        let record = r#"{"id":5,"ownerID":1,"collectionID":7,"collectionOwnerID":1,
+            "encryptedKey":"k","keyDecryptionNonce":"n",
+            "file":{"decryptionHeader":"h","size":0},"thumbnail":{"decryptionHeader":"h2","size":0},
+            "metadata":{"encryptedData":"m","decryptionHeader":"h3","size":0},
+            "isDeleted":false,"updationTime":1700000000000000,"info":{"fileSize":12,"thumbSize":3},
+            "pubMagicMetadata":{"version":1,"count":1,"data":"x","header":"y"},"collectionAddedAt":9}"#;
+        let marker = r#"{"id":6,"ownerID":1,"collectionID":7,"encryptedKey":"k2","keyDecryptionNonce":"n2",
+            "file":{"decryptionHeader":"-","size":0},"thumbnail":{"decryptionHeader":"-","size":0},
+            "metadata":{"encryptedData":"-","decryptionHeader":"-","size":0},
+            "isDeleted":true,"updationTime":1700000000000009}"#;
+        let odd = r#"{"id":"seven","updationTime":1700000000000011}"#;
+        let bare = r#"{"id":8,"updationTime":1700000000000010,"metadata":null}"#;
         let diff = parse_diff(&ok(
-            &format!(r#"{{"diff":[{record}],"hasMore":true}}"#),
+            &format!(r#"{{"diff":[{record},{marker},{odd},{bare},42],"hasMore":true}}"#),
             &[],
         ))
         .unwrap();
         assert!(diff.has_more);
-        assert_eq!(diff.diff[0].id, 5);
-        assert_eq!(diff.diff[0].file.size, 12);
-        assert_eq!(diff.diff[0].metadata.decryption_header, "h3");
-        assert_eq!(diff.diff[0].updation_time, 1_700_000_000_000_000);
+        assert_eq!(diff.last_time, Some(1_700_000_000_000_011));
+        assert_eq!(
+            diff.diff.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![5, 6, 8],
+            "the record without a numeric id is left out, the page is kept"
+        );
+        let first = &diff.diff[0];
+        assert_eq!(first.collection_id, Some(7));
+        assert_eq!(first.encrypted_key.as_deref(), Some("k"));
+        assert_eq!(
+            first
+                .metadata
+                .as_ref()
+                .map(|m| m.decryption_header.as_str()),
+            Some("h3")
+        );
+        assert!(!first.is_deleted);
+        assert!(diff.diff[1].is_deleted);
+        assert_eq!(diff.diff[2].metadata, None);
+        assert_eq!(diff.diff[2].encrypted_key, None);
 
-        let wrong = record.replace(r#""size":12"#, r#""size":"12""#);
-        let error = parse_diff(&ok(
-            &format!(r#"{{"diff":[{wrong}],"hasMore":false}}"#),
-            &[],
-        ))
-        .unwrap_err();
-        assert!(error.0.contains("`size`"), "{error}");
         assert!(parse_diff(&ok(r#"{"diff":[]}"#, &[])).is_err());
+        assert!(parse_diff(&ok(r#"{"hasMore":false}"#, &[])).is_err());
         assert!(parse_file_record(&ok("[]", &[])).is_err());
+        // The answer to POST /files: the id is what counts.
+        assert_eq!(
+            parse_file_record(&ok(
+                r#"{"id":41,"updationTime":3,"file":{"objectKey":"1/a"}}"#,
+                &[]
+            ))
+            .unwrap()
+            .id,
+            41
+        );
+        assert!(parse_file_record(&ok(r#"{"updationTime":3}"#, &[])).is_err());
 
         let metadata = FileMetadata {
             file_type: 1,
@@ -462,8 +580,14 @@ mod tests {
             creation_time: -5,
             modification_time: 9,
             hash: "aGFzaA==".into(),
+            ..FileMetadata::default()
         };
-        let json = serde_json::to_vec(&metadata).unwrap();
+        let json = metadata.to_json();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
+            serde_json::json!({"fileType": 1, "title": "Ünïcode \"clip\".mp4",
+                "creationTime": -5, "modificationTime": 9, "hash": "aGFzaA=="})
+        );
         assert_eq!(FileMetadata::from_json(&json), Ok(metadata));
         assert!(
             FileMetadata::from_json(
@@ -471,6 +595,54 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn metadata_writes_what_ente_reads_and_reads_it_back() {
+        let metadata = FileMetadata {
+            file_type: 1,
+            title: "clip.mov".into(),
+            creation_time: 1_689_352_215_250_000,
+            modification_time: 1_700_000_000_000_000,
+            hash: "aGFzaA==".into(),
+            location: Location::new(-33_856_800, 5),
+            duration: Some(13),
+            has_static_thumbnail: true,
+        };
+        let json = metadata.to_json();
+        assert_eq!(
+            String::from_utf8(json.clone()).unwrap(),
+            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"duration":13,"hasStaticThumbnail":true}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed["latitude"].as_f64(), Some(-33.8568));
+        assert_eq!(parsed["longitude"].as_f64(), Some(0.000005));
+        assert_eq!(FileMetadata::from_json(&json), Ok(metadata));
+
+        // What Ente's clients write: any float, nulls, other members. A
+        // location Ferry cannot read is dropped, never an error.
+        let ente = br#"{"fileType":0,"title":"a.jpg","creationTime":1,"modificationTime":2,
+            "hash":"h","latitude":48.85822291,"longitude":2.2945,"duration":null,
+            "hasStaticThumbnail":false,"imageHash":"x"}"#;
+        let read = FileMetadata::from_json(ente).unwrap();
+        assert_eq!(read.location, Location::new(48_858_223, 2_294_500));
+        assert_eq!((read.duration, read.has_static_thumbnail), (None, false));
+        for odd in [
+            r#""latitude":1e-5,"longitude":2"#,
+            r#""latitude":"48.8","longitude":2"#,
+            r#""latitude":48.8"#,
+            r#""latitude":0,"longitude":0"#,
+            r#""latitude":95,"longitude":2"#,
+        ] {
+            let json = format!(
+                r#"{{"fileType":0,"title":"a","creationTime":1,"modificationTime":2,"hash":"h",{odd}}}"#
+            );
+            assert_eq!(
+                FileMetadata::from_json(json.as_bytes()).unwrap().location,
+                None,
+                "{odd}"
+            );
+        }
     }
 
     #[test]

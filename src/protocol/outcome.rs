@@ -35,10 +35,12 @@ pub enum Failure {
     /// outage of a day must not fail the queue.
     NoAnswer { why: String },
     /// The store no longer holds what this upload needs: a presigned URL
-    /// expired (403, `URL_EXPIRED`), or the multipart upload is gone (404
-    /// `NoSuchUpload` from a lifecycle rule) or never became an object
-    /// (`OBJECT_NOT_FOUND` from the API), both `UPLOAD_LOST`. Start the
-    /// upload again with a new key and new URLs; the hash is kept.
+    /// expired (403, `URL_EXPIRED`), the multipart upload is gone (404
+    /// `NoSuchUpload` from a lifecycle rule) or the server twice in a row
+    /// found no object where the file was uploaded (`UPLOAD_LOST`), or the
+    /// server refused to register objects it already holds under other
+    /// attributes (`UPLOAD_REJECTED`). Start the upload again with a new key
+    /// and new URLs; the hash is kept.
     UploadAgain { code: &'static str, why: String },
     /// This item can never succeed as it is (413, other 4xx).
     Permanent { code: String, why: String },
@@ -52,6 +54,63 @@ pub enum Failure {
 /// Item error codes of `Failure::UploadAgain`.
 pub const URL_EXPIRED: &str = "URL_EXPIRED";
 pub const UPLOAD_LOST: &str = "UPLOAD_LOST";
+pub const UPLOAD_REJECTED: &str = "UPLOAD_REJECTED";
+
+/// museum's 503 code when it cannot HEAD an object at `POST /files`
+/// (`ente.ErrObjSizeFetchFailed`, after three tries in `sizeOf`): the
+/// object is missing, or the store hiccuped. The message of the retry it
+/// causes starts with it, so the next attempt knows it is the second look.
+pub const OBJECT_SIZE_FETCH_FAILED: &str = "OBJECT_SIZE_FETCH_FAILED";
+
+/// Classifies the answer to `POST /files` (registering an uploaded file),
+/// given the message of the item's last error.
+///
+/// * 503 `OBJECT_SIZE_FETCH_FAILED` is first a transient retry: a store
+///   hiccup passes. If the previous attempt met it too, the object is lost
+///   (a lifecycle rule, a Complete whose answer was lost on a store that
+///   forgot the upload): `UPLOAD_LOST`, uploaded again.
+/// * A 400 without a code is museum's plain `ErrBadRequest`: from a
+///   client that sends what Ferry sends, it means the object keys are
+///   already registered with other attributes (`onDuplicateObjectDetected`),
+///   or a stored object is not the size reported: the upload this item
+///   made is not what the server holds. `UPLOAD_REJECTED`, uploaded again
+///   under new keys; counted, so a server that refuses every time still
+///   ends in `failed`.
+pub fn classify_registration(
+    response: &HttpResponse,
+    previous_error: Option<&str>,
+) -> Option<Failure> {
+    let failure = classify(response, false)?;
+    let code = api_code(response);
+    Some(match (response.status, code.as_deref()) {
+        (503, Some(OBJECT_SIZE_FETCH_FAILED)) => {
+            if previous_error.is_some_and(|m| m.starts_with(OBJECT_SIZE_FETCH_FAILED)) {
+                Failure::UploadAgain {
+                    code: UPLOAD_LOST,
+                    why: "the server again found nothing where the file was uploaded; \
+                          starting it again"
+                        .into(),
+                }
+            } else {
+                Failure::Transient {
+                    retry_after_ms: None,
+                    why: format!(
+                        "{OBJECT_SIZE_FETCH_FAILED}: the server could not find the uploaded \
+                         file; looking again"
+                    ),
+                }
+            }
+        }
+        (400, None) => Failure::UploadAgain {
+            code: UPLOAD_REJECTED,
+            why: format!(
+                "the server refused to register the upload ({}); starting it again",
+                detail(response)
+            ),
+        },
+        _ => failure,
+    })
+}
 
 /// Classifies a response from the API (`store` false) or the object store.
 pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
@@ -59,13 +118,7 @@ pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
     if (200..300).contains(&status) {
         return None;
     }
-    let why = || {
-        let text = String::from_utf8_lossy(&response.body);
-        format!(
-            "HTTP {status}: {}",
-            text.chars().take(200).collect::<String>()
-        )
-    };
+    let why = || format!("HTTP {status}: {}", detail(response));
     Some(match status {
         401 if !store => Failure::Blocked(BlockedReason::Auth),
         402 => Failure::Blocked(BlockedReason::Payment),
@@ -78,13 +131,6 @@ pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
             code: UPLOAD_LOST,
             why: "the store no longer has this upload; starting it again".into(),
         },
-        400 if !store && api_code(response).as_deref() == Some("OBJECT_NOT_FOUND") => {
-            Failure::UploadAgain {
-                code: UPLOAD_LOST,
-                why: "the server found nothing where the file was uploaded; starting it again"
-                    .into(),
-            }
-        }
         408 | 425 | 429 | 500..=599 => Failure::Transient {
             retry_after_ms: response.header("retry-after").and_then(parse_retry_after),
             why: why(),
@@ -117,10 +163,35 @@ fn parse_retry_after(value: &str) -> Option<u64> {
         .map(|s| s.saturating_mul(1000))
 }
 
-/// The `code` of the reference server's JSON error body, if there is one.
+/// The `code` of an API error body `{code, message}` (museum's
+/// `ApiError`), if there is one; `{}` and `{"error": …}` have none.
 fn api_code(response: &HttpResponse) -> Option<String> {
     let value = super::json::Json::parse(&response.body).ok()?;
     value.get("code")?.as_str().map(str::to_owned)
+}
+
+/// What an error answer says, for the item's message: the `message` or
+/// `error` of a JSON body (museum's `{code, message}` and middleware
+/// `{"error": …}`), "no details" for `{}` or an empty body, else the start
+/// of the body (an S3 XML error).
+fn detail(response: &HttpResponse) -> String {
+    if let Ok(value) = super::json::Json::parse(&response.body) {
+        let said = ["message", "error"]
+            .iter()
+            .filter_map(|name| value.get(name)?.as_str())
+            .find(|text| !text.is_empty());
+        if let Some(text) = said {
+            return text.chars().take(200).collect();
+        }
+        if matches!(value, super::json::Json::Object(_)) {
+            return "no details".into();
+        }
+    }
+    let text = String::from_utf8_lossy(&response.body);
+    if text.trim().is_empty() {
+        return "no details".into();
+    }
+    text.chars().take(200).collect()
 }
 
 /// The `<Code>` of an S3 XML error body.
@@ -189,16 +260,6 @@ mod tests {
             Some(Failure::Permanent { .. })
         ));
         assert!(matches!(
-            classify(
-                &response(400, &[], r#"{"code":"OBJECT_NOT_FOUND","message":"x"}"#),
-                false
-            ),
-            Some(Failure::UploadAgain {
-                code: UPLOAD_LOST,
-                ..
-            })
-        ));
-        assert!(matches!(
             classify(&response(400, &[], r#"{"code":"SIZE_MISMATCH","message":"x"}"#), false),
             Some(Failure::Permanent { ref code, .. }) if code == "SIZE_MISMATCH"
         ));
@@ -226,6 +287,109 @@ mod tests {
         ));
         assert!(matches!(
             classify(&response(403, &[], "{}"), false),
+            Some(Failure::Permanent { ref code, .. }) if code == "HTTP_403"
+        ));
+    }
+
+    #[test]
+    fn museums_error_bodies_give_clear_codes_and_messages() {
+        // museum's plain errors are `{}`, its middleware's `{"error": …}`.
+        assert_eq!(
+            classify(&response(404, &[], "{}"), false),
+            Some(Failure::Permanent {
+                code: "HTTP_404".into(),
+                why: "HTTP 404: no details".into()
+            })
+        );
+        assert_eq!(
+            classify(&response(400, &[], ""), false),
+            Some(Failure::Permanent {
+                code: "HTTP_400".into(),
+                why: "HTTP 400: no details".into()
+            })
+        );
+        assert_eq!(
+            classify(
+                &response(429, &[], r#"{"error":"Rate limit breached, try later"}"#),
+                false
+            ),
+            Some(Failure::Transient {
+                retry_after_ms: None,
+                why: "HTTP 429: Rate limit breached, try later".into()
+            })
+        );
+        assert!(matches!(
+            classify(&response(409, &[], r#"{"code":"CONFLICT","message":"taken"}"#), false),
+            Some(Failure::Permanent { ref code, ref why }) if code == "CONFLICT" && why == "HTTP 409: taken"
+        ));
+        // 402 and 426 block whatever the body, at any call.
+        for body in ["{}", "", r#"{"error":"x"}"#] {
+            assert_eq!(
+                classify(&response(402, &[], body), false),
+                Some(Failure::Blocked(BlockedReason::Payment))
+            );
+            assert_eq!(
+                classify(&response(426, &[], body), false),
+                Some(Failure::Blocked(BlockedReason::Quota))
+            );
+        }
+    }
+
+    #[test]
+    fn a_lost_object_is_looked_for_twice_before_the_upload_starts_again() {
+        let missing = response(
+            503,
+            &[],
+            r#"{"code":"OBJECT_SIZE_FETCH_FAILED","message":""}"#,
+        );
+        let first = classify_registration(&missing, None);
+        let Some(Failure::Transient { ref why, .. }) = first else {
+            panic!("the first look is a transient retry: {first:?}");
+        };
+        assert!(why.starts_with(OBJECT_SIZE_FETCH_FAILED), "{why}");
+        // Another failure in between: the next 503 is a first look again.
+        assert!(matches!(
+            classify_registration(&missing, Some("HTTP 500: no details")),
+            Some(Failure::Transient { .. })
+        ));
+        assert!(matches!(
+            classify_registration(&missing, Some(why)),
+            Some(Failure::UploadAgain {
+                code: UPLOAD_LOST,
+                ..
+            })
+        ));
+        // Any other 503 stays transient, however often it comes.
+        assert!(matches!(
+            classify_registration(&response(503, &[], "{}"), Some(why)),
+            Some(Failure::Transient { .. })
+        ));
+    }
+
+    #[test]
+    fn a_registration_refused_with_museums_plain_400_starts_the_upload_again() {
+        assert!(matches!(
+            classify_registration(&response(400, &[], "{}"), None),
+            Some(Failure::UploadAgain {
+                code: UPLOAD_REJECTED,
+                ..
+            })
+        ));
+        // A refusal with a code says what is wrong: not a lost upload.
+        assert!(matches!(
+            classify_registration(
+                &response(400, &[], r#"{"code":"INVALID_FIELD","message":"x"}"#),
+                None
+            ),
+            Some(Failure::Permanent { ref code, .. }) if code == "INVALID_FIELD"
+        ));
+        assert_eq!(classify_registration(&response(200, &[], "{}"), None), None);
+        assert_eq!(
+            classify_registration(&response(402, &[], "{}"), None),
+            Some(Failure::Blocked(BlockedReason::Payment))
+        );
+        assert!(matches!(
+            classify_registration(&response(403, &[], "{}"), None),
             Some(Failure::Permanent { ref code, .. }) if code == "HTTP_403"
         ));
     }

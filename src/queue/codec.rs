@@ -74,11 +74,18 @@ impl<'a> Reader<'a> {
         Some(slice)
     }
 
+    /// A LEB128 number of at most ten bytes. The tenth holds only bit 63,
+    /// so anything above 1 there (more bits, or a continuation) overflows a
+    /// u64 and is refused, as postcard and Go's `binary.Uvarint` refuse it;
+    /// reading on would silently drop the high bits.
     pub fn uint(&mut self) -> Option<u64> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
-            n |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if shift == 63 && b > 1 {
+                return None;
+            }
+            n |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Some(n);
             }
@@ -358,6 +365,24 @@ mod tests {
         );
         // Eleven continuation bytes overflow a u64.
         assert_eq!(Reader::new(&[0xff; 11]).get::<u64>(), None);
+        // The tenth byte carries bit 63 alone: 1 is u64::MAX's, 2 and up
+        // (or a continuation) would need bits a u64 does not have.
+        let mut max = [0xff; 10];
+        max[9] = 0x01;
+        assert_eq!(Reader::new(&max).get::<u64>(), Some(u64::MAX));
+        for last in [0x02, 0x7f, 0x80, 0x81] {
+            let mut over = [0xff; 10];
+            over[9] = last;
+            assert_eq!(
+                Reader::new(&over).get::<u64>(),
+                None,
+                "tenth byte {last:#x}"
+            );
+        }
+        let mut two_pow_63 = [0x80; 10];
+        two_pow_63[9] = 0x01;
+        assert_eq!(Reader::new(&two_pow_63).get::<u64>(), Some(1 << 63));
+        assert_eq!(Reader::new(&max).get::<i64>(), Some(i64::MIN), "zigzag");
         assert_eq!(Reader::new(&[2]).get::<bool>(), None);
         assert_eq!(
             Reader::new(&[2, 0xc3, 0x28]).get::<String>(),

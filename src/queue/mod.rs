@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod item;
+pub mod migrate;
 pub mod records;
 
 pub use item::{FileType, Item, ItemError, ItemId, NewItem, PublicState, Step};

@@ -148,9 +148,93 @@ impl Changes {
     }
 }
 
-/// The first byte of every record (see `codec`). Changing a record's shape
-/// means a new format, read by a migration.
-const RECORD_FORMAT: u8 = 1;
+/// The first byte of every record (see `codec`), and what the database's
+/// [`FORMAT_KEY`] record says it holds. Changing how any record is stored
+/// (a field added, removed, moved or retyped; an enum variant moved) means
+/// a new format: bump this, add the migration from the old one to
+/// `migrate::MIGRATIONS`, and add `tests/vectors/records-v<new>.json`
+/// (docs/ARCHITECTURE.md, "Record format", has the whole rule).
+pub const RECORD_FORMAT: u8 = 1;
+
+/// The database's record format, in `Table::Meta`: one byte, the format
+/// every record in the database is written in. Its shape never changes
+/// (a later format may append bytes, never move the first), so every
+/// Ferry, earlier or later, can read it and refuse what it cannot.
+pub const FORMAT_KEY: &[u8] = b"record_format";
+
+// The prefixes of the keys above that carry an id (the stored vectors
+// check that each key function's keys start with its prefix).
+const COLLECTION_KEY_PREFIX: &[u8] = b"collection_key\0";
+const DIFF_CURSOR_PREFIX: &[u8] = b"diff_cursor\0";
+const RUN_PREFIX: &[u8] = b"run\0";
+
+/// What a stored value is, told by its table and key: a migration reads
+/// each record as the type its kind names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// `Table::Items`: an [`Item`].
+    Item,
+    /// [`COUNTERS_KEY`]: [`Counters`].
+    Counters,
+    /// [`NEXT_ID_KEY`]: the next item id, a `u64`.
+    NextItemId,
+    /// [`BLOCKED_KEY`]: a `BlockedReason`.
+    Blocked,
+    /// [`diff_cursor_key`]: the `sinceTime` of a collection's next diff page, an `i64`.
+    DiffCursor,
+    /// [`THROUGHPUT_KEY`]: the scheduler's `Throughput`.
+    Throughput,
+    /// [`LEASE_KEY`]: the runners' `Lease`.
+    Lease,
+    /// [`NEXT_RUN_KEY`]: the next run record's sequence number, a `u64`.
+    NextRun,
+    /// [`run_key`]: a `RunReport`.
+    Run,
+    /// `Table::Runnable`: an empty value; the key is all.
+    RunnableEntry,
+    /// `Table::Hashes`: text, `item:<id>` or `file:<server file id>`.
+    HashEntry,
+    /// [`collection_key_key`]: a key sealed by the vault, in the vault's
+    /// own framing (its own format byte, an IV, the ciphertext).
+    CollectionKey,
+    /// [`FORMAT_KEY`]: the database's record format.
+    Format,
+}
+
+impl RecordKind {
+    /// The kind of the value under `key` in `table`; `None` for a key no
+    /// kind claims (left alone by migrations).
+    pub fn of(table: Table, key: &[u8]) -> Option<Self> {
+        Some(match table {
+            Table::Items => Self::Item,
+            Table::Runnable => Self::RunnableEntry,
+            Table::Hashes => Self::HashEntry,
+            Table::Meta => match key {
+                COUNTERS_KEY => Self::Counters,
+                NEXT_ID_KEY => Self::NextItemId,
+                BLOCKED_KEY => Self::Blocked,
+                THROUGHPUT_KEY => Self::Throughput,
+                LEASE_KEY => Self::Lease,
+                NEXT_RUN_KEY => Self::NextRun,
+                FORMAT_KEY => Self::Format,
+                _ if key.starts_with(COLLECTION_KEY_PREFIX) => Self::CollectionKey,
+                _ if key.starts_with(DIFF_CURSOR_PREFIX) => Self::DiffCursor,
+                _ if key.starts_with(RUN_PREFIX) => Self::Run,
+                _ => return None,
+            },
+        })
+    }
+
+    /// Whether the value is a codec record: [`RECORD_FORMAT`]'s byte, then
+    /// the fields. Only these change with the format; the others have
+    /// their own shape.
+    pub fn is_record(self) -> bool {
+        !matches!(
+            self,
+            Self::RunnableEntry | Self::HashEntry | Self::CollectionKey | Self::Format
+        )
+    }
+}
 
 pub fn encode<T: Record>(value: &T) -> Vec<u8> {
     let mut w = Writer::new(RECORD_FORMAT);

@@ -78,6 +78,15 @@ impl From<crate::engine::ports::StoreError> for FerryError {
     }
 }
 
+impl From<crate::queue::migrate::MigrateError> for FerryError {
+    fn from(err: crate::queue::migrate::MigrateError) -> Self {
+        Self {
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+}
+
 impl From<crate::engine::ports::VaultError> for FerryError {
     fn from(err: crate::engine::ports::VaultError) -> Self {
         Self {
@@ -114,6 +123,8 @@ export type FerryErrorCode =
   | "MISSING_COLLECTION_KEY"
   | "NOT_FOUND"
   | "CORRUPT_RECORD"
+  | "NEWER_DATABASE"
+  | "MIGRATION_FAILED"
   | "STORE_FAILED"
   | "VAULT_FAILED"
   | "CLOSED"

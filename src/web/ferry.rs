@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::FerryError;
 use super::clock::WebClock;
@@ -23,6 +23,8 @@ use super::vault::WebCryptoVault;
 use crate::engine::{Engine, EngineConfig, EngineEvent, Env};
 use crate::protocol::Endpoint;
 use crate::queue::PublicState;
+use crate::queue::migrate::{self, MIGRATIONS, Migration, Opened, Plan};
+use crate::queue::records::RECORD_FORMAT;
 use crate::scheduler::Policies;
 
 pub(super) type WebEngine = Engine<IdbStore, FetchTransport, WebSources, WebCryptoVault, WebClock>;
@@ -58,6 +60,7 @@ export interface HostReader {
   lastModified: number;
   read(offset: number, length: number): Promise<Uint8Array>;
 }
+/** "livePhoto" is refused with BAD_INPUT: enqueue its image and video as two items. */
 export type FileTypeName = "image" | "video" | "livePhoto";
 /** One of `file` (a Blob or File), `handle` (a FileSystemFileHandle) or `source` ("host:…"). */
 export interface EnqueueItem {
@@ -69,7 +72,7 @@ export interface EnqueueItem {
   title?: string;
   /** Defaults from the MIME type. */
   fileType?: FileTypeName;
-  /** Microseconds since the epoch; default the File's lastModified. */
+  /** Microseconds since the epoch; default from the file: Exif date, video creation time, else lastModified. */
   creationTime?: number;
   modificationTime?: number;
   /** A JPEG thumbnail (≤ 720 px); a 1×1 placeholder is sent without one. */
@@ -181,6 +184,50 @@ impl Ferry {
     }
 }
 
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = waitLock)]
+    fn wait_lock(name: &str) -> Promise;
+}
+
+/// The Web Lock that one runner per database takes (`sync`), and a
+/// migration too.
+pub(super) fn lock_name(database: &str) -> String {
+    format!("ferry-sync:{database}")
+}
+
+/// Brings the database's records to this version's format, or refuses a
+/// database a later Ferry wrote (`NEWER_DATABASE`, nothing written); see
+/// `queue::migrate`. Runs before the vault, which would add a device key.
+pub async fn open_records(store: &IdbStore, database: &str) -> Result<Opened, FerryError> {
+    open_records_with(store, database, MIGRATIONS, RECORD_FORMAT).await
+}
+
+/// [`open_records`] with the given migrations and current format. A
+/// migration holds the database's lock: no run, in this tab, another or
+/// the service worker, writes while records are rewritten, and a second
+/// opener waits, then finds the work done.
+#[doc(hidden)]
+pub async fn open_records_with(
+    store: &IdbStore,
+    database: &str,
+    migrations: &[Migration],
+    current: u8,
+) -> Result<Opened, FerryError> {
+    if !matches!(
+        migrate::plan_with(store, current).await?,
+        Plan::Migrate { .. }
+    ) {
+        return Ok(migrate::open_with(store, migrations, current).await?);
+    }
+    let release = JsFuture::from(wait_lock(&lock_name(database))).await?;
+    let opened = migrate::open_with(store, migrations, current).await;
+    if let Ok(release) = release.dyn_into::<Function>() {
+        let _ = release.call0(&JsValue::NULL);
+    }
+    Ok(opened?)
+}
+
 fn whole_id(id: f64) -> Result<u64, FerryError> {
     if id >= 1.0 && id.fract() == 0.0 && id <= 2f64.powi(53) {
         Ok(count(id))
@@ -226,6 +273,10 @@ impl Ferry {
         }
         let policies = policies_field(&options)?;
         let store = IdbStore::open(&database).await?;
+        if let Err(err) = open_records(&store, &database).await {
+            store.close();
+            return Err(err);
+        }
         let vault = WebCryptoVault::open(&store).await?;
         let env = Env {
             sources: WebSources {

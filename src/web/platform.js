@@ -21,6 +21,17 @@ export function tryLock(name) {
   });
 }
 
+// Waits for the Web Lock `name`, however long another holder keeps it.
+// Resolves with a function that releases it, or `undefined` where Web Locks
+// do not exist. Ferry.open holds it while it migrates the database's records.
+export function waitLock(name) {
+  const locks = globalThis.navigator?.locks;
+  if (!locks || typeof locks.request !== 'function') return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    locks.request(name, () => new Promise((release) => resolve(release))).catch(reject);
+  });
+}
+
 // Whether the link is one a `wifiOnly` policy forbids: data saver on, or a
 // cellular connection, where the Network Information API tells.
 export function meteredLink() {

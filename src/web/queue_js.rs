@@ -121,16 +121,24 @@ pub fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), F
     let file_type = match string_field(item, "fileType")?.as_deref() {
         Some("image") => FileType::Image,
         Some("video") => FileType::Video,
-        Some("livePhoto") => FileType::LivePhoto,
+        // Ente keeps a live photo as a zip of its image and video, hashed
+        // as both; one source cannot carry that, so it is refused up front.
+        Some("livePhoto") => {
+            return Err(FerryError::bad_input(
+                "live photos are not supported: enqueue the image and the video as two items",
+            ));
+        }
         Some(other) => return Err(FerryError::bad_input(format!("unknown fileType {other:?}"))),
         None if mime.starts_with("video/") => FileType::Video,
         // A file handle has no MIME type until it is read: go by the name.
         None if mime.is_empty() && has_video_extension(&title) => FileType::Video,
         None => FileType::Image,
     };
-    let default_time = modified_ms.map_or(0, |ms| int(ms * 1000.0));
-    let creation_time = number_field(item, "creationTime")?.map_or(default_time, int);
-    let modification_time = number_field(item, "modificationTime")?.map_or(default_time, int);
+    // 0 is "not given": the engine reads the date from the file itself,
+    // and falls back to its modification time.
+    let creation_time = number_field(item, "creationTime")?.map_or(0, int);
+    let modification_time = number_field(item, "modificationTime")?
+        .map_or(modified_ms.map_or(0, |ms| int(ms * 1000.0)), int);
     let mut values: Vec<(String, JsValue)> = stored
         .map(|value| (source.clone(), value))
         .into_iter()

@@ -136,7 +136,7 @@ impl Ferry {
         #[wasm_bindgen(unchecked_param_type = "SyncOptions")] options: JsValue,
     ) -> Promise {
         let listeners = self.listeners.clone();
-        let lock_name = format!("ferry-sync:{}", self.database);
+        let lock_name = super::ferry::lock_name(&self.database);
         let policies: Policies = self.policies;
         self.promise(move |engine| async move {
             let options = if options.is_undefined() || options.is_null() {

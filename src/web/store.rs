@@ -9,9 +9,10 @@ use idb::{
     TransactionResult,
 };
 use js_sys::Uint8Array;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::engine::ports::{Batch, Store, StoreError, Table};
+use crate::queue::migrate::MigrateError;
 
 /// Object stores added by each schema version, oldest first. Versions only
 /// ever add; a database at version n upgrades through n+1, n+2, ….
@@ -49,8 +50,10 @@ fn to_bytes(value: &JsValue) -> Vec<u8> {
 }
 
 impl IdbStore {
-    /// Opens (creating or upgrading) the database `name`.
-    pub async fn open(name: &str) -> Result<Self, StoreError> {
+    /// Opens (creating or upgrading) the database `name`. One whose schema
+    /// a later Ferry upgraded past this one's is refused with
+    /// `NEWER_DATABASE` and left as it is (IndexedDB's `VersionError`).
+    pub async fn open(name: &str) -> Result<Self, MigrateError> {
         let factory = Factory::new().map_err(store_error("is unavailable"))?;
         let version = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
         let mut request = factory
@@ -67,7 +70,26 @@ impl IdbStore {
                 }
             }
         });
-        let db = request.await.map_err(store_error("open"))?;
+        let mut db = request.await.map_err(|err| match &err {
+            idb::Error::DomException(e) if e.name() == "VersionError" => {
+                MigrateError::NewerDatabase(format!(
+                    "the database {name:?} was upgraded by a later Ferry past schema \
+                     version {version}; update the app (nothing was changed)"
+                ))
+            }
+            _ => MigrateError::Store(store_error("open")(err)),
+        })?;
+        // A later Ferry upgrading the database waits until every connection
+        // to it closes: close this one when asked, so a tab left open does
+        // not hold the upgrade up (its calls then fail with STORE_FAILED).
+        db.on_version_change(|event| {
+            if let Some(db) = event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::IdbDatabase>().ok())
+            {
+                db.close();
+            }
+        });
         Ok(Self {
             db: std::rc::Rc::new(db),
         })

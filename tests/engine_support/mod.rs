@@ -310,6 +310,9 @@ pub struct HttpTransport {
     pub client: reqwest::Client,
     pub hook: RefCell<Option<Hook>>,
     pub sent: Cell<u64>,
+    /// Drops `ETag` from every answer, as a browser does when the store's
+    /// CORS rule does not expose it.
+    pub hide_etag: Cell<bool>,
 }
 
 impl Transport for HttpTransport {
@@ -342,6 +345,7 @@ impl Transport for HttpTransport {
         let headers = response
             .headers()
             .iter()
+            .filter(|(n, _)| !(self.hide_etag.get() && n.as_str() == "etag"))
             .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect();
         let body = response

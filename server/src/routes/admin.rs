@@ -1,13 +1,16 @@
 //! Test controls, mounted only with `--admin`: switch fault rules at run
-//! time, read request counts (e.g. to prove a part was not re-sent), and
-//! abort unfinished multipart uploads the way a bucket lifecycle rule does.
+//! time, read request counts (e.g. to prove a part was not re-sent), abort
+//! unfinished multipart uploads the way a bucket lifecycle rule does, and
+//! end or renew the caller's subscription.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ApiJson, AppState};
+use serde::Deserialize;
+
+use super::{ApiJson, AppState, User};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::FaultConfig;
 
@@ -61,10 +64,34 @@ pub async fn abort_uploads(State(state): State<AppState>) -> ApiResult<Json<Valu
             .store
             .abort_multipart_upload(&key, &upload_id)
             .await
-            .map_err(ApiError::bad_gateway)?
+            .map_err(ApiError::store)?
         {
             aborted += 1;
         }
     }
     Ok(Json(json!({ "aborted": aborted })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Subscription {
+    expired: bool,
+}
+
+/// `PUT /admin/subscription {"expired": bool}`: the caller's subscription
+/// ends (upload URLs and `POST /files` answer 402) or is renewed.
+pub async fn subscription(
+    State(state): State<AppState>,
+    User(user): User,
+    ApiJson(body): ApiJson<Subscription>,
+) -> StatusCode {
+    let mut expired = state
+        .expired
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if body.expired {
+        expired.insert(user);
+    } else {
+        expired.remove(&user);
+    }
+    StatusCode::NO_CONTENT
 }

@@ -1,22 +1,32 @@
-//! Albums. Their keys and names are encrypted by the client; the server
-//! stores them opaquely and only checks their shape.
+//! Albums, as museum's `CollectionController` (`pkg/controller/collections/`)
+//! behaves. Their keys and names are encrypted by the client; the server
+//! stores them opaquely and checks only the key's length, as museum does.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::validate::base64_field;
+use super::validate::{base64_field, decodes_to};
 use super::{ApiJson, AppState, QueryParams, User, files};
 use crate::db::next_updation_time;
 use crate::error::{ApiError, ApiResult};
 
+/// museum's `ente.ValidCollectionTypes`.
 const COLLECTION_TYPES: &[&str] = &["album", "folder", "favorites", "uncategorized"];
 const MAX_NAME_CHARS: usize = 4096;
+/// museum's `encryptedCollectionKeyLen` (a 32-byte key and its 16-byte
+/// secretbox MAC) and `secretboxNonceBytes`.
+const ENCRYPTED_KEY_BYTES: usize = 48;
+const NONCE_BYTES: usize = 24;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The body of `POST /collections`, bound as museum binds `ente.Collection`:
+/// `encryptedKey`, `keyDecryptionNonce` and `type` required, the rest
+/// optional, unknown members ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct NewCollection {
     encrypted_key: String,
     key_decryption_nonce: String,
@@ -29,14 +39,18 @@ pub struct NewCollection {
 fn collection_from_row(r: &Row<'_>) -> rusqlite::Result<Value> {
     Ok(json!({
         "id": r.get::<_, i64>(0)?,
-        "owner": { "id": r.get::<_, i64>(1)? },
+        "owner": { "id": r.get::<_, i64>(1)?, "email": "", "name": "", "role": "OWNER" },
         "encryptedKey": r.get::<_, String>(2)?,
         "keyDecryptionNonce": r.get::<_, String>(3)?,
+        "name": "",
         "encryptedName": r.get::<_, String>(4)?,
         "nameDecryptionNonce": r.get::<_, String>(5)?,
         "type": r.get::<_, String>(6)?,
+        "attributes": { "version": 0 },
+        "sharees": [],
+        "publicURLs": [],
         "updationTime": r.get::<_, i64>(7)?,
-        "isDeleted": false,
+        "app": "photos",
     }))
 }
 
@@ -44,19 +58,44 @@ const COLLECTION_COLUMNS: &str =
     "id, owner_id, encrypted_key, key_decryption_nonce, encrypted_name,
     name_decryption_nonce, type, updation_time";
 
+/// `POST /collections`, as museum's `CollectionController.Create`: the
+/// required members (400 `{}`), then `validateOwnedCollectionKey`: an
+/// `encryptedKey` that is not base64 of exactly 48 bytes, or a nonce not of
+/// exactly 24, is a plain error, so a 500 `{}`; so is an unknown `type`.
+/// Answers `{"collection": …}`.
 pub async fn create(
     State(state): State<AppState>,
     User(user): User,
-    ApiJson(new): ApiJson<NewCollection>,
+    ApiJson(mut new): ApiJson<NewCollection>,
 ) -> ApiResult<Json<Value>> {
-    base64_field("encryptedKey", &new.encrypted_key, 128)?;
-    base64_field("keyDecryptionNonce", &new.key_decryption_nonce, 64)?;
-    base64_field("encryptedName", &new.encrypted_name, MAX_NAME_CHARS)?;
-    base64_field("nameDecryptionNonce", &new.name_decryption_nonce, 64)?;
-    if !COLLECTION_TYPES.contains(&new.kind.as_str()) {
+    if state.limits.strict {
+        base64_field("encryptedName", &new.encrypted_name, MAX_NAME_CHARS)?;
+        base64_field("nameDecryptionNonce", &new.name_decryption_nonce, 64)?;
+    }
+    if new.encrypted_key.is_empty() || new.key_decryption_nonce.is_empty() || new.kind.is_empty() {
         return Err(ApiError::bad_request(
-            "INVALID_FIELD",
-            format!("`type` must be one of {COLLECTION_TYPES:?}"),
+            "encryptedKey, keyDecryptionNonce and type are required",
+        ));
+    }
+    if !decodes_to(&new.encrypted_key, ENCRYPTED_KEY_BYTES) {
+        return Err(ApiError::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encryptedKey must decode to 48 bytes",
+        ));
+    }
+    if !decodes_to(&new.key_decryption_nonce, NONCE_BYTES) {
+        return Err(ApiError::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "keyDecryptionNonce must decode to 24 bytes",
+        ));
+    }
+    if new.kind == "CollectionType.album" {
+        new.kind = "album".into();
+    }
+    if !COLLECTION_TYPES.contains(&new.kind.as_str()) {
+        return Err(ApiError::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unexpected collection type {}", new.kind),
         ));
     }
     let collection = state
@@ -88,12 +127,19 @@ pub async fn create(
     Ok(Json(json!({ "collection": collection })))
 }
 
+/// `GET /collections` and `GET /collections/v2?sinceTime=T` (museum's
+/// `CollectionHandler.GetV2`): the caller's collections changed after `T`
+/// (malformed or missing: 0).
 pub async fn list(
     State(state): State<AppState>,
     User(user): User,
     query: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    let since = query.integer_or("sinceTime", 0, 0, i64::MAX)?;
+    let since = if state.limits.strict {
+        query.integer_or("sinceTime", 0, 0, i64::MAX)?
+    } else {
+        query.lenient("sinceTime")
+    };
     let collections = state
         .db
         .read(move |conn| {
@@ -113,13 +159,23 @@ pub async fn list(
     Ok(Json(json!({ "collections": collections })))
 }
 
+/// `GET /collections/v2/diff?collectionID=C&sinceTime=T`, as museum's
+/// `CollectionController.GetDiffV2`: malformed parameters read as 0; an
+/// unknown collection, or one the caller neither owns nor shares, is a
+/// 404 `{}` (`access.GetCollection`). Paged as `files::diff` explains.
 pub async fn diff(
     State(state): State<AppState>,
     User(user): User,
     query: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    let collection = query.integer("collectionID", 1, i64::MAX)?;
-    let since = query.integer_or("sinceTime", 0, 0, i64::MAX)?;
+    let (collection, since) = if state.limits.strict {
+        (
+            query.integer("collectionID", 1, i64::MAX)?,
+            query.integer_or("sinceTime", 0, 0, i64::MAX)?,
+        )
+    } else {
+        (query.lenient("collectionID"), query.lenient("sinceTime"))
+    };
     let page = state.limits.diff_page_size;
     let (files, has_more) = state
         .db
@@ -135,10 +191,7 @@ pub async fn diff(
             if owned.is_none() {
                 return Err(ApiError::not_found(format!("no collection {collection}")));
             }
-            let mut files = files::diff(conn, collection, since, page + 1)?;
-            let has_more = files.len() > page as usize;
-            files.truncate(page as usize);
-            Ok((files, has_more))
+            files::diff(conn, collection, since, page)
         })
         .await?;
     Ok(Json(json!({ "diff": files, "hasMore": has_more })))

@@ -1,5 +1,6 @@
 //! Presigned upload URLs. Every object key handed out is recorded as the
-//! user's, so that `POST /files` can refuse keys of other users.
+//! user's (`<user id>/<random>`, as museum makes them), so that `--strict`
+//! can refuse keys never handed out.
 
 use axum::Json;
 use axum::extract::State;
@@ -40,12 +41,25 @@ async fn record_objects(
         .await
 }
 
+/// `GET /files/upload-urls?count=N`, as museum's `FileController.GetUploadURLs`
+/// (`pkg/controller/file.go`): the subscription and quota first (402 / 426),
+/// then `count` read leniently (missing or malformed is 0, giving
+/// `{"urls": []}`) and clamped to 50 (`MaxUploadURLsLimit`).
 pub async fn upload_urls(
     State(state): State<AppState>,
     User(user): User,
     query: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    let count = query.integer("count", 1, MAX_UPLOAD_URLS)?;
+    let count = if state.limits.strict {
+        query.integer("count", 1, MAX_UPLOAD_URLS)?
+    } else {
+        query.lenient("count").clamp(0, MAX_UPLOAD_URLS)
+    };
+    let check = state.clone();
+    state
+        .db
+        .read(move |conn| check.can_upload(conn, user, 0))
+        .await?;
     let keys: Vec<String> = (0..count).map(|_| new_object_key(user)).collect();
     record_objects(
         &state,
@@ -60,18 +74,37 @@ pub async fn upload_urls(
     Ok(Json(json!({ "urls": urls })))
 }
 
+/// `GET /files/multipart-upload-urls?count=P`, as museum's
+/// `FileController.GetMultipartUploadURLs`: `count` outside 1 to 10,000
+/// (`maxMultipartPartCount`) is a 400 `{}` before anything else, then the
+/// subscription and quota (402 / 426).
 pub async fn multipart_upload_urls(
     State(state): State<AppState>,
     User(user): User,
     query: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    let count = query.integer("count", 1, MAX_PARTS)?;
+    let count = if state.limits.strict {
+        query.integer("count", 1, MAX_PARTS)?
+    } else {
+        let count = query.lenient("count");
+        if !(1..=MAX_PARTS).contains(&count) {
+            return Err(ApiError::bad_request(format!(
+                "multipart upload cannot exceed {MAX_PARTS} parts (count {count})"
+            )));
+        }
+        count
+    };
+    let check = state.clone();
+    state
+        .db
+        .read(move |conn| check.can_upload(conn, user, 0))
+        .await?;
     let key = new_object_key(user);
     let upload_id = state
         .store
         .create_multipart_upload(&key)
         .await
-        .map_err(ApiError::bad_gateway)?;
+        .map_err(ApiError::store)?;
     record_objects(&state, user, vec![(key.clone(), Some(upload_id.clone()))]).await?;
     let part_urls: Vec<String> = (1..=count)
         .map(|n| {

@@ -14,6 +14,12 @@
 //! * A Complete runs to its end even when the client goes away: `s3s-fs`
 //!   deletes the upload id before it writes the object, so a request cut
 //!   off in between (a page reloaded) used to lose the upload for good.
+//! * A PUT to an object key a registered file uses is refused (403
+//!   `AccessDenied`, as an expired URL would be): a device that lost power
+//!   after `POST /files` and replays an old presigned URL cannot overwrite
+//!   a file's bytes. museum has no such guard on a real bucket; it detects
+//!   the overwrite only at the next `POST /files` and reverts the newest
+//!   object version (`onExistingObjectsReplaced`, `pkg/controller/file.go`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +41,8 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use crate::db::Db;
+use crate::error::ApiError;
 use crate::faults::{Faults, Side};
 
 /// The S3 port: SigV4-checked `CheckedStore` behind fault injection and CORS.
@@ -43,8 +51,9 @@ pub fn router(
     access_key: &str,
     secret_key: &str,
     faults: Arc<Faults>,
+    registered: Db,
 ) -> std::io::Result<axum::Router> {
-    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root)?);
+    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root, Some(registered))?);
     builder.set_auth(SimpleAuth::from_single(
         access_key.to_owned(),
         secret_key.to_owned(),
@@ -91,6 +100,8 @@ pub struct CheckedStore {
     inner: Arc<s3s_fs::FileSystem>,
     root: PathBuf,
     completing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The API's records: object keys of registered files refuse PUTs.
+    registered: Option<Db>,
 }
 
 /// What a finished Complete leaves behind, so a repeat can be answered.
@@ -103,7 +114,7 @@ struct Completion {
 }
 
 impl CheckedStore {
-    pub fn new(root: &Path) -> std::io::Result<Self> {
+    pub fn new(root: &Path, registered: Option<Db>) -> std::io::Result<Self> {
         std::fs::create_dir_all(root)?;
         let inner =
             s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
@@ -111,7 +122,27 @@ impl CheckedStore {
             inner: Arc::new(inner),
             root: root.to_path_buf(),
             completing: Arc::default(),
+            registered,
         })
+    }
+
+    /// Whether a registered file (trashed ones included: their objects
+    /// stay) uses `key` as its file or thumbnail object.
+    async fn in_use(&self, key: &str) -> S3Result<bool> {
+        let Some(db) = &self.registered else {
+            return Ok(false);
+        };
+        let key = key.to_owned();
+        db.read(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1)",
+                [key],
+                |r| r.get(0),
+            )
+            .map_err(ApiError::internal)
+        })
+        .await
+        .map_err(|e| s3_error!(InternalError, "{}", e.message))
     }
 
     fn completion_path(&self, upload_id: &str) -> PathBuf {
@@ -256,6 +287,12 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        if self.in_use(&req.input.key).await? {
+            return Err(s3_error!(
+                AccessDenied,
+                "this object belongs to a registered file and cannot be replaced"
+            ));
+        }
         self.inner.put_object(req).await
     }
 

@@ -1,7 +1,8 @@
-//! Object storage through the S3 protocol: presigned URLs for clients, and
-//! the few calls the API makes itself (create a multipart upload, HEAD an
-//! object to check its size, GET it for download). The same code talks to
-//! the embedded store and to any external S3 endpoint.
+//! Object storage through the S3 protocol: presigned URLs for clients
+//! (uploads, and the downloads the API redirects to), and the few calls the
+//! API makes itself (create a multipart upload, HEAD an object to check its
+//! size). The same code talks to the embedded store and to any external S3
+//! endpoint.
 
 pub mod embedded;
 
@@ -70,6 +71,19 @@ impl ObjectStore {
         self.bucket
             .put_object(Some(&self.credentials), key)
             .sign(self.expiry)
+    }
+
+    /// A presigned GET for a download, as museum's `getHotDcSignedUrl`
+    /// makes them: served as an attachment of type `application/octet-stream`.
+    pub fn presign_get(&self, key: &str) -> Url {
+        let mut action = self.bucket.get_object(Some(&self.credentials), key);
+        action
+            .query_mut()
+            .insert("response-content-disposition", "attachment");
+        action
+            .query_mut()
+            .insert("response-content-type", "application/octet-stream");
+        action.sign(self.expiry)
     }
 
     pub fn presign_part(&self, key: &str, upload_id: &str, part_number: u16) -> Url {
@@ -143,18 +157,6 @@ impl ObjectStore {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
             s => Err(StoreError(format!("HeadObject: {s}"))),
         }
-    }
-
-    pub async fn get(&self, key: &str) -> Result<reqwest::Response, StoreError> {
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), key)
-            .sign(INTERNAL_EXPIRY);
-        let response = self.http.get(url).send().await?;
-        if !response.status().is_success() {
-            return Err(StoreError(format!("GetObject: {}", response.status())));
-        }
-        Ok(response)
     }
 
     /// Creates the bucket if it is missing (an external store may forbid

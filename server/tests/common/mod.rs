@@ -22,14 +22,27 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
 }
 
+/// A test server's configuration: museum's behaviour, but the pauses
+/// between the HEADs of a missing object cut short (tests of that timing
+/// set it back).
 pub fn config(dir: &tempfile::TempDir) -> Config {
-    Config::for_tests(dir.path())
+    let mut config = Config::for_tests(dir.path());
+    config.object_check_retry_ms = 10;
+    config
 }
 
 impl TestServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&dir);
+        Self::start_with(dir, config).await
+    }
+
+    /// A server with `--strict`.
+    pub async fn start_strict() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir);
+        config.strict = true;
         Self::start_with(dir, config).await
     }
 

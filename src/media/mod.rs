@@ -1,0 +1,284 @@
+//! What a photo or a video says about itself, read the way Ente's clients
+//! read it: when it was taken (Exif `DateTimeOriginal` with its offset, a
+//! video's creation time), where (Exif GPS, a video's ISO 6709 location),
+//! and how long a video runs.
+//!
+//! Pure functions over byte slices; fetching those bytes is the engine's
+//! (`engine::capture`). Every offset and length a file gives is checked
+//! against the slice it points into, so truncated or hostile input yields
+//! nothing rather than a panic, and nothing here allocates.
+
+pub mod bmff;
+pub mod exif;
+
+/// A moment a file gives: its civil date and time, and its offset from UTC
+/// when the file states one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// The civil date and time read as if it were UTC, in ms since the epoch.
+    pub civil_ms: i64,
+    /// Minutes east of UTC, when the file states it.
+    pub offset_minutes: Option<i32>,
+}
+
+impl Taken {
+    /// Microseconds since the epoch. A date without an offset is local time
+    /// where it is uploaded, as Ente's web client takes it: `offset_at`
+    /// gives the device's offset (minutes east of UTC) at an instant (ms).
+    pub fn micros(self, offset_at: impl Fn(i64) -> i32) -> i64 {
+        let minutes = self.offset_minutes.unwrap_or_else(|| {
+            // The offset at the civil time read as UTC is an hour off near a
+            // daylight-saving change; the offset at the instant it gives is not.
+            offset_at(self.civil_ms - i64::from(offset_at(self.civil_ms)) * 60_000)
+        });
+        (self.civil_ms - i64::from(minutes) * 60_000).saturating_mul(1000)
+    }
+}
+
+/// A place, in millionths of a degree (about 11 cm): exact in integers, and
+/// written as a six-decimal number without float formatting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub latitude: i32,
+    pub longitude: i32,
+}
+
+impl Location {
+    /// `None` out of range, and for 0,0: what a device without a fix writes,
+    /// and what Ente's apps treat as no location.
+    pub fn new(latitude: i32, longitude: i32) -> Option<Self> {
+        let valid = latitude.unsigned_abs() <= 90_000_000
+            && longitude.unsigned_abs() <= 180_000_000
+            && (latitude, longitude) != (0, 0);
+        valid.then_some(Self {
+            latitude,
+            longitude,
+        })
+    }
+}
+
+/// What a file says about itself; each part is absent when it does not say.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MediaInfo {
+    pub taken: Option<Taken>,
+    pub location: Option<Location>,
+    /// Whole seconds, rounded up (Ente's `duration`).
+    pub duration_s: Option<u32>,
+}
+
+impl MediaInfo {
+    /// `self`, with what it lacks taken from `other`.
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            taken: self.taken.or(other.taken),
+            location: self.location.or(other.location),
+            duration_s: self.duration_s.or(other.duration_s),
+        }
+    }
+}
+
+/// How a file begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Jpeg,
+    /// TIFF and the raw formats built on it (DNG, most camera raws).
+    Tiff,
+    /// ISO base media: MP4, MOV, 3GP, HEIC, AVIF.
+    Bmff,
+    Other,
+}
+
+pub fn sniff(head: &[u8]) -> Kind {
+    match (head.get(..4), head.get(4..8)) {
+        (Some([0xFF, 0xD8, 0xFF, _]), _) => Kind::Jpeg,
+        (Some(b"II*\0" | b"MM\0*"), _) => Kind::Tiff,
+        // Old QuickTime files may begin with any of these instead of `ftyp`.
+        (_, Some(b"ftyp" | b"moov" | b"mdat" | b"wide" | b"free" | b"skip")) => Kind::Bmff,
+        _ => Kind::Other,
+    }
+}
+
+/// Milliseconds since the epoch of a civil date and time read as UTC, or
+/// `None` when a field is out of range (`0000:00:00 00:00:00` and blanks
+/// are common in the wild).
+pub fn civil_ms(date: [u32; 6], ms: u32) -> Option<i64> {
+    let [year, month, day, hour, minute, second] = date;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 59 || ms > 999 {
+        return None;
+    }
+    // Days from 1970-01-01 in the proleptic Gregorian calendar, counting
+    // from March so the leap day ends the year.
+    let (y, m) = if month > 2 {
+        (i64::from(year), i64::from(month) - 3)
+    } else {
+        (i64::from(year) - 1, i64::from(month) + 9)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1000 + i64::from(ms))
+}
+
+/// The digits of `text` as a number, when all of them are digits.
+pub(crate) fn digits(text: &[u8]) -> Option<u32> {
+    if text.is_empty() || text.len() > 9 {
+        return None;
+    }
+    text.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// A decimal number of degrees at the start of `text` (`-122.0830`,
+/// `+37.33`, `48`) as millionths of a degree, rounded, and the bytes it took.
+/// At most three whole digits, no exponent.
+pub fn parse_degrees(text: &[u8]) -> Option<(i32, usize)> {
+    let (negative, mut at) = match text.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    let start = at;
+    let mut value: i64 = 0;
+    while let Some(&c @ b'0'..=b'9') = text.get(at) {
+        value = value * 10 + i64::from(c - b'0');
+        at += 1;
+    }
+    let whole_digits = at - start;
+    if whole_digits == 0 || whole_digits > 3 {
+        return None;
+    }
+    value *= 1_000_000;
+    if text.get(at) == Some(&b'.') {
+        at += 1;
+        let mut scale = 100_000;
+        let mut round = false;
+        while let Some(&c @ b'0'..=b'9') = text.get(at) {
+            if scale > 0 {
+                value += i64::from(c - b'0') * scale;
+                scale /= 10;
+            } else if scale == 0 {
+                round = c >= b'5';
+                scale = -1;
+            }
+            at += 1;
+        }
+        value += i64::from(round);
+    }
+    let value = i32::try_from(if negative { -value } else { value }).ok()?;
+    Some((value, at))
+}
+
+/// Millionths of a degree as a JSON number with six decimals.
+pub fn write_degrees(out: &mut String, micro: i32) {
+    use std::fmt::Write;
+    let sign = if micro < 0 { "-" } else { "" };
+    let abs = micro.unsigned_abs();
+    let _ = write!(out, "{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_count_days_like_the_calendar() {
+        assert_eq!(civil_ms([1970, 1, 1, 0, 0, 0], 0), Some(0));
+        // 2024-02-29 12:34:56.789 UTC (a leap day).
+        assert_eq!(
+            civil_ms([2024, 2, 29, 12, 34, 56], 789),
+            Some(1_709_210_096_789)
+        );
+        assert_eq!(civil_ms([2000, 3, 1, 0, 0, 0], 0), Some(951_868_800_000));
+        assert_eq!(civil_ms([1969, 12, 31, 23, 59, 59], 0), Some(-1000));
+        assert_eq!(civil_ms([1900, 1, 1, 0, 0, 0], 0), Some(-2_208_988_800_000));
+        for bad in [
+            [0, 0, 0, 0, 0, 0],
+            [2020, 13, 1, 0, 0, 0],
+            [2020, 1, 32, 0, 0, 0],
+            [2020, 1, 1, 24, 0, 0],
+            [2020, 1, 1, 0, 60, 0],
+            [2020, 1, 1, 0, 0, 60],
+        ] {
+            assert_eq!(civil_ms(bad, 0), None, "{bad:?}");
+        }
+        assert_eq!(civil_ms([2020, 1, 1, 0, 0, 0], 1000), None);
+    }
+
+    #[test]
+    fn a_date_without_offset_is_local_time_at_that_instant() {
+        let noon = civil_ms([2023, 7, 1, 12, 0, 0], 0).unwrap();
+        let stated = Taken {
+            civil_ms: noon,
+            offset_minutes: Some(330),
+        };
+        // A stated offset wins over the device's.
+        assert_eq!(stated.micros(|_| -480), (noon - 330 * 60_000) * 1000);
+        let local = Taken {
+            civil_ms: noon,
+            offset_minutes: None,
+        };
+        assert_eq!(local.micros(|_| 0), noon * 1000);
+        assert_eq!(local.micros(|_| 120), (noon - 120 * 60_000) * 1000);
+        // A zone that moves from +60 to +120 at 01:00 UTC (02:00 local).
+        // 01:45 local is still +60, although 01:45 UTC is past the change.
+        let change = civil_ms([2023, 3, 26, 1, 0, 0], 0).unwrap();
+        let zone = |utc: i64| if utc < change { 60 } else { 120 };
+        let at = |h, m| civil_ms([2023, 3, 26, h, m, 0], 0).unwrap();
+        let local = |civil_ms| Taken {
+            civil_ms,
+            offset_minutes: None,
+        };
+        assert_eq!(local(at(1, 45)).micros(zone), at(0, 45) * 1000);
+        assert_eq!(local(at(3, 30)).micros(zone), at(1, 30) * 1000);
+    }
+
+    #[test]
+    fn degrees_read_and_write_with_six_decimals() {
+        assert_eq!(parse_degrees(b"+37.3870-122"), Some((37_387_000, 8)));
+        assert_eq!(parse_degrees(b"-122.0830/"), Some((-122_083_000, 9)));
+        assert_eq!(parse_degrees(b"48"), Some((48_000_000, 2)));
+        assert_eq!(parse_degrees(b"0.12345649"), Some((123_456, 10)));
+        assert_eq!(parse_degrees(b"0.1234565"), Some((123_457, 9)));
+        assert_eq!(parse_degrees(b"-0.0000004"), Some((0, 10)));
+        // DDMM forms of ISO 6709 and garbage are not degrees.
+        assert_eq!(parse_degrees(b"+3723.52"), None);
+        assert_eq!(parse_degrees(b"-.5"), None);
+        assert_eq!(parse_degrees(b""), None);
+        assert_eq!(parse_degrees(b"+"), None);
+        let mut out = String::new();
+        for micro in [48_858_222, -122_083_000, 5, -5, 0, 180_000_000] {
+            out.clear();
+            write_degrees(&mut out, micro);
+            assert_eq!(parse_degrees(out.as_bytes()), Some((micro, out.len())));
+        }
+        write_degrees(&mut out, -5);
+        assert_eq!(out, "180.000000-0.000005");
+    }
+
+    #[test]
+    fn locations_out_of_range_or_at_zero_are_none() {
+        assert!(Location::new(90_000_000, -180_000_000).is_some());
+        assert!(Location::new(90_000_001, 0).is_none());
+        assert!(Location::new(0, 180_000_001).is_none());
+        assert!(Location::new(0, 0).is_none());
+        assert!(Location::new(0, 1).is_some());
+    }
+
+    #[test]
+    fn files_are_told_apart_by_their_first_bytes() {
+        assert_eq!(sniff(b"\xff\xd8\xff\xe1\0\0\0\0"), Kind::Jpeg);
+        assert_eq!(sniff(b"II*\0\x08\0\0\0"), Kind::Tiff);
+        assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Kind::Tiff);
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic"), Kind::Bmff);
+        assert_eq!(sniff(b"\0\0\0\x08wide"), Kind::Bmff);
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n"), Kind::Other);
+        assert_eq!(sniff(b"\xff\xd8"), Kind::Other);
+    }
+}
