@@ -393,7 +393,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     async fn prepare_upload(&self, item: &Item, hash: String) -> Result<Upload, EngineError> {
         let file_key = Key::generate();
         let encryptor = FileEncryptor::new(&file_key);
-        let metadata = seal_metadata(&file_key, &self.file_metadata(item, &hash).await);
+        let metadata = seal_metadata(&file_key, &self.file_metadata(item, &hash).await.to_json());
         Ok(Upload {
             hash,
             sealed_file_key: self.env.vault.seal(file_key.as_bytes()).await?,

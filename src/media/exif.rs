@@ -1,5 +1,5 @@
-//! Exif: a TIFF structure of tagged fields, found in a JPEG's APP1 segment,
-//! in a HEIF `Exif` item, or as the file itself (TIFF-based raw formats).
+//! Exif: a TIFF structure of tagged fields, found in a JPEG's APP1 segment
+//! or as the file itself (TIFF-based raw formats).
 //!
 //! The date is the first valid of `DateTimeOriginal`, `DateTimeDigitized`
 //! and `DateTime`, each with its `SubSecTime*` and `OffsetTime*`, the order
@@ -58,16 +58,6 @@ pub fn jpeg_tiff(jpeg: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// The Exif of a HEIF `Exif` item: a 4-byte offset to the TIFF header
-/// (which usually skips an `Exif\0\0` prefix), then the TIFF bytes.
-pub fn heif_item(item: &[u8]) -> MediaInfo {
-    let skip = item
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
-    skip.and_then(|skip| item.get(skip.checked_add(4)?..))
-        .map_or_else(MediaInfo::default, parse)
-}
-
 /// The date and place of a TIFF structure.
 pub fn parse(tiff: &[u8]) -> MediaInfo {
     let Some(tiff) = Tiff::new(tiff) else {
@@ -89,34 +79,32 @@ pub fn parse(tiff: &[u8]) -> MediaInfo {
     let location = ifd0
         .and_then(|ifd| tiff.pointer(ifd, GPS_IFD))
         .and_then(|gps| Location::new(tiff.degrees(gps, 2)?, tiff.degrees(gps, 4)?));
-    MediaInfo {
-        taken,
-        location,
-        duration_s: None,
-    }
+    MediaInfo { taken, location }
 }
 
 /// `YYYY:MM:DD HH:MM:SS`, with optional sub-second digits and a `±HH:MM`
 /// offset. Dates that are blank, zero, or the bogus `4501:01:01 00:00:00`
 /// some devices write are no dates.
 fn date(text: &[u8], sub_sec: Option<&[u8]>, offset: Option<&[u8]>) -> Option<Taken> {
-    let field = |at: usize, len: usize| digits(text.get(at..at + len)?);
-    let fields = [
-        field(0, 4)?,
-        field(5, 2)?,
-        field(8, 2)?,
-        field(11, 2)?,
-        field(14, 2)?,
-        field(17, 2)?,
-    ];
+    // Year at 0, then two digits at 5, 8, 11, 14, 17.
+    let mut fields = [0; 6];
+    for (i, field) in fields.iter_mut().enumerate() {
+        let (at, len) = if i == 0 { (0, 4) } else { (2 + 3 * i, 2) };
+        *field = digits(text.get(at..at + len)?)?;
+    }
     if fields == [4501, 1, 1, 0, 0, 0] {
         return None;
     }
     // Milliseconds, as a JavaScript date keeps them: ".5" is 500.
-    let ms = sub_sec.map_or(0, |s| {
-        let count = s.iter().take(3).take_while(|c| c.is_ascii_digit()).count();
-        digits(&s[..count]).map_or(0, |n| n * [0, 100, 10, 1][count])
-    });
+    let mut ms = 0;
+    let mut scale = 100;
+    for &c in sub_sec.unwrap_or_default().iter().take(3) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        ms += u32::from(c - b'0') * scale;
+        scale /= 10;
+    }
     let civil_ms = civil_ms(fields, ms)?;
     let offset_minutes = offset.and_then(|o| {
         let sign = match o.first()? {
@@ -124,11 +112,9 @@ fn date(text: &[u8], sub_sec: Option<&[u8]>, offset: Option<&[u8]>) -> Option<Ta
             b'-' => -1,
             _ => return None,
         };
-        if o.get(3) != Some(&b':') {
-            return None;
-        }
         let (hours, minutes) = (digits(o.get(1..3)?)?, digits(o.get(4..6)?)?);
-        (hours <= 14 && minutes <= 59).then(|| sign * (hours * 60 + minutes) as i32)
+        (o.get(3) == Some(&b':') && hours <= 14 && minutes <= 59)
+            .then(|| sign * (hours * 60 + minutes) as i32)
     });
     Some(Taken {
         civil_ms,
@@ -160,33 +146,33 @@ impl<'a> Tiff<'a> {
         Some(Self { data, big_endian })
     }
 
-    fn u16(&self, at: usize) -> Option<u16> {
-        let b = [*self.data.get(at)?, *self.data.get(at + 1)?];
+    /// An unsigned number of `len` bytes at `at`, in the file's byte order.
+    fn int(&self, at: usize, len: usize) -> Option<usize> {
+        let bytes = self.data.get(at..at.checked_add(len)?)?;
+        let fold = |n: usize, b: &u8| (n << 8) | usize::from(*b);
         Some(if self.big_endian {
-            u16::from_be_bytes(b)
+            bytes.iter().fold(0, fold)
         } else {
-            u16::from_le_bytes(b)
+            bytes.iter().rev().fold(0, fold)
         })
     }
 
+    fn u16(&self, at: usize) -> Option<usize> {
+        self.int(at, 2)
+    }
+
     fn u32(&self, at: usize) -> Option<usize> {
-        let b: [u8; 4] = self.data.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        let n = if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        };
-        usize::try_from(n).ok()
+        self.int(at, 4)
     }
 
     /// The entry for `tag` in the IFD at `ifd`.
     fn entry(&self, ifd: usize, tag: u16) -> Option<Entry> {
         let count = self.u16(ifd)?;
-        (0..usize::from(count)).find_map(|i| {
+        (0..count).find_map(|i| {
             let at = ifd + 2 + 12 * i;
-            (self.u16(at)? == tag).then_some(())?;
+            (self.u16(at)? == usize::from(tag)).then_some(())?;
             Some(Entry {
-                kind: self.u16(at + 2)?,
+                kind: u16::try_from(self.u16(at + 2)?).ok()?,
                 count: u32::try_from(self.u32(at + 4)?).ok()?,
                 field: at + 8,
             })
@@ -209,7 +195,7 @@ impl<'a> Tiff<'a> {
     fn pointer(&self, ifd: usize, tag: u16) -> Option<usize> {
         let entry = self.entry(ifd, tag)?;
         match entry.kind {
-            SHORT => self.u16(entry.field).map(usize::from),
+            SHORT => self.u16(entry.field),
             LONG | IFD => self.u32(entry.field),
             _ => None,
         }
@@ -228,8 +214,12 @@ impl<'a> Tiff<'a> {
         let entry = self.entry(gps, tag).filter(|e| e.kind == RATIONAL)?;
         let parts = self.value(entry, 8)?;
         let mut degrees = 0.0;
-        for (i, part) in parts.chunks_exact(8).take(3).enumerate() {
-            let (num, den) = (self.u32_of(&part[..4])?, self.u32_of(&part[4..])?);
+        let tiff = Tiff {
+            data: parts,
+            big_endian: self.big_endian,
+        };
+        for i in 0..parts.len().min(24) / 8 {
+            let (num, den) = (tiff.u32(8 * i)?, tiff.u32(8 * i + 4)?);
             // 0/0 is what some writers put for seconds they do not know.
             if den == 0 && num != 0 {
                 return None;
@@ -249,14 +239,6 @@ impl<'a> Tiff<'a> {
             Some(b'S' | b'W')
         );
         Some(if negative { -micro } else { micro })
-    }
-
-    fn u32_of(&self, bytes: &[u8]) -> Option<usize> {
-        Tiff {
-            data: bytes,
-            big_endian: self.big_endian,
-        }
-        .u32(0)
     }
 }
 
@@ -427,7 +409,6 @@ pub(crate) mod tests {
                     longitude: -2_294_500
                 })
             );
-            assert_eq!(info.duration_s, None);
         }
     }
 
@@ -585,19 +566,5 @@ pub(crate) mod tests {
         assert_eq!(jpeg_tiff(b"GIF89a"), None);
         assert_eq!(jpeg_tiff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 1, 0]), None);
         assert_eq!(jpeg_tiff(&[0xFF, 0xD8, 0x00]), None);
-    }
-
-    #[test]
-    fn reads_a_heif_exif_item() {
-        let mut item = vec![0, 0, 0, 6];
-        item.extend(b"Exif\0\0");
-        item.extend(phone_exif(true));
-        assert_eq!(heif_item(&item), parse(&phone_exif(true)));
-        assert!(heif_item(&item).taken.is_some());
-        assert_eq!(
-            heif_item(&[0xFF, 0xFF, 0xFF, 0xFF, 1]),
-            MediaInfo::default()
-        );
-        assert_eq!(heif_item(&[0, 0]), MediaInfo::default());
     }
 }

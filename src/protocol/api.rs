@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::http::{HttpRequest, HttpResponse, Method};
 use super::json::Json;
-use crate::media::{Location, parse_degrees, write_degrees};
+use crate::media::{Location, write_degrees};
 use crate::queue::codec::struct_record;
 
 /// Where the API is and who is calling.
@@ -361,8 +361,6 @@ pub struct FileMetadata {
     pub hash: String,
     /// Where it was taken (`latitude`, `longitude`).
     pub location: Option<Location>,
-    /// A video's length in whole seconds.
-    pub duration: Option<u32>,
     /// The placeholder went instead of a thumbnail: Ente's apps then show
     /// the file type's icon rather than a grey pixel.
     pub has_static_thumbnail: bool,
@@ -372,24 +370,20 @@ impl FileMetadata {
     /// The JSON Ente's clients read. Written by hand: degrees go out as
     /// six-decimal numbers without pulling float formatting into the wasm.
     pub fn to_json(&self) -> Vec<u8> {
-        use std::fmt::Write;
-        let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        // The hash is base64: nothing in it needs escaping.
         let mut out = format!(
-            r#"{{"fileType":{},"title":{},"creationTime":{},"modificationTime":{},"hash":{}"#,
+            r#"{{"fileType":{},"title":{},"creationTime":{},"modificationTime":{},"hash":"{}""#,
             self.file_type,
-            quoted(&self.title),
+            serde_json::to_string(&self.title).unwrap_or_default(),
             self.creation_time,
             self.modification_time,
-            quoted(&self.hash),
+            self.hash,
         );
         if let Some(location) = self.location {
             out.push_str(r#","latitude":"#);
             write_degrees(&mut out, location.latitude);
             out.push_str(r#","longitude":"#);
             write_degrees(&mut out, location.longitude);
-        }
-        if let Some(duration) = self.duration {
-            let _ = write!(out, r#","duration":{duration}"#);
         }
         if self.has_static_thumbnail {
             out.push_str(r#","hasStaticThumbnail":true"#);
@@ -398,19 +392,12 @@ impl FileMetadata {
         out.into_bytes()
     }
 
-    /// Decrypted metadata as JSON; other members (Ente writes more) are
-    /// ignored, and so are optional ones Ferry cannot read (a location
-    /// written with an exponent): they must not stop dedupe.
+    /// Decrypted metadata as JSON, for dedupe: the members it needs; the
+    /// others (Ente writes more) are left at their defaults.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
         const WHAT: &str = "file metadata";
         let value = Json::parse(bytes).map_err(|e| ProtocolError(format!("{WHAT}: {e}")))?;
         let members = Members::of(&value, WHAT)?;
-        let degrees = |name: &str| match value.get(name)? {
-            Json::Number(text) => parse_degrees(text.as_bytes())
-                .filter(|(_, used)| *used == text.len())
-                .map(|(micro, _)| micro),
-            _ => None,
-        };
         Ok(Self {
             file_type: members.get("fileType", "a file type", |v| {
                 v.as_i64().and_then(|n| u8::try_from(n).ok())
@@ -419,17 +406,7 @@ impl FileMetadata {
             creation_time: members.int("creationTime")?,
             modification_time: members.int("modificationTime")?,
             hash: members.string("hash")?,
-            location: degrees("latitude")
-                .zip(degrees("longitude"))
-                .and_then(|(latitude, longitude)| Location::new(latitude, longitude)),
-            duration: value
-                .get("duration")
-                .and_then(Json::as_u64)
-                .and_then(|d| u32::try_from(d).ok()),
-            has_static_thumbnail: value
-                .get("hasStaticThumbnail")
-                .and_then(Json::as_bool)
-                .unwrap_or(false),
+            ..Self::default()
         })
     }
 }
@@ -606,43 +583,37 @@ mod tests {
             modification_time: 1_700_000_000_000_000,
             hash: "aGFzaA==".into(),
             location: Location::new(-33_856_800, 5),
-            duration: Some(13),
             has_static_thumbnail: true,
         };
         let json = metadata.to_json();
         assert_eq!(
             String::from_utf8(json.clone()).unwrap(),
-            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"duration":13,"hasStaticThumbnail":true}"#
+            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"hasStaticThumbnail":true}"#
         );
         let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(parsed["latitude"].as_f64(), Some(-33.8568));
         assert_eq!(parsed["longitude"].as_f64(), Some(0.000005));
-        assert_eq!(FileMetadata::from_json(&json), Ok(metadata));
-
-        // What Ente's clients write: any float, nulls, other members. A
-        // location Ferry cannot read is dropped, never an error.
-        let ente = br#"{"fileType":0,"title":"a.jpg","creationTime":1,"modificationTime":2,
-            "hash":"h","latitude":48.85822291,"longitude":2.2945,"duration":null,
-            "hasStaticThumbnail":false,"imageHash":"x"}"#;
-        let read = FileMetadata::from_json(ente).unwrap();
-        assert_eq!(read.location, Location::new(48_858_223, 2_294_500));
-        assert_eq!((read.duration, read.has_static_thumbnail), (None, false));
-        for odd in [
-            r#""latitude":1e-5,"longitude":2"#,
-            r#""latitude":"48.8","longitude":2"#,
-            r#""latitude":48.8"#,
-            r#""latitude":0,"longitude":0"#,
-            r#""latitude":95,"longitude":2"#,
-        ] {
-            let json = format!(
-                r#"{{"fileType":0,"title":"a","creationTime":1,"modificationTime":2,"hash":"h",{odd}}}"#
-            );
-            assert_eq!(
-                FileMetadata::from_json(json.as_bytes()).unwrap().location,
-                None,
-                "{odd}"
-            );
-        }
+        // Dedupe reads back what it compares.
+        let read = FileMetadata::from_json(&json).unwrap();
+        assert_eq!(
+            (read.file_type, read.title.as_str(), read.hash.as_str()),
+            (1, "clip.mov", "aGFzaA==")
+        );
+        assert_eq!(read.creation_time, metadata.creation_time);
+        // Without the optional members: nothing but the five.
+        let bare = FileMetadata {
+            location: None,
+            has_static_thumbnail: false,
+            ..metadata
+        };
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&bare.to_json())
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .len(),
+            5
+        );
     }
 
     #[test]

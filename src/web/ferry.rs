@@ -72,7 +72,7 @@ export interface EnqueueItem {
   title?: string;
   /** Defaults from the MIME type. */
   fileType?: FileTypeName;
-  /** Microseconds since the epoch; default from the file: Exif date, video creation time, else lastModified. */
+  /** Microseconds since the epoch; default from the file: its Exif date, else lastModified. */
   creationTime?: number;
   modificationTime?: number;
   /** A JPEG thumbnail (≤ 720 px); a 1×1 placeholder is sent without one. */
