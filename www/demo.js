@@ -2,7 +2,7 @@
 // the account's master key (sealed by a non-extractable WebCrypto key),
 // albums, and watched folders. Only Ferry's public API is used.
 import init, {
-  Ferry, generateKey, wrapKey, unwrapKey, encryptMessage, decryptMessage, toBase64, fromBase64,
+  Ferry, generateKey, wrapKey, unwrapKey, sealBox, openBox, decryptMessage, toBase64, fromBase64,
 } from './pkg/index.js';
 
 /** The API is served from the same origin as the demo. */
@@ -112,7 +112,7 @@ export async function listAlbums() {
     if (c.isDeleted) continue;
     try {
       const key = unwrapKey(fromBase64(c.encryptedKey), fromBase64(c.keyDecryptionNonce), master);
-      const name = new TextDecoder().decode(decryptMessage(key, fromBase64(c.nameDecryptionNonce), fromBase64(c.encryptedName)));
+      const name = new TextDecoder().decode(openBox(fromBase64(c.encryptedName), fromBase64(c.nameDecryptionNonce), key));
       albums.push({ id: c.id, name, key });
     } catch {
       // An album made by another device or client: its key is not ours to open.
@@ -121,16 +121,21 @@ export async function listAlbums() {
   return albums;
 }
 
-/** A new album: its key made here, sent wrapped, and handed to Ferry. */
+/**
+ * A new album as Ente's clients make one, so their apps can open it: a fresh
+ * key wrapped under the master key (48 bytes and a 24-byte nonce), and the
+ * name sealed with secretbox under the album's own key. Ferry is then given
+ * the key to encrypt the album's files' keys.
+ */
 export async function createAlbum(ferry, name) {
   const key = generateKey();
   const wrapped = wrapKey(key, await masterKey());
-  const sealedName = encryptMessage(key, text.encode(name));
+  const sealedName = sealBox(text.encode(name), key);
   const response = await api('/collections', {
     method: 'POST',
     body: JSON.stringify({
       encryptedKey: toBase64(wrapped.encryptedKey), keyDecryptionNonce: toBase64(wrapped.nonce),
-      encryptedName: toBase64(sealedName.ciphertext), nameDecryptionNonce: toBase64(sealedName.header), type: 'album',
+      encryptedName: toBase64(sealedName.encryptedData), nameDecryptionNonce: toBase64(sealedName.nonce), type: 'album',
     }),
   });
   const { collection } = await response.json();

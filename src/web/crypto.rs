@@ -14,6 +14,8 @@ const CRYPTO_TYPES: &'static str = r#"
 export interface EncryptedBytes { header: Uint8Array; ciphertext: Uint8Array; }
 /** A key sealed with `crypto_secretbox_easy`, as the server stores it. */
 export interface WrappedKey { encryptedKey: Uint8Array; nonce: Uint8Array; }
+/** Any bytes sealed with `crypto_secretbox_easy` (an album's name, as Ente's clients seal it). */
+export interface SealedBox { encryptedData: Uint8Array; nonce: Uint8Array; }
 /** One decrypted chunk; `final` is true for the chunk tagged TAG_FINAL. */
 export interface DecryptedChunk { data: Uint8Array; final: boolean; }
 "#;
@@ -26,6 +28,8 @@ extern "C" {
     pub type WrappedKeyJs;
     #[wasm_bindgen(typescript_type = "DecryptedChunk")]
     pub type DecryptedChunk;
+    #[wasm_bindgen(typescript_type = "SealedBox")]
+    pub type SealedBoxJs;
 }
 
 fn encrypted(file: &crypto::EncryptedFile) -> EncryptedBytes {
@@ -135,6 +139,37 @@ pub fn unwrap_key(
         &key(wrapping_key, "wrappingKey")?,
     )?;
     Ok(unwrapped.as_bytes().to_vec())
+}
+
+/// Seals any bytes under a key with a fresh nonce (XSalsa20-Poly1305
+/// secretbox, libsodium's `crypto_secretbox_easy`): how Ente's clients seal
+/// an album's name under its collection key.
+#[wasm_bindgen(js_name = sealBox)]
+pub fn seal_box(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] message: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] key_: &JsValue,
+) -> Result<SealedBoxJs, FerryError> {
+    let (sealed, nonce) = crypto::secretbox::seal(&key(key_, "key")?, &bytes(message, "message")?);
+    Ok(object(&[
+        ("encryptedData", uint8array(&sealed)),
+        ("nonce", uint8array(&nonce)),
+    ])
+    .unchecked_into())
+}
+
+/// Opens a box made by [`seal_box`] or `crypto_secretbox_easy`.
+#[wasm_bindgen(js_name = openBox)]
+pub fn open_box(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] encrypted_data: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] nonce: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array")] key_: &JsValue,
+) -> Result<Vec<u8>, FerryError> {
+    let opened = crypto::secretbox::open(
+        &key(key_, "key")?,
+        &bytes(nonce, "nonce")?,
+        &bytes(encrypted_data, "encryptedData")?,
+    )?;
+    Ok(opened.to_vec())
 }
 
 /// Exact ciphertext size of a plaintext of `size` bytes.

@@ -477,7 +477,7 @@ impl Ferry {
     ) -> Result<(), FerryError> {
         if !matches!(event.as_str(), "item" | "progress" | "run") {
             return Err(FerryError::bad_input(format!(
-                "unknown event {event:?}: use \"item\", \"progress\" or \"run\""
+                "unknown event \"{event}\": use \"item\", \"progress\" or \"run\""
             )));
         }
         self.listeners.0.borrow_mut().push((event, callback));

@@ -49,8 +49,11 @@ pub fn number_field(object: &JsValue, name: &str) -> Result<Option<f64>, FerryEr
 
 /// A plain JS value of a result, through JSON text: serde_json's writer was
 /// already in the binary, and serde-wasm-bindgen's serializer added ~10 KB.
+/// Ferry's results (structs, string keys, whole numbers) always serialize;
+/// serde_json's error is not formatted, since its messages cost 1.3 KB.
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, FerryError> {
-    let text = serde_json::to_string(value).map_err(|e| FerryError::bad_input(e.to_string()))?;
+    let text = serde_json::to_string(value)
+        .map_err(|_| FerryError::bad_input("a result could not be written as JSON"))?;
     Ok(js_sys::JSON::parse(&text)?)
 }
 
@@ -128,7 +131,11 @@ pub fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), F
                 "live photos are not supported: enqueue the image and the video as two items",
             ));
         }
-        Some(other) => return Err(FerryError::bad_input(format!("unknown fileType {other:?}"))),
+        Some(other) => {
+            return Err(FerryError::bad_input(format!(
+                "unknown fileType \"{other}\""
+            )));
+        }
         None if mime.starts_with("video/") => FileType::Video,
         // A file handle has no MIME type until it is read: go by the name.
         None if mime.is_empty() && has_video_extension(&title) => FileType::Video,
@@ -184,7 +191,7 @@ pub fn state_from_name(name: &str) -> Result<PublicState, FerryError> {
         "done" => PublicState::Done,
         "skipped" => PublicState::Skipped,
         "failed" => PublicState::Failed,
-        other => return Err(FerryError::bad_input(format!("unknown state {other:?}"))),
+        other => return Err(FerryError::bad_input(format!("unknown state \"{other}\""))),
     })
 }
 

@@ -31,7 +31,7 @@ fn trigger_and_budget(options: &JsValue) -> Result<(Trigger, Option<f64>), Ferry
         Some(name) => Trigger::parse(&name).ok_or_else(|| {
             let known: Vec<&str> = Trigger::ALL.iter().map(|t| t.name()).collect();
             FerryError::bad_input(format!(
-                "unknown trigger {name:?}: use one of {}",
+                "unknown trigger \"{name}\": use one of {}",
                 known.join(", ")
             ))
         })?,

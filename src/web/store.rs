@@ -11,6 +11,7 @@ use idb::{
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::convert::describe;
 use crate::engine::ports::{Batch, Store, StoreError, Table};
 use crate::queue::migrate::MigrateError;
 
@@ -37,7 +38,54 @@ pub struct IdbStore {
 }
 
 fn store_error(context: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
-    move |err| StoreError(format!("IndexedDB {context}: {err}"))
+    move |err| StoreError(format!("IndexedDB {context}: {}", idb_cause(&err)))
+}
+
+/// What the browser said (`QuotaExceededError: …`), which is all a person
+/// can act on. Not idb's own `Display`: its 45 messages cost 3 KB of wasm
+/// and add only which call failed, which `context` already says.
+fn idb_cause(err: &idb::Error) -> String {
+    use idb::Error as E;
+    match err {
+        E::DomException(e) => format!("{}: {}", e.name(), e.message()),
+        E::AddFailed(v)
+        | E::ClearFailed(v)
+        | E::CountFailed(v)
+        | E::CursorAdvanceFailed(v)
+        | E::CursorContinueFailed(v)
+        | E::CursorKeyNotFound(v)
+        | E::CursorPrimaryKeyNotFound(v)
+        | E::CursorValueNotFound(v)
+        | E::DeleteFailed(v)
+        | E::GetAllFailed(v)
+        | E::GetAllKeysFailed(v)
+        | E::GetFailed(v)
+        | E::GetKeyFailed(v)
+        | E::IndexCreateFailed(v)
+        | E::IndexDeleteFailed(v)
+        | E::IndexedDbDeleteFailed(v)
+        | E::IndexedDbNotFound(v)
+        | E::IndexedDbOpenFailed(v)
+        | E::IndexNotFound(v)
+        | E::KeyPathNotFound(v)
+        | E::KeyRangeBoundNotFound(v)
+        | E::KeyRangeCreateFailed(v)
+        | E::KeyRangeIncludesFailed(v)
+        | E::ObjectStoreCreateFailed(v)
+        | E::ObjectStoreDeleteFailed(v)
+        | E::ObjectStoreNotFound(v)
+        | E::OpenCursorFailed(v)
+        | E::OpenKeyCursorFailed(v)
+        | E::RequestErrorNotFound(v)
+        | E::RequestResultNotFound(v)
+        | E::TransactionAbortError(v)
+        | E::TransactionCommitError(v)
+        | E::TransactionModeNotFound(v)
+        | E::TransactionOpenFailed(v)
+        | E::UpdateFailed(v)
+        | E::UnexpectedJsType(_, v) => describe(v),
+        _ => "the request failed".into(),
+    }
 }
 
 fn bytes_key(bytes: &[u8]) -> JsValue {
@@ -73,7 +121,7 @@ impl IdbStore {
         let mut db = request.await.map_err(|err| match &err {
             idb::Error::DomException(e) if e.name() == "VersionError" => {
                 MigrateError::NewerDatabase(format!(
-                    "the database {name:?} was upgraded by a later Ferry past schema \
+                    "the database \"{name}\" was upgraded by a later Ferry past schema \
                      version {version}; update the app (nothing was changed)"
                 ))
             }

@@ -119,6 +119,31 @@ test('key wrapping is crypto_secretbox_easy both ways', () => {
   assert.throws(() => ferry.unwrapKey(boxed, n2, ferry.generateKey()), { code: 'DECRYPT_FAILED' });
 });
 
+test('sealBox and openBox are crypto_secretbox_easy for any length, as album names are sealed', () => {
+  const collectionKey = ferry.generateKey();
+  for (const size of [0, 1, 15, 16, 17, 31, 32, 33, 64, 1000, Math.floor(next() * 70000)]) {
+    const name = randomBytes(size, next);
+    const { encryptedData, nonce } = ferry.sealBox(name, collectionKey);
+    assert.equal(nonce.length, 24);
+    assert.equal(encryptedData.length, size + 16);
+    assert.ok(equalBytes(sodium.crypto_secretbox_open_easy(encryptedData, nonce, collectionKey), name), `size ${size}`);
+
+    const theirNonce = sodium.randombytes_buf(24);
+    const theirs = sodium.crypto_secretbox_easy(name, theirNonce, collectionKey);
+    assert.ok(equalBytes(ferry.openBox(theirs, theirNonce, collectionKey), name), `size ${size}`);
+    if (size > 0) {
+      const flipped = theirs.slice();
+      flipped[16 + Math.floor(next() * size)] ^= 1;
+      assert.throws(() => ferry.openBox(flipped, theirNonce, collectionKey), { code: 'DECRYPT_FAILED' });
+    }
+  }
+  // Two seals of the same name never share a nonce.
+  const a = ferry.sealBox(new Uint8Array(3), collectionKey);
+  const b = ferry.sealBox(new Uint8Array(3), collectionKey);
+  assert.ok(!equalBytes(a.nonce, b.nonce));
+  assert.throws(() => ferry.openBox(new Uint8Array(15), new Uint8Array(24), collectionKey), { code: 'DECRYPT_FAILED' });
+});
+
 test('BLAKE2b-512 equals crypto_generichash(64), across checkpoints', () => {
   for (const size of [0, 1, 127, 128, 129, 1000, CHUNK + 3, Math.floor(next() * 2 * CHUNK)]) {
     const data = randomBytes(size, next);

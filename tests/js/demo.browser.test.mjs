@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './browser.mjs';
 import { startServer } from './server.mjs';
+import { sodium } from './helpers.mjs';
 
 const hostPort = (url) => new URL(url).host;
 
@@ -97,6 +98,20 @@ test('a person backs up photos, reloads mid-upload, watches a folder and reads t
   assert.match(await page.textContent('#counts'), /3 done/);
   assert.match(await page.textContent('#banner'), /everything queued is done/);
   await page.screenshot({ path: `${ARTIFACTS}/demo-backed-up.png`, fullPage: true });
+
+  // The album as Ente's apps open it (web/packages/new/photos/services/
+  // collection.ts): its key sealed with secretbox under the master key, 48
+  // bytes with a 24-byte nonce, and its name sealed with secretbox under
+  // the album's own key. libsodium opens both.
+  const master = Uint8Array.from(await page.evaluate(async () => [...await (await import('/demo.js')).masterKey()]));
+  const listed = await fetch(`${server.api}/collections/v2?sinceTime=0`, { headers: { 'X-Auth-Token': server.token } });
+  const b64 = (s) => Uint8Array.from(Buffer.from(s, 'base64'));
+  const names = (await listed.json()).collections.map((c) => {
+    assert.equal(b64(c.encryptedKey).length, 48);
+    const albumKey = sodium.crypto_secretbox_open_easy(b64(c.encryptedKey), b64(c.keyDecryptionNonce), master);
+    return Buffer.from(sodium.crypto_secretbox_open_easy(b64(c.encryptedName), b64(c.nameDecryptionNonce), albumKey)).toString();
+  });
+  assert.deepEqual(names, ['Camera roll']);
 
   // A large video, slowed down on the server; the page reloads mid-upload.
   await setFaults([{ route: 's3:UploadPart', latencyMs: 400 }]);

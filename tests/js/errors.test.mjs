@@ -39,6 +39,8 @@ test('typed errors for every kind of bad input', () => {
   assertCode(() => new ferry.FileEncryptor(key).push(new Uint8Array(10), false), 'BAD_CHUNK_SIZE');
   assertCode(() => new ferry.FileDecryptor(key, header).pull(new Uint8Array(3)), 'BAD_CHUNK_LENGTH');
   assertCode(() => ferry.unwrapKey(new Uint8Array(48), new Uint8Array(5), key), 'BAD_NONCE_LENGTH');
+  assertCode(() => ferry.openBox(new Uint8Array(48), new Uint8Array(23), key), 'BAD_NONCE_LENGTH');
+  assertCode(() => ferry.sealBox(new Uint8Array(4), new Uint8Array(31)), 'BAD_KEY_LENGTH');
   assertCode(() => ferry.encryptedSize(-1), 'BAD_INPUT');
   assertCode(() => ferry.encryptedSize(1.5), 'BAD_INPUT');
 });

@@ -46,12 +46,12 @@ test('encrypt in the browser, upload cross-origin, decrypt with libsodium', asyn
 
     const collectionKey = ferry.generateKey();
     const sealedKey = ferry.wrapKey(collectionKey, ferry.generateKey());
-    const sealedName = ferry.encryptMessage(collectionKey, new TextEncoder().encode('Holiday'));
+    const sealedName = ferry.sealBox(new TextEncoder().encode('Holiday'), collectionKey);
     const { collection } = await call('/collections', {
       method: 'POST',
       body: JSON.stringify({
         encryptedKey: b64(sealedKey.encryptedKey), keyDecryptionNonce: b64(sealedKey.nonce),
-        encryptedName: b64(sealedName.ciphertext), nameDecryptionNonce: b64(sealedName.header), type: 'album',
+        encryptedName: b64(sealedName.encryptedData), nameDecryptionNonce: b64(sealedName.nonce), type: 'album',
       }),
     });
 
