@@ -1103,12 +1103,18 @@ async fn one_runner_per_database_by_lease_and_a_dead_runners_lease_expires() {
     let third = second.run_plan(leased(&second)).await.unwrap();
     assert_eq!(third.stopped_because, StopReason::Idle);
 
-    // Every run left a record, newest first, busy ones included.
+    // Every run left a record, newest first, busy ones included, and the
+    // dead runner's is written by the runner that took over.
     let runs = second.runs(10).await.unwrap();
     let reasons: Vec<StopReason> = runs.iter().map(|r| r.stopped_because).collect();
     assert_eq!(
         reasons,
-        [StopReason::Idle, StopReason::Idle, StopReason::Busy]
+        [
+            StopReason::Idle,
+            StopReason::Idle,
+            StopReason::Killed,
+            StopReason::Busy
+        ]
     );
     assert!(runs.iter().all(|r| r.trigger == Trigger::Sync));
 }
@@ -1139,10 +1145,20 @@ async fn short_background_runs_defer_videos_and_respect_the_file_cap() {
     assert_eq!(report.files_done, 3, "{report:?}");
     assert_eq!(
         report.stopped_because,
-        StopReason::Budget,
-        "the cap ends the run"
+        StopReason::Deferred,
+        "the cap ends the run: {report:?}"
     );
-    assert_eq!(report.next_run_hint_ms, Some(0.0), "work is left");
+    let deferred = report.deferred.unwrap();
+    assert_eq!(
+        (deferred.file_cap, deferred.videos),
+        (2, 0),
+        "a photo and the video are left"
+    );
+    assert_eq!(
+        report.next_run_hint_ms,
+        Some(0.0),
+        "another run may take them now"
+    );
 
     push.started_ms = engine.env().clock.monotonic_ms();
     push.deadline_ms = Some(push.started_ms + 24_000.0);
@@ -1150,8 +1166,15 @@ async fn short_background_runs_defer_videos_and_respect_the_file_cap() {
     assert_eq!(report.files_done, 1);
     assert_eq!(
         report.stopped_because,
-        StopReason::Idle,
-        "only the video is left"
+        StopReason::Deferred,
+        "only the video is left, held for a longer window, which is not idle"
+    );
+    let deferred = report.deferred.unwrap();
+    assert_eq!((deferred.videos, deferred.file_cap), (1, 0));
+    assert_eq!(deferred.videos_min_budget_ms, 60_000);
+    assert_eq!(
+        report.next_run_hint_ms, None,
+        "no time by the clock brings a longer window"
     );
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.count(PublicState::Done), 4);
@@ -1160,11 +1183,239 @@ async fn short_background_runs_defer_videos_and_respect_the_file_cap() {
         1,
         "the video waits"
     );
+    // Kept with the stop reason only; diagnose says what waits, in words.
+    let kept = &engine.runs(1).await.unwrap()[0];
+    assert_eq!(
+        (kept.stopped_because, kept.deferred),
+        (StopReason::Deferred, None)
+    );
+    let findings = engine.diagnose(&Default::default()).await.unwrap();
+    let finding = findings
+        .iter()
+        .find(|f| f.code == "WORK_DEFERRED")
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(
+        finding
+            .advice
+            .contains("1 video waits for a run of at least 60 s"),
+        "{}",
+        finding.advice
+    );
 
-    // A foreground run takes the video.
+    // A foreground run takes the video, and nothing is held back any more.
     let report = engine.run(None).await.unwrap();
     assert_eq!(report.files_done, 1);
+    assert_eq!(report.stopped_because, StopReason::Idle);
     assert_eq!(h.server_files().await.len(), 5);
+    let findings = engine.diagnose(&Default::default()).await.unwrap();
+    assert!(
+        findings.iter().all(|f| f.code != "WORK_DEFERRED"),
+        "{findings:?}"
+    );
+}
+
+/// Drives `run` until `killed_when` holds, then drops it mid-flight, as a
+/// system that stops a service worker or suspends an app does.
+async fn kill_run_when<F: Future>(run: F, killed_when: impl AsyncFn() -> bool) {
+    let run = std::pin::pin!(run);
+    let watch = std::pin::pin!(async {
+        while !killed_when().await {
+            tokio::task::yield_now().await;
+        }
+    });
+    match futures_util::future::select(run, watch).await {
+        futures_util::future::Either::Left(_) => panic!("the run ended before the kill"),
+        futures_util::future::Either::Right(_) => {}
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_killed_run_is_recorded_by_the_next_and_its_item_is_not_shown_in_hand() {
+    let h = Harness::start(|_| {}).await;
+    for i in 0..3 {
+        h.sources
+            .add(&format!("p{i}"), pattern(3_000 + i, i as u64));
+    }
+    h.sources.add("big", pattern(12 * MIB, 7));
+    let mut items: Vec<NewItem> = (0..3)
+        .map(|i| h.item(&format!("p{i}"), &format!("p{i}.jpg")))
+        .collect();
+    items.push(h.item("big", "big.mov"));
+    let first = h.engine(2).await;
+    let ids = first.enqueue(items).await.unwrap();
+    let big = ids[3];
+
+    // The system kills the run once the big file's first part is recorded.
+    let plan = RunPlan::new(
+        Trigger::Push,
+        Some(600_000.0),
+        first.env().clock.monotonic_ms(),
+    );
+    kill_run_when(first.run_plan(plan), async || {
+        matches!(first.item(big).await.unwrap().unwrap().step,
+            Step::Uploading(ref u) if !u.etags.is_empty())
+    })
+    .await;
+    drop(first);
+
+    // After a restart, with no runner: the big file is left part-way, and
+    // shown waiting, in the counts and in the list alike.
+    let engine = h.engine(2).await;
+    let status = engine.status().await.unwrap();
+    assert_eq!(
+        (
+            status.counters.count(PublicState::Uploading),
+            status.counters.count(PublicState::Hashing),
+            status.counters.count(PublicState::Waiting),
+            status.counters.count(PublicState::Done),
+        ),
+        (0, 0, 1, 3)
+    );
+    assert!(
+        engine
+            .items(Some(PublicState::Uploading), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let waiting = engine
+        .items(Some(PublicState::Waiting), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting.iter().map(|i| i.id).collect::<Vec<_>>(), [big]);
+
+    // The next run records the killed one first, with what it had done.
+    let report = engine.run(None).await.unwrap();
+    assert_eq!(report.files_done, 1);
+    let runs = engine.runs(10).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let killed = &runs[1];
+    assert_eq!(killed.stopped_because, StopReason::Killed);
+    assert_eq!(killed.trigger, Trigger::Push);
+    assert_eq!(
+        killed.files_done, 3,
+        "the photos were done before the big file started"
+    );
+    assert!(killed.started_at <= runs[0].started_at);
+    assert_eq!(runs[0].stopped_because, StopReason::Idle);
+    assert_eq!(h.server_files().await.len(), 4);
+    // Recorded once: a third run finds nothing more to record.
+    engine.run(None).await.unwrap();
+    assert_eq!(engine.runs(10).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_run_that_stops_part_way_leaves_its_item_shown_waiting() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("big", pattern(9 * MIB, 5));
+    let engine = h.engine(2).await;
+    let events = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = events.clone();
+    engine.set_observer(move |event| {
+        if let ferry_sync::engine::EngineEvent::Parked(item) = event {
+            seen.borrow_mut().push(item.id);
+        }
+    });
+    let id = engine
+        .enqueue(vec![h.item("big", "big.mov")])
+        .await
+        .unwrap()[0];
+    // Two steps: hashing has begun, and the run stops.
+    engine.run_steps(2).await.unwrap();
+    let item = engine.item(id).await.unwrap().unwrap();
+    assert!(
+        matches!(item.step, Step::Hashing { .. } | Step::Uploading(_)),
+        "{:?}",
+        item.step
+    );
+    let status = engine.status().await.unwrap();
+    assert_eq!(
+        (
+            status.counters.count(PublicState::Hashing)
+                + status.counters.count(PublicState::Uploading),
+            status.counters.count(PublicState::Waiting),
+        ),
+        (0, 1),
+        "no run is working on it"
+    );
+    assert_eq!(*events.borrow(), [id], "the host heard it was parked");
+    engine.run(None).await.unwrap();
+    assert_eq!(
+        engine
+            .status()
+            .await
+            .unwrap()
+            .counters
+            .count(PublicState::Done),
+        1
+    );
+}
+
+/// A clock whose waits take real time, for what a person would wait for.
+#[derive(Debug, Default, Clone)]
+struct RealClock;
+
+impl Clock for RealClock {
+    fn now_ms(&self) -> i64 {
+        FastClock::default().now_ms()
+    }
+    fn monotonic_ms(&self) -> f64 {
+        FastClock::default().monotonic_ms()
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stop_is_answered_within_a_second_even_while_waiting_for_a_retry() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(10_000, 1));
+    let engine = Engine::new(
+        Env {
+            store: h.store.clone(),
+            transport: HttpTransport::default(),
+            sources: h.sources.clone(),
+            vault: TestVault(h.device_key.clone()),
+            clock: RealClock,
+        },
+        Endpoint {
+            base_url: h.server.api_url(),
+            token: h.server.token.clone(),
+        },
+        EngineConfig::default(),
+    );
+    engine
+        .set_collection_key(h.collection_id, &h.collection_key)
+        .await
+        .unwrap();
+    engine.enqueue(vec![h.item("a", "a.jpg")]).await.unwrap();
+    // Every upload URL request answers 503 until the faults are cleared:
+    // the run waits in-run for each retry (1 s, 2 s, 4 s, ...).
+    h.set_faults(json!({ "rules": [{ "route": "GET /files/upload-urls", "errorRate": 1.0 }] }))
+        .await;
+    let stopped_at = Rc::new(Cell::new(None));
+    let report = {
+        let run = std::pin::pin!(engine.run(None));
+        let stop = std::pin::pin!(async {
+            // Inside the third wait (4 s, from about 3 s to 7 s in).
+            tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+            stopped_at.set(Some(std::time::Instant::now()));
+            engine.request_stop();
+            std::future::pending::<()>().await;
+        });
+        match futures_util::future::select(run, stop).await {
+            futures_util::future::Either::Left((report, _)) => report.unwrap(),
+            futures_util::future::Either::Right(_) => unreachable!(),
+        }
+    };
+    let answered_in = stopped_at.get().expect("the stop was requested").elapsed();
+    assert!(
+        answered_in < std::time::Duration::from_secs(1),
+        "the run answered the stop after {answered_in:?}"
+    );
+    assert_eq!(report.stopped_because, StopReason::Budget, "{report:?}");
+    h.clear_faults().await;
 }
 
 #[tokio::test(flavor = "current_thread")]

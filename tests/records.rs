@@ -39,12 +39,12 @@ use ferry_sync::queue::codec::{Reader, Record, Writer};
 use ferry_sync::queue::item::{Target, Thumbnail, Upload};
 use ferry_sync::queue::migrate::{self, MigrateError, Migration, Plan, UNMARKED_FORMAT};
 use ferry_sync::queue::records::{
-    BLOCKED_KEY, COUNTERS_KEY, FORMAT_KEY, LEASE_KEY, NEXT_ID_KEY, NEXT_RUN_KEY, RECORD_FORMAT,
-    RecordKind, THROUGHPUT_KEY, collection_key_key, decode, diff_cursor_key, encode, hash_key,
-    item_key, run_key, runnable_key,
+    BLOCKED_KEY, COUNTERS_KEY, DEFERRED_KEY, FORMAT_KEY, LEASE_KEY, LIVE_RUN_KEY, NEXT_ID_KEY,
+    NEXT_RUN_KEY, RECORD_FORMAT, RecordKind, THROUGHPUT_KEY, collection_key_key, decode,
+    diff_cursor_key, encode, hash_key, item_key, run_key, runnable_key,
 };
 use ferry_sync::queue::{Counters, FileType, Item, ItemError, NewItem, Step};
-use ferry_sync::scheduler::{Lease, RunReport, StopReason, Throughput, Trigger};
+use ferry_sync::scheduler::{Deferred, Lease, LiveRun, RunReport, StopReason, Throughput, Trigger};
 use serde_json::{Value, json};
 
 const WRITE_ENV: &str = "FERRY_WRITE_RECORD_VECTORS";
@@ -343,6 +343,8 @@ fn run_samples() -> Vec<Sample> {
             "error",
             StopReason::Error,
         ),
+        ("sync", Trigger::Sync, "deferred", StopReason::Deferred),
+        ("push", Trigger::Push, "killed", StopReason::Killed),
     ];
     runs.into_iter()
         .enumerate()
@@ -370,6 +372,8 @@ fn run_samples() -> Vec<Sample> {
                 },
                 error: (stop == StopReason::Error)
                     .then(|| "the device key could not be read".to_string()),
+                // Reported to the host, never stored.
+                deferred: None,
             };
             record(
                 &format!("run/{trigger_name}-{stop_name}"),
@@ -450,6 +454,43 @@ fn meta_samples() -> Vec<Sample> {
             NEXT_RUN_KEY.to_vec(),
             RecordKind::NextRun,
             4_242u64,
+        ),
+        record(
+            "live-run",
+            "The run in progress: its report so far, the wall-clock time of that report (ms), the item in hand (0: none).",
+            Table::Meta,
+            LIVE_RUN_KEY.to_vec(),
+            RecordKind::LiveRun,
+            LiveRun {
+                report: RunReport {
+                    trigger: Trigger::PeriodicSync,
+                    started_at: 1_730_000_000_500,
+                    budget_ms: Some(150_000.25),
+                    elapsed_ms: 4_096.5,
+                    bytes_uploaded: 9_437_184,
+                    files_done: 3,
+                    stopped_because: StopReason::Idle,
+                    blocked: None,
+                    next_run_hint_ms: None,
+                    error: None,
+                    deferred: None,
+                },
+                updated_at: 1_730_000_004_700,
+                working: ITEM_ID,
+            },
+        ),
+        record(
+            "deferred",
+            "What the latest run left held back by a policy: videos, files waiting for Wi-Fi, files past the per-run cap, and videosMinBudgetMs.",
+            Table::Meta,
+            DEFERRED_KEY.to_vec(),
+            RecordKind::Deferred,
+            Deferred {
+                videos: 21,
+                wifi_only: 22,
+                file_cap: 23,
+                videos_min_budget_ms: 60_000,
+            },
         ),
         raw(
             "format",
@@ -634,9 +675,11 @@ fn every_record_kind_has_a_vector() {
             RecordKind::HashEntry => 10,
             RecordKind::CollectionKey => 11,
             RecordKind::Format => 12,
+            RecordKind::LiveRun => 13,
+            RecordKind::Deferred => 14,
         }
     }
-    let mut seen = [false; 13];
+    let mut seen = [false; 15];
     for sample in samples() {
         seen[index(sample.kind)] = true;
     }
@@ -710,6 +753,8 @@ fn reads_as(kind: RecordKind, bytes: &[u8]) -> bool {
         RecordKind::Throughput => decode::<Throughput>(bytes).is_ok(),
         RecordKind::Lease => decode::<Lease>(bytes).is_ok(),
         RecordKind::Run => decode::<RunReport>(bytes).is_ok(),
+        RecordKind::LiveRun => decode::<LiveRun>(bytes).is_ok(),
+        RecordKind::Deferred => decode::<Deferred>(bytes).is_ok(),
         RecordKind::RunnableEntry
         | RecordKind::HashEntry
         | RecordKind::CollectionKey

@@ -3,6 +3,7 @@
 //! run killed at any instant redoes at most the step in flight.
 #![forbid(unsafe_code)]
 
+mod activity;
 mod capture;
 mod error;
 mod placeholder;
@@ -61,6 +62,9 @@ pub struct Env<S, T, R, V, C> {
 pub enum EngineEvent<'a> {
     /// An item changed state (queued → hashing → … → done, failed, …).
     Item(&'a Item),
+    /// No run is working on this part-way item any more (the run stopped,
+    /// or moved on to another): it is shown `waiting` until one is.
+    Parked(&'a Item),
     /// Bytes of an item reached the server.
     Progress {
         item: &'a Item,
@@ -93,6 +97,10 @@ pub struct Engine<S, T, R, V, C> {
     /// cut rolled back the commits that handed its URLs out, and give one
     /// object key to two files.
     url_pool: RefCell<Vec<crate::protocol::api::UploadUrl>>,
+    /// A run of this engine is in progress.
+    running: std::cell::Cell<bool>,
+    /// The item this engine's run last worked on (its live record says so).
+    working: std::cell::Cell<Option<ItemId>>,
 }
 
 impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
@@ -122,6 +130,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             step_parts: std::cell::Cell::new(config.parallel_parts),
             requests_in_step: std::cell::Cell::new(0),
             url_pool: RefCell::new(Vec::new()),
+            running: std::cell::Cell::new(false),
+            working: std::cell::Cell::new(None),
         }
     }
 
@@ -246,11 +256,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(ids)
     }
 
+    /// Counts by the state items are shown in (see `shown_state`).
     pub async fn status(&self) -> Result<Status, EngineError> {
-        Ok(Status {
+        let stored = Status {
             counters: self.counters().await?,
             blocked: self.blocked().await?,
-        })
+        };
+        self.shown_status(stored).await
     }
 
     pub async fn item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
@@ -260,13 +272,18 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
     }
 
-    /// Items after `after` in id order, optionally only those in `state`.
+    /// Items after `after` in id order, optionally only those shown in
+    /// `state` (see `shown_state`).
     pub async fn items(
         &self,
         state: Option<PublicState>,
         after: ItemId,
         limit: usize,
     ) -> Result<Vec<Item>, EngineError> {
+        let working = match state {
+            Some(_) => self.working_on().await?,
+            None => None,
+        };
         let mut out = Vec::new();
         let mut from = after.saturating_add(1);
         while out.len() < limit {
@@ -285,7 +302,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 .iter()
                 .filter_map(|(_, bytes)| decode::<Item>(bytes).ok())
             {
-                if state.is_none_or(|s| item.public_state() == s) {
+                if state.is_none_or(|s| Self::shown_state(&item, working) == s) {
                     out.push(item);
                     if out.len() == limit {
                         break;

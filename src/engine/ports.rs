@@ -78,6 +78,13 @@ pub trait Store {
         expected: Option<&[u8]>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, StoreError>;
+    /// Whether a runner in any context (a tab, the service worker) holds
+    /// this database now, where the platform can tell (Web Locks); `false`
+    /// where it cannot, and the engine then goes by its own runs and the
+    /// stored lease.
+    async fn runner_active(&self) -> bool {
+        false
+    }
 }
 
 /// One HTTP exchange. Implementations abort at `deadline_ms` (on the

@@ -17,6 +17,12 @@ use crate::scheduler::{
 
 /// Within a run, wait for a retry that is due this soon rather than stop.
 const MAX_IN_RUN_WAIT_MS: i64 = 30_000;
+/// How often a run waiting in-run for a retry looks for a stop request.
+const STOP_POLL_MS: u64 = 250;
+/// How often the live record takes what the run has done, besides each
+/// time the run moves to another item: what a killed run is known to have
+/// done is at most this old.
+const LIVE_EVERY_MS: f64 = 2_000.0;
 /// Steps in a row that got no answer at all before a run stops waiting for
 /// retries in-run: one is often a passing network error, two mean the
 /// server or the network is down, and waiting only delays the report.
@@ -68,11 +74,15 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let mut report = RunReport::new(&plan, self.env.clock.now_ms(), StopReason::Idle);
         let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
         let mut throughput = Throughput::default();
+        let mut live = false;
         let result = async {
             if plan.use_lease && !self.take_lease(holder).await? {
                 report.busy();
                 return Ok(());
             }
+            self.running.set(true);
+            self.begin_live(&report).await?;
+            live = true;
             throughput = self.throughput().await;
             // Being offline needs no one to act: each run tries again (and
             // blocks again at its first request if the network is still gone).
@@ -86,6 +96,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             outcome
         }
         .await;
+        self.running.set(false);
         if let Err(err) = result {
             report.stopped_because = StopReason::Error;
             report.error = Some(format!("{}: {}", err.code, err.message));
@@ -96,8 +107,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             batch.put(Table::Meta, THROUGHPUT_KEY.to_vec(), encode(&throughput));
         }
         batch.delete(Table::Meta, STALE_URL_POOL_KEY.to_vec());
+        if live {
+            self.end_live(&report, &mut batch);
+        }
         self.record_run_into(&report, &mut batch).await?;
         self.env.store.commit(batch).await?;
+        self.park(self.working.take()).await?;
         Ok(report)
     }
 
@@ -112,6 +127,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let mut lease_until = self.env.clock.now_ms() + LEASE_MS;
         let mut steps = 0;
         let mut unanswered_in_a_row = 0;
+        let mut live_written_ms = plan.started_ms;
         loop {
             if let Some(reason) = self.blocked().await? {
                 report.stopped_because = StopReason::from_blocked(reason);
@@ -120,8 +136,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             let mono = self.env.clock.monotonic_ms();
             let out_of_time = deadline.is_some_and(|d| mono >= d);
-            let capped = plan.max_files().is_some_and(|cap| report.files_done >= cap)
-                || plan.max_steps.is_some_and(|cap| steps >= cap);
+            if plan.max_files().is_some_and(|cap| report.files_done >= cap) {
+                return self.defer(plan, report, true).await;
+            }
+            let capped = plan.max_steps.is_some_and(|cap| steps >= cap);
             if self.stop_requested.get() || out_of_time || capped {
                 report.stopped_because = StopReason::Budget;
                 report.next_run_hint_ms = Some(0.0);
@@ -138,8 +156,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             self.chunks_per_part
                 .set(plan.chunks_per_part(throughput, self.config.chunks_per_part));
             let time_left = deadline.map(|d| d - mono);
-            let (item, max_parts) = match self.pick(plan, throughput, now, time_left).await? {
+            let mut held_back = false;
+            let picked = self
+                .pick(plan, throughput, now, time_left, &mut held_back)
+                .await?;
+            let (item, max_parts) = match picked {
                 Pick::Step(item, parts) => (item, parts),
+                Pick::Idle if held_back => return self.defer(plan, report, false).await,
                 Pick::Idle => {
                     report.stopped_because = StopReason::Idle;
                     return Ok(());
@@ -158,14 +181,20 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         report.stopped_because = StopReason::Idle;
                         return Ok(());
                     }
-                    self.env
-                        .clock
-                        .sleep_ms(u64::try_from(wait).unwrap_or(0))
-                        .await;
+                    self.sleep_unless_stopped(wait).await;
                     report.next_run_hint_ms = None;
                     continue;
                 }
             };
+            let switching = self.working.get() != Some(item.id);
+            if switching || mono - live_written_ms >= LIVE_EVERY_MS {
+                report.elapsed_ms = mono - plan.started_ms;
+                self.update_live(report, item.id).await?;
+                live_written_ms = mono;
+            }
+            if switching {
+                self.park(self.working.replace(Some(item.id))).await?;
+            }
             let was_hashing = matches!(item.step, Step::Hashing { .. });
             let started = self.env.clock.monotonic_ms();
             let progress = self.step(*item, deadline, max_parts).await?;
@@ -201,6 +230,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         throughput: &Throughput,
         now: i64,
         time_left: Option<f64>,
+        held_back: &mut bool,
     ) -> Result<Pick, EngineError> {
         let entries = self.runnable_entries(0, PICK_WINDOW).await?;
         let mut nothing_fits = false;
@@ -220,6 +250,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 });
             }
             if plan.defers_videos() && item.new.file_type == FileType::Video {
+                *held_back = true;
                 continue;
             }
             let Some(time_left) = time_left else {
@@ -297,6 +328,30 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
     }
 
+    /// Tells the observer that `item`, shown in hand until now, is left
+    /// part-way (if it is).
+    async fn park(&self, item: Option<ItemId>) -> Result<(), EngineError> {
+        if let Some(id) = item
+            && let Some(item) = self.item(id).await?
+            && !item.is_terminal()
+        {
+            self.notify(&super::EngineEvent::Parked(&item));
+        }
+        Ok(())
+    }
+
+    /// Waits `wait_ms` for a retry that is due soon, but wakes within
+    /// [`STOP_POLL_MS`] of a stop request: the host's abort (or `close`)
+    /// must not wait for the retry.
+    async fn sleep_unless_stopped(&self, wait_ms: i64) {
+        let mut left = u64::try_from(wait_ms).unwrap_or(0);
+        while left > 0 && !self.stop_requested.get() {
+            let slice = left.min(STOP_POLL_MS);
+            self.env.clock.sleep_ms(slice).await;
+            left -= slice;
+        }
+    }
+
     /// Takes or renews the lease if it is free, expired, or already ours.
     async fn take_lease(&self, holder: u64) -> Result<bool, EngineError> {
         let now = self.env.clock.now_ms();
@@ -351,7 +406,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(self.env.store.commit(batch).await?)
     }
 
-    async fn record_run_into(
+    pub(super) async fn record_run_into(
         &self,
         report: &RunReport,
         batch: &mut Batch,
@@ -402,6 +457,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             counters: status.counters,
             blocked: status.blocked,
             struggling,
+            deferred: self.deferred().await?,
         };
         Ok(diagnose(&runs, &queue, env))
     }

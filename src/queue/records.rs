@@ -51,6 +51,12 @@ pub const LEASE_KEY: &[u8] = b"lease";
 pub const NEXT_RUN_KEY: &[u8] = b"next_run";
 /// Run records kept for `diagnose`.
 pub const RUNS_KEPT: u64 = 100;
+/// The run in progress (`LiveRun`): deleted when it ends, so one found by
+/// the next run was killed.
+pub const LIVE_RUN_KEY: &[u8] = b"live_run";
+/// What the latest run left because of a policy (`Deferred`), for
+/// `diagnose`; deleted once a run finds nothing held back.
+pub const DEFERRED_KEY: &[u8] = b"deferred";
 
 /// A run record's key: sorted by sequence, oldest first.
 pub fn run_key(seq: u64) -> Vec<u8> {
@@ -199,6 +205,10 @@ pub enum RecordKind {
     CollectionKey,
     /// [`FORMAT_KEY`]: the database's record format.
     Format,
+    /// [`LIVE_RUN_KEY`]: the `LiveRun` in progress (or killed).
+    LiveRun,
+    /// [`DEFERRED_KEY`]: the latest run's `Deferred` work.
+    Deferred,
 }
 
 impl RecordKind {
@@ -217,6 +227,8 @@ impl RecordKind {
                 LEASE_KEY => Self::Lease,
                 NEXT_RUN_KEY => Self::NextRun,
                 FORMAT_KEY => Self::Format,
+                LIVE_RUN_KEY => Self::LiveRun,
+                DEFERRED_KEY => Self::Deferred,
                 _ if key.starts_with(COLLECTION_KEY_PREFIX) => Self::CollectionKey,
                 _ if key.starts_with(DIFF_CURSOR_PREFIX) => Self::DiffCursor,
                 _ if key.starts_with(RUN_PREFIX) => Self::Run,

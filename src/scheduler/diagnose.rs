@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{RunReport, StopReason};
+use super::{Deferred, RunReport, StopReason};
 use crate::protocol::BlockedReason;
 use crate::queue::{Counters, PublicState};
 
@@ -56,7 +56,13 @@ pub struct QueueState {
     pub blocked: Option<BlockedReason>,
     /// Items retried at least three times in a row.
     pub struggling: u64,
+    /// What the latest run left held back by a policy.
+    pub deferred: Option<Deferred>,
 }
+
+/// Killed runs among the last background ones before it is a finding: one
+/// is an accident (an update, a reboot), two in five a pattern.
+const KILLED_OF_LAST: (usize, usize) = (2, 5);
 
 const HOUR_MS: f64 = 3_600_000.0;
 
@@ -75,6 +81,44 @@ fn finding(code: &str, severity: Severity, advice: String) -> Finding {
         severity,
         advice,
     }
+}
+
+/// Work held back by a policy, in words: what waits and what takes it.
+fn deferred_finding(deferred: &Deferred) -> Finding {
+    let mut parts = Vec::new();
+    if deferred.videos > 0 {
+        parts.push(format!(
+            "{} wait{} for a run of at least {} s, longer than background wake-ups here: \
+             open the app to back {} up, or lower videosMinBudgetMs",
+            if deferred.videos == 1 {
+                "1 video".into()
+            } else {
+                format!("{} videos", deferred.videos)
+            },
+            if deferred.videos == 1 { "s" } else { "" },
+            deferred.videos_min_budget_ms / 1000,
+            if deferred.videos == 1 { "it" } else { "them" },
+        ));
+    }
+    if deferred.wifi_only > 0 {
+        parts.push(format!(
+            "{} wait{} for Wi-Fi (wifiOnly)",
+            files(deferred.wifi_only),
+            if deferred.wifi_only == 1 { "s" } else { "" }
+        ));
+    }
+    if deferred.file_cap > 0 {
+        parts.push(format!(
+            "{} wait{} for the next run (maxFilesPerBackgroundRun)",
+            files(deferred.file_cap),
+            if deferred.file_cap == 1 { "s" } else { "" }
+        ));
+    }
+    finding(
+        "WORK_DEFERRED",
+        Severity::Info,
+        format!("{}.", parts.join("; ")),
+    )
 }
 
 /// Findings, most severe first. `runs` are newest first.
@@ -203,6 +247,34 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
         ));
     }
 
+    if let Some(deferred) = queue.deferred.filter(|d| d.total() > 0) {
+        out.push(deferred_finding(&deferred));
+    }
+
+    let last_background = runs
+        .iter()
+        .filter(|r| r.trigger.is_background())
+        .take(KILLED_OF_LAST.1);
+    let killed: Vec<&RunReport> = last_background
+        .filter(|r| r.stopped_because == StopReason::Killed)
+        .collect();
+    if killed.len() >= KILLED_OF_LAST.0 {
+        let lasted_s =
+            killed.iter().map(|r| r.elapsed_ms).sum::<f64>() / killed.len() as f64 / 1000.0;
+        #[allow(clippy::cast_possible_truncation)] // seconds of a run
+        let lasted_s = lasted_s.round() as i64;
+        out.push(finding(
+            "RUNS_KILLED",
+            Severity::Warning,
+            format!(
+                "The system ended {} of the last background runs before they finished, after about {lasted_s} s. \
+                 Ask for less time per run (a smaller budgetMs for the trigger), keep the service worker busy only \
+                 inside its event (event.waitUntil), and on Android set the app's battery use to Unrestricted.",
+                killed.len()
+            ),
+        ));
+    }
+
     if env.storage_persisted == Some(false) && waiting > 0 {
         out.push(finding(
             "STORAGE_NOT_PERSISTED",
@@ -256,6 +328,7 @@ mod tests {
             blocked: None,
             next_run_hint_ms: None,
             error: (stopped == StopReason::Error).then(|| "STORE: quota".into()),
+            deferred: None,
         }
     }
 

@@ -14,6 +14,6 @@ mod trigger;
 pub use diagnose::{Environment, Finding, QueueState, Severity, diagnose};
 pub use lease::{LEASE_MS, Lease};
 pub use plan::{Policies, RunPlan};
-pub use report::{RunReport, StopReason};
+pub use report::{Deferred, LiveRun, RunReport, StopReason};
 pub use throughput::Throughput;
 pub use trigger::Trigger;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{RunPlan, Trigger};
 use crate::protocol::BlockedReason;
-use crate::queue::codec::{struct_record, unit_enum_record};
+use crate::queue::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 
 unit_enum_record! {
     /// Why a run stopped.
@@ -25,21 +25,106 @@ unit_enum_record! {
         Busy,
         /// Local trouble (the database, the device key): see `error`.
         Error,
+        /// Work is left that this run's policies hold back (videos for a
+        /// longer window, Wi-Fi only, the per-run file cap): see `deferred`.
+        Deferred,
+        /// The run never finished: the system or the browser ended it (a
+        /// service worker stopped, an app suspended). Recorded by the next
+        /// run, with what it had done by its last record.
+        Killed,
     }
 }
 
-struct_record!(RunReport {
-    trigger,
-    started_at,
-    budget_ms,
-    elapsed_ms,
-    bytes_uploaded,
-    files_done,
-    stopped_because,
-    blocked,
-    next_run_hint_ms,
-    error,
+/// Work a run left because a policy holds it back, by policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deferred {
+    /// Videos waiting for a run of at least `videosMinBudgetMs`.
+    pub videos: u64,
+    /// Files waiting for a run on an unmetered network (`wifiOnly`).
+    pub wifi_only: u64,
+    /// Files left past `maxFilesPerBackgroundRun`.
+    pub file_cap: u64,
+    /// The shortest budget that takes the videos (`videosMinBudgetMs`).
+    #[serde(skip)]
+    pub videos_min_budget_ms: u64,
+}
+
+struct_record!(Deferred {
+    videos,
+    wifi_only,
+    file_cap,
+    videos_min_budget_ms,
 });
+
+impl Deferred {
+    pub fn total(&self) -> u64 {
+        self.videos + self.wifi_only + self.file_cap
+    }
+}
+
+// By hand rather than `struct_record!`: `deferred` is reported to the host
+// but not kept in the run's record (the queue keeps the latest under
+// `DEFERRED_KEY`), so the stored format is unchanged.
+impl Record for RunReport {
+    fn write(&self, w: &mut Writer) {
+        w.put(&self.trigger);
+        w.put(&self.started_at);
+        w.put(&self.budget_ms);
+        w.put(&self.elapsed_ms);
+        w.put(&self.bytes_uploaded);
+        w.put(&self.files_done);
+        w.put(&self.stopped_because);
+        w.put(&self.blocked);
+        w.put(&self.next_run_hint_ms);
+        w.put(&self.error);
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            trigger: r.get()?,
+            started_at: r.get()?,
+            budget_ms: r.get()?,
+            elapsed_ms: r.get()?,
+            bytes_uploaded: r.get()?,
+            files_done: r.get()?,
+            stopped_because: r.get()?,
+            blocked: r.get()?,
+            next_run_hint_ms: r.get()?,
+            error: r.get()?,
+            deferred: None,
+        })
+    }
+}
+
+/// The run in progress, kept while it runs so that a run the system kills
+/// is still found and recorded, and so that readers elsewhere (a page
+/// while the service worker runs) know which item is being worked on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRun {
+    /// What the run had done by `updated_at`.
+    pub report: RunReport,
+    /// Wall clock of the last update.
+    pub updated_at: i64,
+    /// The item being worked on; 0 for none.
+    pub working: u64,
+}
+
+struct_record!(LiveRun {
+    report,
+    updated_at,
+    working,
+});
+
+impl LiveRun {
+    /// The record a killed run leaves: it ran at least until its last update.
+    pub fn killed(&self) -> RunReport {
+        let mut report = self.report.clone();
+        report.elapsed_ms = (self.updated_at - report.started_at).max(0) as f64;
+        report.stopped_because = StopReason::Killed;
+        report.next_run_hint_ms = Some(0.0);
+        report
+    }
+}
 
 impl StopReason {
     pub fn from_blocked(reason: BlockedReason) -> Self {
@@ -73,6 +158,8 @@ pub struct RunReport {
     #[serde(rename = "nextRunHint", serialize_with = "whole_ms_or_null")]
     pub next_run_hint_ms: Option<f64>,
     pub error: Option<String>,
+    /// With `deferred`: what waits, by policy. Not kept in `runs()`.
+    pub deferred: Option<Deferred>,
 }
 
 // Reported in whole milliseconds: nobody needs a fraction of one, and
@@ -112,6 +199,7 @@ impl RunReport {
             blocked: None,
             next_run_hint_ms: None,
             error: None,
+            deferred: None,
         };
         if stopped_because == StopReason::Busy {
             report.busy();

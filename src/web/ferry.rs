@@ -105,7 +105,17 @@ export type Trigger = "foreground" | "sync" | "periodicsync" | "push" | "ios-ref
  * `signal` ends the run early (reported as "budget"); the step in flight is redone later.
  */
 export interface SyncOptions { budgetMs?: number; trigger?: Trigger; signal?: AbortSignal; }
-export type StopReason = "budget" | "idle" | "offline" | "auth" | "quota" | "busy" | "error";
+export type StopReason =
+  | "budget" | "idle" | "offline" | "auth" | "quota" | "busy" | "error" | "deferred" | "killed";
+/** Files a run left because a policy holds them back, by policy. */
+export interface DeferredWork {
+  /** Videos waiting for a run of at least `videosMinBudgetMs` (the foreground, or a longer wake-up). */
+  videos: number;
+  /** Files waiting for an unmetered network (`wifiOnly`). */
+  wifiOnly: number;
+  /** Files left past `maxFilesPerBackgroundRun`; the next run takes them. */
+  fileCap: number;
+}
 /** Times are whole milliseconds; `startedAt` is ms since the epoch. */
 export interface RunReport {
   trigger: Trigger; startedAt: number; budgetMs: number | null; elapsedMs: number;
@@ -121,6 +131,11 @@ export interface RunReport {
   nextRunHint: number | null;
   /** What went wrong, when stoppedBecause is "error". */
   error: string | null;
+  /**
+   * With "deferred": what waits, and for which policy. Reported by `sync()`;
+   * `runs()` keeps the stop reason only.
+   */
+  deferred: DeferredWork | null;
 }
 export interface Finding { code: string; severity: "info" | "warning" | "error"; advice: string; }
 /** What the host knows of its platform; Ferry detects what it can. */
@@ -313,6 +328,11 @@ impl Ferry {
                     emit.emit("item", &payload);
                 }
             }
+            EngineEvent::Parked(item) => {
+                if let Ok(payload) = to_js(&ItemJs::shown(item, PublicState::Waiting)) {
+                    emit.emit("item", &payload);
+                }
+            }
             EngineEvent::Progress {
                 item,
                 bytes_sent,
@@ -425,7 +445,11 @@ impl Ferry {
             ))
             .unwrap_or(100);
             let items = engine.items(state, after, limit).await?;
-            to_js(&items.iter().map(ItemJs::from).collect::<Vec<_>>())
+            let working = engine.working_on().await?;
+            let shown = |item: &crate::queue::Item| {
+                ItemJs::shown(item, WebEngine::shown_state(item, working))
+            };
+            to_js(&items.iter().map(shown).collect::<Vec<_>>())
         })
     }
 
@@ -493,8 +517,12 @@ impl Ferry {
     }
 
     /// Closes the database connection; later calls reject with `CLOSED`.
+    /// A run in progress stops at once: its requests are aborted (their
+    /// steps are redone later) and its `sync()` settles.
     pub fn close(&self) {
         self.closed.set(true);
+        self.engine.request_stop();
+        self.engine.env().transport.abort_run();
         self.engine.env().store.close();
     }
 }

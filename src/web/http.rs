@@ -17,8 +17,18 @@ use crate::protocol::{HttpRequest, HttpResponse, TransportError};
 /// `fetch`, aborted at the run's deadline or by the host's `AbortSignal`.
 #[derive(Debug, Default)]
 pub struct FetchTransport {
-    /// The signal of the `sync` in progress, if the host passed one.
-    pub host_signal: std::cell::RefCell<Option<web_sys::AbortSignal>>,
+    /// Aborts every request of the `sync` in progress: the host's signal
+    /// fires it, and so does `close()`.
+    pub run_abort: std::cell::RefCell<Option<AbortController>>,
+}
+
+impl FetchTransport {
+    /// Aborts the requests of the run in progress, if any.
+    pub fn abort_run(&self) {
+        if let Some(controller) = self.run_abort.borrow().as_ref() {
+            controller.abort();
+        }
+    }
 }
 
 fn set(object: &Object, name: &str, value: &JsValue) {
@@ -136,7 +146,11 @@ impl FetchTransport {
             None => None,
         };
 
-        let host_signal = self.host_signal.borrow().clone();
+        let host_signal = self
+            .run_abort
+            .borrow()
+            .as_ref()
+            .map(AbortController::signal);
         let host_abort = match host_signal {
             Some(signal) if signal.aborted() => return Err(TransportError::Aborted),
             Some(signal) => {

@@ -32,6 +32,19 @@ export function waitLock(name) {
   });
 }
 
+// Whether anyone (this context, another tab, the service worker) holds the
+// Web Lock `name` now; false where Web Locks do not exist.
+export async function lockHeld(name) {
+  const locks = globalThis.navigator?.locks;
+  if (!locks || typeof locks.query !== 'function') return false;
+  try {
+    const { held } = await locks.query();
+    return held.some((lock) => lock.name === name);
+  } catch {
+    return false;
+  }
+}
+
 // Whether the link is one a `wifiOnly` policy forbids: data saver on, or a
 // cellular connection, where the Network Information API tells.
 export function meteredLink() {

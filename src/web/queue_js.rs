@@ -224,7 +224,15 @@ pub struct ItemJs {
 }
 
 impl From<&Item> for ItemJs {
+    /// An item a run has in hand: shown in its stored state.
     fn from(item: &Item) -> Self {
+        Self::shown(item, item.public_state())
+    }
+}
+
+impl ItemJs {
+    /// An item shown in `state` (see `Engine::shown_state`).
+    pub fn shown(item: &Item, state: PublicState) -> Self {
         let (bytes_sent, file_id, error) = match &item.step {
             Step::Uploading(upload) => (upload.bytes_sent, None, item.last_error.clone()),
             Step::Done { file_id } => (0, Some(*file_id), None),
@@ -233,7 +241,7 @@ impl From<&Item> for ItemJs {
         };
         Self {
             id: item.id,
-            state: item.public_state(),
+            state,
             collection_id: item.new.collection_id,
             title: item.new.title.clone(),
             file_type: item.new.file_type,

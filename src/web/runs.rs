@@ -72,10 +72,19 @@ struct StopOnAbort {
 }
 
 impl StopOnAbort {
-    fn new(engine: &Rc<WebEngine>, signal: Option<web_sys::AbortSignal>) -> Option<Self> {
+    fn new(
+        engine: &Rc<WebEngine>,
+        signal: Option<web_sys::AbortSignal>,
+        run_abort: Option<web_sys::AbortController>,
+    ) -> Option<Self> {
         let signal = signal?;
         let stopper = engine.clone();
-        let on_abort = Closure::<dyn FnMut()>::new(move || stopper.request_stop());
+        let on_abort = Closure::<dyn FnMut()>::new(move || {
+            stopper.request_stop();
+            if let Some(controller) = &run_abort {
+                controller.abort();
+            }
+        });
         let _ = signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
         Some(Self { signal, on_abort })
     }
@@ -96,9 +105,8 @@ async fn run(
     signal: Option<web_sys::AbortSignal>,
 ) -> Result<RunReport, FerryError> {
     if plan.policies.wifi_only && metered_link() {
-        let report = not_started(&plan, StopReason::Offline);
-        engine.record_run(&report).await?;
-        return Ok(report);
+        let report = not_started(&plan, StopReason::Deferred);
+        return Ok(engine.defer_for_wifi(report).await?);
     }
     let lock = JsFuture::from(try_lock(&lock_name)).await?;
     if lock.is_null() {
@@ -112,11 +120,12 @@ async fn run(
         plan.deadline_ms = Some(plan.started_ms);
     }
     // The host's signal stops the run after the step in flight, whose
-    // request it aborts at once (that step is redone later).
-    let stopper = StopOnAbort::new(&engine, signal.clone());
-    *engine.env().transport.host_signal.borrow_mut() = signal;
+    // requests it aborts at once (that step is redone later).
+    let run_abort = web_sys::AbortController::new().ok();
+    let stopper = StopOnAbort::new(&engine, signal, run_abort.clone());
+    *engine.env().transport.run_abort.borrow_mut() = run_abort;
     let result = engine.run_plan(plan).await;
-    *engine.env().transport.host_signal.borrow_mut() = None;
+    *engine.env().transport.run_abort.borrow_mut() = None;
     drop(stopper);
     if let Some(release) = release {
         let _ = release.call0(&JsValue::NULL);

@@ -37,6 +37,12 @@ pub struct IdbStore {
     db: std::rc::Rc<Database>,
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = lockHeld)]
+    fn lock_held(name: &str) -> js_sys::Promise;
+}
+
 fn store_error(context: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
     move |err| StoreError(format!("IndexedDB {context}: {}", idb_cause(&err)))
 }
@@ -258,6 +264,16 @@ impl IdbStore {
 }
 
 impl Store for IdbStore {
+    /// The runners' Web Lock (see `runs`), as any context of this origin sees it.
+    async fn runner_active(&self) -> bool {
+        let name = super::ferry::lock_name(&self.db.name());
+        wasm_bindgen_futures::JsFuture::from(lock_held(&name))
+            .await
+            .ok()
+            .and_then(|held| held.as_bool())
+            .unwrap_or(false)
+    }
+
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self
             .db
