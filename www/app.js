@@ -225,13 +225,26 @@ const REASONS = {
   quota: 'the storage is full',
   busy: 'another tab or the service worker was already backing up',
   error: 'something went wrong on this device',
+  deferred: 'some files wait for a better moment',
+  killed: 'the system ended it before it finished',
 };
+
+/** What a policy holds back, in words: `report.deferred` by policy. */
+function heldBack({ videos, wifiOnly, fileCap }) {
+  const parts = [];
+  if (videos) parts.push(`${videos} video(s) wait for a longer run than a background wake-up (they go while this page is open)`);
+  if (wifiOnly) parts.push(`${wifiOnly} file(s) wait for Wi-Fi`);
+  if (fileCap) parts.push(`${fileCap} file(s) wait for the next run (per-run cap)`);
+  return parts.join('; ');
+}
 
 function describe(report) {
   const kind = ['auth', 'quota', 'error'].includes(report.stoppedBecause) ? 'error' : 'info';
   let reason = REASONS[report.stoppedBecause];
   if (report.blocked === 'permission') {
     reason = 'this page may no longer read some of your files; grant access to the folder again (under “Watched folders”) and backup continues where it stopped';
+  } else if (report.stoppedBecause === 'deferred' && report.deferred) {
+    reason = heldBack(report.deferred);
   } else if (report.stoppedBecause === 'idle' && report.nextRunHint > 0) {
     reason = `the rest waits to retry in ${Math.ceil(report.nextRunHint / 1000)} s (each file shows why)`;
   }

@@ -3,6 +3,8 @@
 //! page knows which item a service worker is working on), the states items
 //! are shown in, and the work policies hold back.
 
+use futures_util::future::LocalBoxFuture;
+
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::{Engine, EngineError, Status};
 use crate::queue::records::{
@@ -25,18 +27,23 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// The item a runner is working on now, in this context or another
     /// (the service worker while a page asks); `None` when no runner holds
     /// the database, whatever a killed run's record still says.
-    pub async fn working_on(&self) -> Result<Option<ItemId>, EngineError> {
-        let live = self.live_run().await?;
-        let Some(live) = live.filter(|l| l.working != 0) else {
-            return Ok(None);
-        };
-        let active = self.running.get() || self.env.store.runner_active().await || {
-            let lease = self.env.store.get(Table::Meta, LEASE_KEY).await?;
-            lease
-                .and_then(|b| decode::<Lease>(&b).ok())
-                .is_some_and(|l| l.expires_ms > self.env.clock.now_ms())
-        };
-        Ok(active.then_some(live.working))
+    ///
+    /// Boxed: `status()` and `items()` both wait on it, and a future
+    /// inlined into each would be one more copy of this code in the wasm.
+    pub fn working_on(&self) -> LocalBoxFuture<'_, Result<Option<ItemId>, EngineError>> {
+        Box::pin(async move {
+            let live = self.live_run().await?;
+            let Some(live) = live.filter(|l| l.working != 0) else {
+                return Ok(None);
+            };
+            let active = self.running.get() || self.env.store.runner_active().await || {
+                let lease = self.env.store.get(Table::Meta, LEASE_KEY).await?;
+                lease
+                    .and_then(|b| decode::<Lease>(&b).ok())
+                    .is_some_and(|l| l.expires_ms > self.env.clock.now_ms())
+            };
+            Ok(active.then_some(live.working))
+        })
     }
 
     /// The state an item is shown in: `hashing` and `uploading` only while
@@ -199,7 +206,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// A run that does not start because the network is metered and the
     /// policies say Wi-Fi only: everything waiting is held back.
     pub async fn defer_for_wifi(&self, mut report: RunReport) -> Result<RunReport, EngineError> {
-        let counters = self.status().await?.counters;
+        let counters = self.counters().await?;
         let waiting = [
             PublicState::Queued,
             PublicState::Hashing,

@@ -258,11 +258,15 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Counts by the state items are shown in (see `shown_state`).
     pub async fn status(&self) -> Result<Status, EngineError> {
-        let stored = Status {
+        let stored = self.stored_status().await?;
+        self.shown_status(stored).await
+    }
+
+    async fn stored_status(&self) -> Result<Status, EngineError> {
+        Ok(Status {
             counters: self.counters().await?,
             blocked: self.blocked().await?,
-        };
-        self.shown_status(stored).await
+        })
     }
 
     pub async fn item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
@@ -284,6 +288,17 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             Some(_) => self.working_on().await?,
             None => None,
         };
+        self.items_shown(state, after, limit, working).await
+    }
+
+    /// [`Self::items`], with the item being worked on already known.
+    pub async fn items_shown(
+        &self,
+        state: Option<PublicState>,
+        after: ItemId,
+        limit: usize,
+        working: Option<ItemId>,
+    ) -> Result<Vec<Item>, EngineError> {
         let mut out = Vec::new();
         let mut from = after.saturating_add(1);
         while out.len() < limit {
@@ -342,7 +357,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(self.env.store.commit(batch).await?)
     }
 
-    async fn counters(&self) -> Result<Counters, EngineError> {
+    pub(super) async fn counters(&self) -> Result<Counters, EngineError> {
         match self.env.store.get(Table::Meta, COUNTERS_KEY).await? {
             Some(bytes) => decode(&bytes).map_err(corrupt),
             None => Ok(Counters::default()),

@@ -444,8 +444,8 @@ impl Ferry {
                     .clamp(1.0, 10_000.0),
             ))
             .unwrap_or(100);
-            let items = engine.items(state, after, limit).await?;
             let working = engine.working_on().await?;
+            let items = engine.items_shown(state, after, limit, working).await?;
             let shown = |item: &crate::queue::Item| {
                 ItemJs::shown(item, WebEngine::shown_state(item, working))
             };
