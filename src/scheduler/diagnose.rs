@@ -256,9 +256,10 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
         out.push(deferred_finding(&deferred));
     }
 
+    // Runs that found another runner busy never started: they say nothing.
     let last_background = runs
         .iter()
-        .filter(|r| r.trigger.is_background())
+        .filter(|r| r.trigger.is_background() && r.stopped_because != StopReason::Busy)
         .take(KILLED_OF_LAST.1);
     let killed: Vec<&RunReport> = last_background
         .filter(|r| r.stopped_because == StopReason::Killed)
@@ -349,6 +350,66 @@ mod tests {
 
     fn codes(findings: &[Finding]) -> Vec<&str> {
         findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn background_runs_killed_twice_in_five_are_a_finding_once_is_not() {
+        let env = Environment {
+            now_ms: DAY_MS,
+            ..Environment::default()
+        };
+        let t = DAY_MS - 3_600_000;
+        let mut runs = vec![
+            run(Trigger::Sync, t, StopReason::Idle, 10),
+            run(Trigger::Sync, t - 1, StopReason::Killed, 0),
+            run(Trigger::Push, t - 2, StopReason::Busy, 0),
+            run(Trigger::Foreground, t - 3, StopReason::Killed, 0),
+            run(Trigger::Push, t - 4, StopReason::Idle, 10),
+        ];
+        assert!(!codes(&diagnose(&runs, &queue(3, 0), &env)).contains(&"RUNS_KILLED"));
+        runs.push(run(Trigger::Push, t - 5, StopReason::Killed, 0));
+        let findings = diagnose(&runs, &queue(3, 0), &env);
+        let killed = findings.iter().find(|f| f.code == "RUNS_KILLED").unwrap();
+        assert_eq!(killed.severity, Severity::Warning);
+        assert!(
+            killed
+                .advice
+                .contains("ended 2 of the last background runs"),
+            "{}",
+            killed.advice
+        );
+        assert!(
+            killed.advice.contains("after about 1 s"),
+            "{}",
+            killed.advice
+        );
+        // Five other background runs since: the pattern is over.
+        for i in 0..5 {
+            runs.insert(0, run(Trigger::Sync, t + 1 + i, StopReason::Idle, 1));
+        }
+        assert!(!codes(&diagnose(&runs, &queue(3, 0), &env)).contains(&"RUNS_KILLED"));
+    }
+
+    #[test]
+    fn work_held_back_says_what_waits_and_what_takes_it() {
+        let env = Environment::default();
+        let mut q = queue(5, 0);
+        q.deferred = Some(Deferred {
+            videos: 2,
+            wifi_only: 0,
+            file_cap: 3,
+            videos_min_budget_ms: 60_000,
+        });
+        let findings = diagnose(&[], &q, &env);
+        let held = findings.iter().find(|f| f.code == "WORK_DEFERRED").unwrap();
+        assert_eq!(
+            held.advice,
+            "2 videos wait for a run of at least 60 s, longer than background wake-ups here: \
+             open the app to back them up, or lower videosMinBudgetMs; \
+             3 files wait for the next run (maxFilesPerBackgroundRun)."
+        );
+        q.deferred = Some(Deferred::default());
+        assert!(!codes(&diagnose(&[], &q, &env)).contains(&"WORK_DEFERRED"));
     }
 
     #[test]

@@ -212,6 +212,22 @@ test('killed mid-multipart 20 times, the worker still lands every file exactly o
     const file = onServer.find((f) => f.metadata.title === name);
     assert.ok(file && Buffer.from(content(size, s)).equals(file.plaintext), `${name} round-trips`);
   }
+  // The killed runs are on record, found by the runs after them: a kill
+  // before a run's first record leaves none, so not every kill counts.
+  await page.goto(`${site.origin}${SCOPE}page.html`);
+  const runs = await runsOf(page, database);
+  const killed = runs.filter((r) => r.stoppedBecause === 'killed');
+  assert.ok(killed.length >= kills / 2, `${killed.length} killed runs recorded for ${kills} kills`);
+  assert.ok(killed.every((r) => r.trigger === 'sync' && r.startedAt > 0 && r.elapsedMs >= 0), JSON.stringify(killed[0]));
+  const findings = await page.evaluate(async ({ api, token, database }) => {
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token, database });
+    const found = await ferry.diagnose();
+    ferry.close();
+    return found;
+  }, { api: server.api, token: server.token, database });
+  assert.ok(findings.some((f) => f.code === 'RUNS_KILLED'), JSON.stringify(findings));
   await context.close();
 });
 
