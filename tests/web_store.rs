@@ -16,7 +16,7 @@ use ferry_sync::protocol::{Endpoint, HttpRequest, HttpResponse, TransportError};
 use ferry_sync::queue::codec::{Reader, Writer};
 use ferry_sync::queue::migrate::{Migration, Plan};
 use ferry_sync::queue::records::{
-    FORMAT_KEY, LEASE_KEY, RECORD_FORMAT, RecordKind, decode, encode, item_key,
+    FORMAT_KEY, LEASE_KEY, LIVE_RUN_KEY, RECORD_FORMAT, RecordKind, decode, encode, item_key,
 };
 use ferry_sync::queue::{Counters, FileType, NewItem, PublicState};
 use ferry_sync::scheduler::Lease;
@@ -531,4 +531,88 @@ async fn a_connection_closes_for_a_later_ferry_upgrading_the_database() {
         store.get(Table::Meta, b"counters").await.is_err(),
         "the old connection is closed"
     );
+}
+
+/// A page asking while the service worker runs: the runners' Web Lock says
+/// whether anyone runs, the live record which item. Held (here by this
+/// page, as another context would), the item is shown in hand; released,
+/// the same record says nothing, and the item is shown waiting.
+#[wasm_bindgen_test]
+async fn items_are_shown_in_hand_only_while_the_runners_lock_is_held() {
+    let name = unique("in-hand");
+    let engine = engine(&name).await;
+    let store = &engine.env().store;
+    assert!(!store.runner_active().await);
+
+    engine
+        .set_collection_key(7, &Key::generate())
+        .await
+        .unwrap();
+    let ids = engine
+        .enqueue(vec![NewItem {
+            collection_id: 7,
+            source: "a".into(),
+            title: "a.jpg".into(),
+            file_type: FileType::Image,
+            creation_time: 0,
+            modification_time: 0,
+            thumbnail: None,
+        }])
+        .await
+        .unwrap();
+    // The item part-way and a live record naming it, as a run leaves them.
+    let mut item = engine.item(ids[0]).await.unwrap().unwrap();
+    let before = item.clone();
+    item.step = ferry_sync::queue::Step::Hashing {
+        sealed_state: Vec::new(),
+        hashed: 1,
+    };
+    let mut changes =
+        ferry_sync::queue::records::Changes::new(engine.status().await.unwrap().counters);
+    changes.write_item(Some(&before), &item);
+    let mut batch = changes.finish();
+    let live = ferry_sync::scheduler::LiveRun {
+        report: ferry_sync::scheduler::RunReport::new(
+            &ferry_sync::scheduler::RunPlan::new(ferry_sync::scheduler::Trigger::Sync, None, 0.0),
+            1,
+            ferry_sync::scheduler::StopReason::Idle,
+        ),
+        updated_at: 2,
+        working: item.id,
+    };
+    batch.put(Table::Meta, LIVE_RUN_KEY.to_vec(), encode(&live));
+    store.commit(batch).await.unwrap();
+
+    let release: Function = wait(hold_lock(&format!("ferry-sync:{name}")))
+        .await
+        .dyn_into()
+        .unwrap();
+    assert!(store.runner_active().await);
+    assert_eq!(engine.working_on().await.unwrap(), Some(item.id));
+    let status = engine.status().await.unwrap().counters;
+    assert_eq!(
+        (
+            status.count(PublicState::Hashing),
+            status.count(PublicState::Waiting)
+        ),
+        (1, 0)
+    );
+
+    release.call0(&JsValue::NULL).unwrap();
+    wait(sleep(50)).await;
+    assert!(!store.runner_active().await);
+    assert_eq!(engine.working_on().await.unwrap(), None);
+    let status = engine.status().await.unwrap().counters;
+    assert_eq!(
+        (
+            status.count(PublicState::Hashing),
+            status.count(PublicState::Waiting)
+        ),
+        (0, 1)
+    );
+    let shown = engine
+        .items(Some(PublicState::Waiting), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(shown.len(), 1);
 }
