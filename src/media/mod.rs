@@ -1,15 +1,16 @@
-//! What a photo says about itself, read the way Ente's clients read it:
-//! when it was taken (Exif `DateTimeOriginal` with its offset) and where
-//! (Exif GPS), from the first bytes of a JPEG or a TIFF-based raw.
+//! What a photo or a video says about itself, read the way Ente's clients
+//! read it: when it was taken (Exif `DateTimeOriginal` with its offset in a
+//! JPEG, a HEIC or a TIFF-based raw; a video's creation time), where (Exif
+//! GPS), and how long a video runs.
 //!
 //! Pure functions over byte slices; fetching those bytes is the engine's
 //! (`engine::capture`). Every offset and length a file gives is checked
 //! against the slice it points into, so truncated or hostile input yields
 //! nothing rather than a panic, and nothing here allocates.
 //!
-//! Videos (MP4/MOV `mvhd`) and HEIC's Exif item are not read: the wasm size
-//! budget has no room for them yet (about 0.7 KB and 1.4 KB gzip).
+//! A video's location (`udta/©xyz`, Apple's ISO 6709 key) is not read.
 
+pub mod bmff;
 pub mod exif;
 
 /// A moment a file gives: its civil date and time, and its offset from UTC
@@ -63,11 +64,18 @@ impl Location {
 pub struct MediaInfo {
     pub taken: Option<Taken>,
     pub location: Option<Location>,
+    /// Whole seconds, rounded up (Ente's `duration`).
+    pub duration_s: Option<u32>,
 }
 
 /// The bytes read from the start of every file: a JPEG's Exif segment
 /// (at most 64 KiB) lies within.
 pub const HEAD_BYTES: u64 = 128 * 1024;
+/// The most read of a `moov` or `meta` box, and of a HEIC's Exif item.
+pub const MAX_BOX_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_EXIF_BYTES: u64 = 1024 * 1024;
+/// Top-level boxes walked: real files have a handful.
+const MAX_BOXES: u32 = 32;
 
 /// What the first bytes of a file say: a JPEG's Exif segment, or a TIFF
 /// structure (TIFF and the raw formats built on it: DNG, most camera raws).
@@ -76,6 +84,103 @@ pub fn read(head: &[u8]) -> MediaInfo {
         Some([0xFF, 0xD8, 0xFF, _]) => exif::jpeg_tiff(head).map(exif::parse).unwrap_or_default(),
         Some(b"II*\0" | b"MM\0*") => exif::parse(head),
         _ => MediaInfo::default(),
+    }
+}
+
+/// Reading what a file says, a few bytes at a time: the caller reads the
+/// first `HEAD_BYTES` (or the whole file when smaller), then what `feed`
+/// asks for, and feeds each back. A JPEG or a TIFF needs nothing more; an
+/// MP4, MOV or HEIC is walked box by box to its first `moov`, or to the
+/// first `meta` with an Exif item and then that item: a 16-byte header,
+/// the box (at most `MAX_BOX_BYTES`), the item (at most `MAX_EXIF_BYTES`),
+/// each read only when the head does not hold it. A `moov` after
+/// gigabytes of media costs a few small reads, not a pass over the file.
+#[derive(Debug)]
+pub struct Walk {
+    /// What has been read so far.
+    pub info: MediaInfo,
+    size: u64,
+    /// Where the bytes asked for last start, and what they are: the head,
+    /// a box header (0), or the payload of a `moov`, `meta` or `Exif`.
+    at: u64,
+    what: u32,
+    /// Where the box after the one at `at` starts.
+    next: u64,
+    boxes: u32,
+}
+
+const HEAD: u32 = bmff::fourcc(b"head");
+const MOOV: u32 = bmff::fourcc(b"moov");
+const META: u32 = bmff::fourcc(b"meta");
+const EXIF: u32 = bmff::fourcc(b"Exif");
+
+impl Walk {
+    /// A walk over a file of `size` bytes.
+    pub fn new(size: u64) -> Self {
+        Self {
+            info: MediaInfo::default(),
+            size,
+            at: 0,
+            what: HEAD,
+            next: 0,
+            boxes: 0,
+        }
+    }
+
+    /// Takes `bytes`, the bytes asked for last (at first, `head`), and says
+    /// which to read next: `None` when done, and then `info` holds what the
+    /// file says. Bytes that `head` holds are taken from it.
+    pub fn feed<'a>(&mut self, head: &'a [u8], mut bytes: &'a [u8]) -> Option<(u64, u64)> {
+        loop {
+            let (at, len) = self.step(bytes)?;
+            let end = usize::try_from(at.checked_add(len)?).ok()?;
+            match head.get(usize::try_from(at).ok()?..end) {
+                Some(held) => bytes = held,
+                None => return Some((at, len)),
+            }
+        }
+    }
+
+    fn step(&mut self, bytes: &[u8]) -> Option<(u64, u64)> {
+        match self.what {
+            HEAD if !bmff::is_boxes(bytes) => {
+                self.info = read(bytes);
+                return None;
+            }
+            MOOV => {
+                self.info = bmff::movie(bytes);
+                return None;
+            }
+            EXIF => {
+                self.info = exif::heif_item(bytes);
+                return None;
+            }
+            META => {
+                if let Some((at, len)) = bmff::heif_exif(bytes)
+                    && len <= MAX_EXIF_BYTES
+                    && at.checked_add(len)? <= self.size
+                {
+                    self.what = EXIF;
+                    return Some((at, len));
+                }
+            }
+            // A box header, the head's included.
+            _ => {
+                let (kind, len, size) = bmff::header(bytes, self.size - self.at)?;
+                self.next = self.at.checked_add(size)?;
+                if (kind == MOOV || kind == META) && size - len <= MAX_BOX_BYTES {
+                    self.what = kind;
+                    return Some((self.at + len, size - len));
+                }
+            }
+        }
+        // On to the next box. Each box read starts before `size`, so
+        // `size - at` cannot wrap.
+        self.boxes += 1;
+        (self.next < self.size && self.boxes < MAX_BOXES).then(|| {
+            (self.at, self.what) = (self.next, 0);
+            (self.at, (self.size - self.at).min(16))
+        })
     }
 }
 
