@@ -72,22 +72,23 @@ pub fn movie(moov: &[u8]) -> MediaInfo {
     // Zero is "not set". A time before 1970 counted from 1904 is what
     // writers that count from 1970 leave, and FFmpeg reads it so.
     let seconds = created.checked_sub(EPOCH_1904).unwrap_or(created);
-    let civil_ms = i64::try_from(seconds)
-        .ok()
-        .and_then(|s| s.checked_mul(1000));
     // Whole seconds rounded up, as Ente's clients write it; all ones is
     // "unknown" (fragmented files), and zero is no duration.
-    let known = duration != u64::from(u32::MAX) && duration != u64::MAX && timescale != 0;
+    let known = timescale != 0 && duration != u64::from(u32::MAX) && duration != u64::MAX;
     MediaInfo {
-        taken: civil_ms.filter(|_| created != 0).map(|civil_ms| Taken {
-            civil_ms,
+        // At most 2^40 s (some 35,000 years): the product fits.
+        taken: (created != 0 && seconds < 1 << 40).then(|| Taken {
+            civil_ms: seconds as i64 * 1000,
             offset_minutes: Some(0),
         }),
         location: None,
-        duration_s: known
-            .then(|| u32::try_from(duration.div_ceil(timescale)).ok())
-            .flatten()
-            .filter(|&s| s != 0),
+        duration_s: if known {
+            u32::try_from(duration.div_ceil(timescale))
+                .ok()
+                .filter(|&s| s != 0)
+        } else {
+            None
+        },
     }
 }
 
@@ -285,6 +286,9 @@ pub(crate) mod tests {
         assert_eq!(movie(&mvhd(1, 0, 1000, u64::MAX)), MediaInfo::default());
         assert_eq!(movie(&mvhd(1, 0, 0, 5)), MediaInfo::default());
         assert_eq!(movie(&mvhd(0, 0, 600, 0)), MediaInfo::default());
+        // A time no calendar holds is no time; the duration stands.
+        let far = movie(&mvhd(1, u64::MAX - 1, 600, 600));
+        assert_eq!((far.taken, far.duration_s), (None, Some(1)));
         // A writer that counted from 1970.
         assert_eq!(
             movie(&mvhd(0, 1_600_000_000, 1, 1))

@@ -90,11 +90,12 @@ pub fn read(head: &[u8]) -> MediaInfo {
 /// Reading what a file says, a few bytes at a time: the caller reads the
 /// first `HEAD_BYTES` (or the whole file when smaller), then what `feed`
 /// asks for, and feeds each back. A JPEG or a TIFF needs nothing more; an
-/// MP4, MOV or HEIC is walked box by box to its first `moov`, or to the
-/// first `meta` with an Exif item and then that item: a 16-byte header,
-/// the box (at most `MAX_BOX_BYTES`), the item (at most `MAX_EXIF_BYTES`),
-/// each read only when the head does not hold it. A `moov` after
-/// gigabytes of media costs a few small reads, not a pass over the file.
+/// MP4, MOV or HEIC is walked box by box to its first `moov`, or to its
+/// `meta` (the first: a file has one) and the Exif item that points to.
+/// Each costs a 16-byte header, then the box (at most `MAX_BOX_BYTES`) or
+/// the item (at most `MAX_EXIF_BYTES`), read only when the head does not
+/// hold it: a `moov` after gigabytes of media costs a few small reads, not
+/// a pass over the file.
 #[derive(Debug)]
 pub struct Walk {
     /// What has been read so far.
@@ -107,6 +108,7 @@ pub struct Walk {
     /// Where the box after the one at `at` starts.
     next: u64,
     boxes: u32,
+    meta_read: bool,
 }
 
 const HEAD: u32 = bmff::fourcc(b"head");
@@ -124,6 +126,7 @@ impl Walk {
             what: HEAD,
             next: 0,
             boxes: 0,
+            meta_read: false,
         }
     }
 
@@ -168,7 +171,9 @@ impl Walk {
             _ => {
                 let (kind, len, size) = bmff::header(bytes, self.size - self.at)?;
                 self.next = self.at.checked_add(size)?;
-                if (kind == MOOV || kind == META) && size - len <= MAX_BOX_BYTES {
+                let meta = kind == META && !self.meta_read;
+                if (kind == MOOV || meta) && size - len <= MAX_BOX_BYTES {
+                    self.meta_read |= meta;
                     self.what = kind;
                     return Some((self.at + len, size - len));
                 }
@@ -307,6 +312,55 @@ mod tests {
         assert!(Location::new(0, 180_000_001).is_none());
         assert!(Location::new(0, 0).is_none());
         assert!(Location::new(0, 1).is_some());
+    }
+
+    /// Walks `file` as the engine does, with a head of `head_len` bytes:
+    /// what it says, and the reads after the head.
+    #[allow(clippy::cast_possible_truncation)]
+    fn walk(file: &[u8], head_len: usize) -> (MediaInfo, Vec<(u64, u64)>) {
+        let head = &file[..head_len.min(file.len())];
+        let mut walk = Walk::new(file.len() as u64);
+        let mut reads = Vec::new();
+        let mut want = walk.feed(head, head);
+        while let Some((at, len)) = want {
+            reads.push((at, len));
+            want = walk.feed(head, &file[at as usize..(at + len) as usize]);
+        }
+        (walk.info, reads)
+    }
+
+    #[test]
+    fn a_walk_reads_the_first_meta_only_and_stops_at_the_moov() {
+        use bmff::tests::{CREATED, CREATED_TAKEN, boxed, heif_meta, mvhd};
+        let mut file = boxed(b"ftyp", b"isom");
+        // A `meta` without an Exif item, a second one, then the movie.
+        let mut no_exif = heif_meta(0, 2000, 10);
+        let at = no_exif.windows(4).position(|w| w == b"Exif").unwrap();
+        no_exif[at..at + 4].copy_from_slice(b"mime");
+        let first = file.len() as u64;
+        file.extend(boxed(b"meta", &no_exif));
+        let second = file.len() as u64;
+        file.extend(boxed(b"meta", &heif_meta(0, 2000, 10)));
+        let moov = file.len() as u64;
+        let movie = mvhd(0, CREATED, 1, 4);
+        file.extend(boxed(b"moov", &movie));
+        file.extend(boxed(b"free", &[0; 100]));
+        let (info, reads) = walk(&file, 16);
+        assert_eq!(info.taken, Some(CREATED_TAKEN));
+        assert_eq!(info.duration_s, Some(4));
+        let meta_len = no_exif.len() as u64;
+        assert_eq!(
+            reads,
+            [
+                (first, 16),
+                (first + 8, meta_len),
+                (second, 16),
+                (moov, 16),
+                (moov + 8, movie.len() as u64)
+            ]
+        );
+        // Held whole by the head: nothing more is read.
+        assert_eq!(walk(&file, file.len()), (info, vec![]));
     }
 
     #[test]
