@@ -71,9 +71,10 @@ pub struct MediaInfo {
 /// The bytes read from the start of every file: a JPEG's Exif segment
 /// (at most 64 KiB) lies within.
 pub const HEAD_BYTES: u64 = 128 * 1024;
-/// The most read of a `moov` or `meta` box, and of a HEIC's Exif item.
+/// The most read of a `moov` or `meta` box.
 pub const MAX_BOX_BYTES: u64 = 8 * 1024 * 1024;
-pub const MAX_EXIF_BYTES: u64 = 1024 * 1024;
+/// The most read of a HEIC's Exif item.
+const MAX_EXIF_BYTES: u64 = 1024 * 1024;
 /// Top-level boxes walked: real files have a handful.
 const MAX_BOXES: u32 = 32;
 
