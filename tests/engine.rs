@@ -1886,14 +1886,21 @@ async fn a_single_put_needs_no_etag_only_multipart_parts_do() {
     assert!(files[0].1 == small);
 }
 
-/// Real files, made with ffmpeg and exiftool (Debian packages):
+/// Real files, made with ffmpeg, exiftool and libheif (Debian packages):
 /// `photo.jpg`: a 16×16 JPEG, big-endian Exif with DateTimeOriginal
 /// 2023:07:14 18:30:15, SubSecTimeOriginal 25, OffsetTimeOriginal +02:00 and
 /// GPS 48.858222 N 2.2945 W (`exiftool -DateTimeOriginal=… -GPSLatitude=…`);
 /// `local.jpg`: little-endian Exif (`-ExifByteOrder=II`) with only
-/// DateTimeOriginal 2021:12:31 23:59:59, no offset.
+/// DateTimeOriginal 2021:12:31 23:59:59, no offset;
+/// `photo.heic`: a 16×16 HEIC (`heif-enc`: a grid item in `idat` and an
+/// HEVC tile), then `exiftool -DateTimeOriginal="2022:02:03 04:05:06"
+/// -OffsetTimeOriginal=-05:30 -GPSLatitude=33.8568 -GPSLatitudeRef=S
+/// -GPSLongitude=151.2153 -GPSLongitudeRef=E`, an Exif item in `mdat`;
+/// `clip.mov`: 2.5 s of H.264 with `-metadata creation_time=2023-07-14T16:30:15Z`,
+/// `moov` after `mdat`; `keys.mov`: 1 s, `creation_time=2024-02-29T12:00:00Z`,
+/// `moov` first.
 #[tokio::test(flavor = "current_thread")]
-async fn metadata_carries_what_photos_say_about_themselves() {
+async fn metadata_carries_what_photos_and_videos_say_about_themselves() {
     let h = Harness::start(|_| {}).await;
     let fixture = |name: &str| {
         std::fs::read(format!(
@@ -1902,7 +1909,13 @@ async fn metadata_carries_what_photos_say_about_themselves() {
         ))
         .unwrap()
     };
-    for name in ["photo.jpg", "local.jpg"] {
+    for name in [
+        "photo.jpg",
+        "local.jpg",
+        "photo.heic",
+        "clip.mov",
+        "keys.mov",
+    ] {
         h.sources.add(name, fixture(name));
     }
     h.sources.add("plain", pattern(5000, 3));
@@ -1914,21 +1927,31 @@ async fn metadata_carries_what_photos_say_about_themselves() {
         modification_time: 0,
         ..h.item(source, title)
     };
+    let video = |source: &str, title: &str| NewItem {
+        file_type: FileType::Video,
+        ..untimed(source, title)
+    };
     let mut local = untimed("local.jpg", "local.jpg");
     local.thumbnail = Some("thumb".into());
     local.modification_time = 1_650_000_000_000_000;
     let mut given = untimed("photo.jpg", "given.jpg");
     given.creation_time = 1_600_000_000_000_000;
-    let clip = NewItem {
-        file_type: FileType::Video,
-        ..untimed("plain", "clip.mp4")
-    };
+    let mut keys = video("keys.mov", "keys.mov");
+    keys.creation_time = 1_600_000_000_000_000;
     let engine = h.engine(2).await;
     engine
-        .enqueue(vec![untimed("photo.jpg", "photo.jpg"), local, given, clip])
+        .enqueue(vec![
+            untimed("photo.jpg", "photo.jpg"),
+            local,
+            given,
+            untimed("photo.heic", "photo.heic"),
+            video("clip.mov", "clip.mov"),
+            keys,
+            video("plain", "plain.mp4"),
+        ])
         .await
         .unwrap();
-    assert_eq!(run_until_settled(&engine).await.files_done, 4);
+    assert_eq!(run_until_settled(&engine).await.files_done, 7);
 
     let files = h.server_files().await;
     let metadata = |title: &str| {
@@ -1946,6 +1969,7 @@ async fn metadata_carries_what_photos_say_about_themselves() {
     assert_eq!(photo["latitude"].as_f64(), Some(48.858222));
     assert_eq!(photo["longitude"].as_f64(), Some(-2.2945));
     assert_eq!(photo["fileType"], 0);
+    assert_eq!(photo.get("duration"), None);
     // Natively no thumbnail can be made: the placeholder went, and says so.
     assert_eq!(photo["hasStaticThumbnail"], true);
 
@@ -1965,12 +1989,36 @@ async fn metadata_carries_what_photos_say_about_themselves() {
     assert_eq!(given["creationTime"], 1_600_000_000_000_000i64);
     assert_eq!(given["latitude"].as_f64(), Some(48.858222));
 
-    // Nothing in the file: its modification time, never 0.
-    let clip = metadata("clip.mp4");
-    assert_eq!(clip["creationTime"], file_modified);
+    // HEIC: the Exif item `iloc` points to. 04:05:06 at -05:30 is 09:35:06 UTC.
+    let heic = metadata("photo.heic");
+    assert_eq!(heic["creationTime"], 1_643_880_906_000_000i64);
+    assert_eq!(heic["latitude"].as_f64(), Some(-33.8568));
+    assert_eq!(heic["longitude"].as_f64(), Some(151.2153));
+    assert_eq!(heic["fileType"], 0);
+    assert_eq!(heic.get("duration"), None);
+
+    // The movie header's creation time (UTC) and its duration in whole
+    // seconds, rounded up as Ente's clients write it; found although
+    // `moov` follows the media.
+    let clip = metadata("clip.mov");
+    assert_eq!(clip["creationTime"], 1_689_352_215_000_000i64);
+    assert_eq!(clip["modificationTime"], file_modified);
+    assert_eq!(clip["duration"], 3);
     assert_eq!(clip["fileType"], 1);
     assert_eq!(clip.get("latitude"), None);
     assert_eq!(clip["hasStaticThumbnail"], true);
+
+    // The host's creation time wins over the movie's; the duration is read.
+    let keys = metadata("keys.mov");
+    assert_eq!(keys["creationTime"], 1_600_000_000_000_000i64);
+    assert_eq!(keys["duration"], 1);
+
+    // Nothing in the file: its modification time, never 0, and no duration.
+    let plain = metadata("plain.mp4");
+    assert_eq!(plain["creationTime"], file_modified);
+    assert_eq!(plain["fileType"], 1);
+    assert_eq!(plain.get("latitude"), None);
+    assert_eq!(plain.get("duration"), None);
 
     // A live photo is refused before anything is queued.
     let live = NewItem {

@@ -1,13 +1,15 @@
 //! The metadata Ente's clients expect, completed from the file itself:
-//! `media` parses, this reads through the `Source` port (the first 128 KiB,
-//! once). Nothing here fails a file: what cannot be read is left out.
+//! `media` parses and says what to read, this reads it through the
+//! `Source` port (a JPEG: its first 128 KiB, once; a video or a HEIC: a
+//! few reads more). Nothing here fails a file: what cannot be read is left
+//! out.
 
 use super::Engine;
 use super::ports::{Clock, Source, Sources, Store, Transport, Vault};
 use crate::crypto::{Key, decrypt_message, encrypt_message, from_base64, to_base64};
-use crate::media::{self, HEAD_BYTES, MediaInfo};
+use crate::media::{HEAD_BYTES, MediaInfo, Walk};
 use crate::protocol::api::{FileMetadata, SealedMetadata};
-use crate::queue::Item;
+use crate::queue::{FileType, Item};
 
 impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
     /// The metadata of `item`, whose content hashes to `hash`.
@@ -36,6 +38,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             modification_time: modified.unwrap_or(creation_time),
             hash: hash.to_owned(),
             location: info.location,
+            // Ente's clients write a duration for videos only.
+            duration: info
+                .duration_s
+                .filter(|_| item.new.file_type == FileType::Video),
             has_static_thumbnail: false,
         }
     }
@@ -82,14 +88,21 @@ pub(super) fn with_static_thumbnail(
     Some(seal_metadata(file_key, &json))
 }
 
-/// What the file says about itself, from one read of its first bytes;
-/// nothing when it cannot be read.
+/// What the file says about itself, from the reads `media::Walk` asks
+/// for; what cannot be read is left out.
 pub async fn read_media(source: &impl Source) -> MediaInfo {
-    let len = source.info().size.min(HEAD_BYTES);
-    match source.read(0, len).await {
-        Ok(head) => media::read(&head),
-        Err(_) => MediaInfo::default(),
+    let size = source.info().size;
+    let mut walk = Walk::new(size);
+    if let Ok(head) = source.read(0, size.min(HEAD_BYTES)).await {
+        let mut want = walk.feed(&head, &head);
+        while let Some((at, len)) = want {
+            let Ok(bytes) = source.read(at, len).await else {
+                break;
+            };
+            want = walk.feed(&head, &bytes);
+        }
     }
+    walk.info
 }
 
 #[cfg(test)]
@@ -102,8 +115,9 @@ mod tests {
 
     use super::*;
     use crate::engine::ports::{SourceError, SourceInfo};
+    use crate::media::bmff::tests::{CREATED, CREATED_TAKEN, boxed, heif_meta, mvhd};
     use crate::media::exif::tests::phone_exif;
-    use crate::media::{Location, Taken};
+    use crate::media::{Location, MAX_BOX_BYTES, Taken};
 
     /// The futures here never wait: poll until ready.
     fn block_on<F: Future>(future: F) -> F::Output {
@@ -116,12 +130,13 @@ mod tests {
         }
     }
 
-    /// A file of `size` bytes, zero but for `parts`, that records each read.
+    /// A file of `size` bytes, zero but for `parts`, that records each read
+    /// and fails those from `fail_from` on.
     struct Sparse {
         size: u64,
         parts: Vec<(u64, Vec<u8>)>,
         reads: RefCell<Vec<(u64, u64)>>,
-        fail: bool,
+        fail_from: u64,
     }
 
     impl Sparse {
@@ -130,8 +145,12 @@ mod tests {
                 size,
                 parts,
                 reads: RefCell::default(),
-                fail: false,
+                fail_from: u64::MAX,
             }
+        }
+
+        fn bytes_read(&self) -> u64 {
+            self.reads.borrow().iter().map(|r| r.1).sum()
         }
     }
 
@@ -145,7 +164,8 @@ mod tests {
 
         async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
             self.reads.borrow_mut().push((offset, len));
-            if self.fail || offset + len > self.size {
+            if offset >= self.fail_from || offset.checked_add(len).is_none_or(|end| end > self.size)
+            {
                 return Err(SourceError::Unreadable("no".into()));
             }
             let mut out = vec![0; len as usize];
@@ -190,10 +210,109 @@ mod tests {
         assert_eq!(*small.reads.borrow(), [(0, 100)]);
     }
 
+    /// An MP4 whose `moov` comes after 3 GiB of media (a box with a 64-bit
+    /// size).
+    fn movie_at_end(moov_payload: &[u8]) -> Sparse {
+        let media = 3u64 << 30;
+        let mut mdat = 1u32.to_be_bytes().to_vec();
+        mdat.extend(b"mdat");
+        mdat.extend((media + 16).to_be_bytes());
+        let ftyp = boxed(b"ftyp", b"isom\0\0\x02\0isomiso2mp41");
+        let moov = boxed(b"moov", moov_payload);
+        let moov_at = ftyp.len() as u64 + media + 16;
+        Sparse::new(
+            moov_at + moov.len() as u64,
+            vec![
+                (0, ftyp.clone()),
+                (ftyp.len() as u64, mdat),
+                (moov_at, moov),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_movie_with_moov_at_the_end_costs_a_few_small_reads() {
+        let mut moov = boxed(b"udta", &[0; 40]);
+        moov.extend(mvhd(0, CREATED, 90_000, 90_000 * 61 - 10));
+        let file = movie_at_end(&moov);
+        let info = block_on(read_media(&file));
+        assert_eq!(info.taken, Some(CREATED_TAKEN));
+        assert_eq!(info.duration_s, Some(61));
+        // The head, the moov's header, the moov.
+        let moov_at = file.parts[2].0;
+        assert_eq!(
+            *file.reads.borrow(),
+            [
+                (0, HEAD_BYTES),
+                (moov_at, 16),
+                (moov_at + 8, moov.len() as u64)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_movie_within_the_head_costs_one_read() {
+        let mut file = boxed(b"ftyp", b"qt  \0\0\x02\0qt  ");
+        file.extend(boxed(b"wide", b""));
+        file.extend(boxed(b"mdat", &[7; 5000]));
+        file.extend(boxed(b"moov", &mvhd(1, CREATED, 600, 1500)));
+        let file = Sparse::new(file.len() as u64, vec![(0, file)]);
+        let info = block_on(read_media(&file));
+        assert_eq!(info.taken, Some(CREATED_TAKEN));
+        assert_eq!(info.duration_s, Some(3));
+        assert_eq!(file.reads.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_moov_over_the_cap_is_not_read() {
+        let mut moov = mvhd(0, CREATED, 600, 600);
+        moov.extend(boxed(b"free", &vec![0; MAX_BOX_BYTES as usize]));
+        let file = movie_at_end(&moov);
+        assert_eq!(block_on(read_media(&file)), MediaInfo::default());
+        assert!(file.bytes_read() < HEAD_BYTES + 1024);
+    }
+
+    /// A HEIC whose Exif item lies at `exif_at`, in an `mdat` after `meta`.
+    fn heic(exif_at: u64) -> Sparse {
+        let mut item = vec![0, 0, 0, 6];
+        item.extend(b"Exif\0\0");
+        item.extend(phone_exif(true));
+        let mut file = boxed(b"ftyp", b"heic\0\0\0\0mif1heic");
+        file.extend(boxed(b"meta", &heif_meta(1, exif_at, item.len() as u64)));
+        let mdat_at = file.len() as u64;
+        let size = exif_at + 10_000;
+        let mut mdat_header = ((size - mdat_at) as u32).to_be_bytes().to_vec();
+        mdat_header.extend(b"mdat");
+        Sparse::new(
+            size,
+            vec![(0, file), (mdat_at, mdat_header), (exif_at, item)],
+        )
+    }
+
+    #[test]
+    fn a_heic_exif_item_is_read_where_iloc_says() {
+        let far = heic(5_000_000);
+        let info = block_on(read_media(&far));
+        assert_eq!(info.taken, Some(PHONE_TAKEN));
+        assert!(info.location.is_some());
+        assert_eq!(info.duration_s, None);
+        let item = far.parts[2].1.len() as u64;
+        assert_eq!(*far.reads.borrow(), [(0, HEAD_BYTES), (5_000_000, item)]);
+        // Within the head: one read.
+        let near = heic(2000);
+        assert_eq!(block_on(read_media(&near)), info);
+        assert_eq!(near.reads.borrow().len(), 1);
+        // An item said to lie past the end is not read.
+        let mut past = heic(5_000_000);
+        past.size = 4_000_000;
+        assert_eq!(block_on(read_media(&past)), MediaInfo::default());
+        assert_eq!(past.reads.borrow().len(), 1);
+    }
+
     #[test]
     fn unreadable_unknown_and_hostile_files_give_nothing() {
         let mut failing = Sparse::new(300_000, vec![(0, jpeg())]);
-        failing.fail = true;
+        failing.fail_from = 0;
         assert_eq!(block_on(read_media(&failing)), MediaInfo::default());
         let png = Sparse::new(1000, vec![(0, b"\x89PNG\r\n\x1a\n".to_vec())]);
         assert_eq!(block_on(read_media(&png)), MediaInfo::default());
@@ -203,6 +322,41 @@ mod tests {
         let cut = jpeg()[..60].to_vec();
         let short = Sparse::new(60, vec![(0, cut)]);
         assert_eq!(block_on(read_media(&short)).location, None);
+        // A movie whose moov cannot be read: nothing, and no more reads.
+        let mut gone = movie_at_end(&mvhd(0, CREATED, 1, 5));
+        gone.fail_from = gone.parts[2].0 + 8;
+        assert_eq!(block_on(read_media(&gone)), MediaInfo::default());
+        assert_eq!(gone.reads.borrow().len(), 3);
+        // Boxes of 8 bytes each, past the head: the walk stops at the cap.
+        let mut tiny = boxed(b"ftyp", b"isom");
+        tiny.extend(boxed(b"mdat", &vec![0; HEAD_BYTES as usize]));
+        tiny.extend([0, 0, 0, 8, b'f', b'r', b'e', b'e'].repeat(30_000));
+        let file = Sparse::new(tiny.len() as u64, vec![(0, tiny)]);
+        assert_eq!(block_on(read_media(&file)), MediaInfo::default());
+        assert!(
+            file.reads.borrow().len() < 40,
+            "{}",
+            file.reads.borrow().len()
+        );
+        // A box that says it runs past the end, and one of size 0 (to the end).
+        let mut past = boxed(b"ftyp", b"isom");
+        past.extend(b"\x7f\xff\xff\xffmoov");
+        let file = Sparse::new(4000, vec![(0, past)]);
+        assert_eq!(block_on(read_media(&file)), MediaInfo::default());
+        let mut to_end = boxed(b"ftyp", b"isom");
+        to_end.extend(b"\0\0\0\0moov");
+        to_end.extend(mvhd(0, CREATED, 1, 5));
+        let len = to_end.len() as u64;
+        let file = Sparse::new(len, vec![(0, to_end)]);
+        assert_eq!(block_on(read_media(&file)).duration_s, Some(5));
+        // A box header cut short by the end of the file; a box of size 1
+        // whose 64-bit size is smaller than its header.
+        for tail in [&b"\0\0\0\x01mo"[..], b"\0\0\0\x01moov\0\0\0\0\0\0\0\x08"] {
+            let mut file = boxed(b"ftyp", b"isom");
+            file.extend(tail);
+            let file = Sparse::new(file.len() as u64, vec![(0, file)]);
+            assert_eq!(block_on(read_media(&file)), MediaInfo::default());
+        }
     }
 
     #[test]
@@ -224,6 +378,7 @@ mod tests {
             modification_time: 1_700_000_000_000_000,
             hash: "aGFzaA==".into(),
             location: Location::new(1, -2),
+            duration: None,
             has_static_thumbnail: false,
         };
         let sealed = seal_metadata(&key, &metadata.to_json());

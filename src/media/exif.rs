@@ -1,5 +1,5 @@
-//! Exif: a TIFF structure of tagged fields, found in a JPEG's APP1 segment
-//! or as the file itself (TIFF-based raw formats).
+//! Exif: a TIFF structure of tagged fields, found in a JPEG's APP1 segment,
+//! in a HEIF `Exif` item, or as the file itself (TIFF-based raw formats).
 //!
 //! The date is the first valid of `DateTimeOriginal`, `DateTimeDigitized`
 //! and `DateTime`, each with its `SubSecTime*` and `OffsetTime*`, the order
@@ -58,6 +58,16 @@ pub fn jpeg_tiff(jpeg: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// The Exif of a HEIF `Exif` item: a 4-byte offset to the TIFF header
+/// (which usually skips an `Exif\0\0` prefix), then the TIFF bytes.
+pub fn heif_item(item: &[u8]) -> MediaInfo {
+    let tiff = item.get(..4).and_then(|skip| {
+        let skip = u32::from_be_bytes(skip.try_into().ok()?);
+        item.get(usize::try_from(skip).ok()?.checked_add(4)?..)
+    });
+    parse(tiff.unwrap_or_default())
+}
+
 /// The date and place of a TIFF structure.
 pub fn parse(tiff: &[u8]) -> MediaInfo {
     let Some(tiff) = Tiff::new(tiff) else {
@@ -79,7 +89,11 @@ pub fn parse(tiff: &[u8]) -> MediaInfo {
     let location = ifd0
         .and_then(|ifd| tiff.pointer(ifd, GPS_IFD))
         .and_then(|gps| Location::new(tiff.degrees(gps, 2)?, tiff.degrees(gps, 4)?));
-    MediaInfo { taken, location }
+    MediaInfo {
+        taken,
+        location,
+        duration_s: None,
+    }
 }
 
 /// `YYYY:MM:DD HH:MM:SS`, with optional sub-second digits and a `±HH:MM`
@@ -566,5 +580,25 @@ pub(crate) mod tests {
         assert_eq!(jpeg_tiff(b"GIF89a"), None);
         assert_eq!(jpeg_tiff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 1, 0]), None);
         assert_eq!(jpeg_tiff(&[0xFF, 0xD8, 0x00]), None);
+    }
+
+    #[test]
+    fn reads_a_heif_exif_item() {
+        let mut item = vec![0, 0, 0, 6];
+        item.extend(b"Exif\0\0");
+        item.extend(phone_exif(true));
+        assert!(heif_item(&item).taken.is_some());
+        assert_eq!(heif_item(&item), parse(&phone_exif(true)));
+        // No prefix to skip.
+        let mut bare = vec![0; 4];
+        bare.extend(phone_exif(false));
+        assert_eq!(heif_item(&bare), parse(&phone_exif(false)));
+        // An offset past the end, or no room for one.
+        assert_eq!(
+            heif_item(&[0xFF, 0xFF, 0xFF, 0xFF, 1]),
+            MediaInfo::default()
+        );
+        assert_eq!(heif_item(&[0, 0, 0, 1]), MediaInfo::default());
+        assert_eq!(heif_item(&[0, 0]), MediaInfo::default());
     }
 }

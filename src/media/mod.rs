@@ -1,15 +1,16 @@
-//! What a photo says about itself, read the way Ente's clients read it:
-//! when it was taken (Exif `DateTimeOriginal` with its offset) and where
-//! (Exif GPS), from the first bytes of a JPEG or a TIFF-based raw.
+//! What a photo or a video says about itself, read the way Ente's clients
+//! read it: when it was taken (Exif `DateTimeOriginal` with its offset in a
+//! JPEG, a HEIC or a TIFF-based raw; a video's creation time), where (Exif
+//! GPS), and how long a video runs.
 //!
 //! Pure functions over byte slices; fetching those bytes is the engine's
 //! (`engine::capture`). Every offset and length a file gives is checked
 //! against the slice it points into, so truncated or hostile input yields
 //! nothing rather than a panic, and nothing here allocates.
 //!
-//! Videos (MP4/MOV `mvhd`) and HEIC's Exif item are not read: the wasm size
-//! budget has no room for them yet (about 0.7 KB and 1.4 KB gzip).
+//! A video's location (`udta/©xyz`, Apple's ISO 6709 key) is not read.
 
+pub mod bmff;
 pub mod exif;
 
 /// A moment a file gives: its civil date and time, and its offset from UTC
@@ -63,11 +64,19 @@ impl Location {
 pub struct MediaInfo {
     pub taken: Option<Taken>,
     pub location: Option<Location>,
+    /// Whole seconds, rounded up (Ente's `duration`).
+    pub duration_s: Option<u32>,
 }
 
 /// The bytes read from the start of every file: a JPEG's Exif segment
 /// (at most 64 KiB) lies within.
 pub const HEAD_BYTES: u64 = 128 * 1024;
+/// The most read of a `moov` or `meta` box.
+pub const MAX_BOX_BYTES: u64 = 8 * 1024 * 1024;
+/// The most read of a HEIC's Exif item.
+const MAX_EXIF_BYTES: u64 = 1024 * 1024;
+/// Top-level boxes walked: real files have a handful.
+const MAX_BOXES: u32 = 32;
 
 /// What the first bytes of a file say: a JPEG's Exif segment, or a TIFF
 /// structure (TIFF and the raw formats built on it: DNG, most camera raws).
@@ -76,6 +85,108 @@ pub fn read(head: &[u8]) -> MediaInfo {
         Some([0xFF, 0xD8, 0xFF, _]) => exif::jpeg_tiff(head).map(exif::parse).unwrap_or_default(),
         Some(b"II*\0" | b"MM\0*") => exif::parse(head),
         _ => MediaInfo::default(),
+    }
+}
+
+/// Reading what a file says, a few bytes at a time: the caller reads the
+/// first `HEAD_BYTES` (or the whole file when smaller), then what `feed`
+/// asks for, and feeds each back. A JPEG or a TIFF needs nothing more; an
+/// MP4, MOV or HEIC is walked box by box to its first `moov`, or to its
+/// `meta` (the first: a file has one) and the Exif item that points to.
+/// Each costs a 16-byte header, then the box (at most `MAX_BOX_BYTES`) or
+/// the item (at most `MAX_EXIF_BYTES`), read only when the head does not
+/// hold it: a `moov` after gigabytes of media costs a few small reads, not
+/// a pass over the file.
+#[derive(Debug)]
+pub struct Walk {
+    /// What has been read so far.
+    pub info: MediaInfo,
+    size: u64,
+    /// Where the bytes asked for last start, and what they are: the head,
+    /// a box header (0), or the payload of a `moov`, `meta` or `Exif`.
+    at: u64,
+    what: u32,
+    /// Where the box after the one at `at` starts.
+    next: u64,
+    boxes: u32,
+    meta_read: bool,
+}
+
+const HEAD: u32 = bmff::fourcc(b"head");
+const MOOV: u32 = bmff::fourcc(b"moov");
+const META: u32 = bmff::fourcc(b"meta");
+const EXIF: u32 = bmff::fourcc(b"Exif");
+
+impl Walk {
+    /// A walk over a file of `size` bytes.
+    pub fn new(size: u64) -> Self {
+        Self {
+            info: MediaInfo::default(),
+            size,
+            at: 0,
+            what: HEAD,
+            next: 0,
+            boxes: 0,
+            meta_read: false,
+        }
+    }
+
+    /// Takes `bytes`, the bytes asked for last (at first, `head`), and says
+    /// which to read next: `None` when done, and then `info` holds what the
+    /// file says. Bytes that `head` holds are taken from it.
+    pub fn feed<'a>(&mut self, head: &'a [u8], mut bytes: &'a [u8]) -> Option<(u64, u64)> {
+        loop {
+            let (at, len) = self.step(bytes)?;
+            let end = usize::try_from(at.checked_add(len)?).ok()?;
+            match head.get(usize::try_from(at).ok()?..end) {
+                Some(held) => bytes = held,
+                None => return Some((at, len)),
+            }
+        }
+    }
+
+    fn step(&mut self, bytes: &[u8]) -> Option<(u64, u64)> {
+        match self.what {
+            HEAD if !bmff::is_boxes(bytes) => {
+                self.info = read(bytes);
+                return None;
+            }
+            MOOV => {
+                self.info = bmff::movie(bytes);
+                return None;
+            }
+            EXIF => {
+                self.info = exif::heif_item(bytes);
+                return None;
+            }
+            META => {
+                if let Some((at, len)) = bmff::heif_exif(bytes)
+                    && len <= MAX_EXIF_BYTES
+                    && at.checked_add(len)? <= self.size
+                {
+                    self.what = EXIF;
+                    return Some((at, len));
+                }
+            }
+            // A box header, the head's included.
+            _ => {
+                let (kind, len, size) = bmff::header(bytes, self.size - self.at)?;
+                self.next = self.at.checked_add(size)?;
+                let meta = kind == META && !self.meta_read;
+                if (kind == MOOV || meta) && size - len <= MAX_BOX_BYTES {
+                    self.meta_read |= meta;
+                    self.what = kind;
+                    return Some((self.at + len, size - len));
+                }
+            }
+        }
+        // On to the next box. Each box read starts before `size`, so
+        // `size - at` cannot wrap.
+        self.boxes += 1;
+        (self.next < self.size && self.boxes < MAX_BOXES).then(|| {
+            (self.at, self.what) = (self.next, 0);
+            (self.at, (self.size - self.at).min(16))
+        })
     }
 }
 
@@ -202,6 +313,55 @@ mod tests {
         assert!(Location::new(0, 180_000_001).is_none());
         assert!(Location::new(0, 0).is_none());
         assert!(Location::new(0, 1).is_some());
+    }
+
+    /// Walks `file` as the engine does, with a head of `head_len` bytes:
+    /// what it says, and the reads after the head.
+    #[allow(clippy::cast_possible_truncation)]
+    fn walk(file: &[u8], head_len: usize) -> (MediaInfo, Vec<(u64, u64)>) {
+        let head = &file[..head_len.min(file.len())];
+        let mut walk = Walk::new(file.len() as u64);
+        let mut reads = Vec::new();
+        let mut want = walk.feed(head, head);
+        while let Some((at, len)) = want {
+            reads.push((at, len));
+            want = walk.feed(head, &file[at as usize..(at + len) as usize]);
+        }
+        (walk.info, reads)
+    }
+
+    #[test]
+    fn a_walk_reads_the_first_meta_only_and_stops_at_the_moov() {
+        use bmff::tests::{CREATED, CREATED_TAKEN, boxed, heif_meta, mvhd};
+        let mut file = boxed(b"ftyp", b"isom");
+        // A `meta` without an Exif item, a second one, then the movie.
+        let mut no_exif = heif_meta(0, 2000, 10);
+        let at = no_exif.windows(4).position(|w| w == b"Exif").unwrap();
+        no_exif[at..at + 4].copy_from_slice(b"mime");
+        let first = file.len() as u64;
+        file.extend(boxed(b"meta", &no_exif));
+        let second = file.len() as u64;
+        file.extend(boxed(b"meta", &heif_meta(0, 2000, 10)));
+        let moov = file.len() as u64;
+        let movie = mvhd(0, CREATED, 1, 4);
+        file.extend(boxed(b"moov", &movie));
+        file.extend(boxed(b"free", &[0; 100]));
+        let (info, reads) = walk(&file, 16);
+        assert_eq!(info.taken, Some(CREATED_TAKEN));
+        assert_eq!(info.duration_s, Some(4));
+        let meta_len = no_exif.len() as u64;
+        assert_eq!(
+            reads,
+            [
+                (first, 16),
+                (first + 8, meta_len),
+                (second, 16),
+                (moov, 16),
+                (moov + 8, movie.len() as u64)
+            ]
+        );
+        // Held whole by the head: nothing more is read.
+        assert_eq!(walk(&file, file.len()), (info, vec![]));
     }
 
     #[test]

@@ -361,6 +361,8 @@ pub struct FileMetadata {
     pub hash: String,
     /// Where it was taken (`latitude`, `longitude`).
     pub location: Option<Location>,
+    /// A video's length in whole seconds.
+    pub duration: Option<u32>,
     /// The placeholder went instead of a thumbnail: Ente's apps then show
     /// the file type's icon rather than a grey pixel.
     pub has_static_thumbnail: bool,
@@ -384,6 +386,10 @@ impl FileMetadata {
             write_degrees(&mut out, location.latitude);
             out.push_str(r#","longitude":"#);
             write_degrees(&mut out, location.longitude);
+        }
+        if let Some(duration) = self.duration {
+            use std::fmt::Write;
+            let _ = write!(out, r#","duration":{duration}"#);
         }
         if self.has_static_thumbnail {
             out.push_str(r#","hasStaticThumbnail":true"#);
@@ -583,12 +589,13 @@ mod tests {
             modification_time: 1_700_000_000_000_000,
             hash: "aGFzaA==".into(),
             location: Location::new(-33_856_800, 5),
+            duration: Some(13),
             has_static_thumbnail: true,
         };
         let json = metadata.to_json();
         assert_eq!(
             String::from_utf8(json.clone()).unwrap(),
-            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"hasStaticThumbnail":true}"#
+            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"duration":13,"hasStaticThumbnail":true}"#
         );
         let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(parsed["latitude"].as_f64(), Some(-33.8568));
@@ -603,6 +610,7 @@ mod tests {
         // Without the optional members: nothing but the five.
         let bare = FileMetadata {
             location: None,
+            duration: None,
             has_static_thumbnail: false,
             ..metadata
         };
