@@ -12,7 +12,7 @@ wasm-bindgen --target web --out-dir pkg --out-name ferry_sync \
 # The feature flags name what rustc's wasm32 target emits (plus SIMD128 from
 # .cargo/config.toml); wasm-opt refuses or mangles what it is not told about.
 # --converge repeats -Oz until nothing shrinks (about 450 bytes gzip, 15 s).
-node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
+node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused --zero-filled-memory --strip-debug --strip-producers \
   --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-reference-types \
   --enable-multivalue \

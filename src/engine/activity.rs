@@ -202,32 +202,4 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         report.deferred = Some(deferred);
         Ok(())
     }
-
-    /// A run that does not start because the network is metered and the
-    /// policies say Wi-Fi only: everything waiting is held back.
-    pub async fn defer_for_wifi(&self, mut report: RunReport) -> Result<RunReport, EngineError> {
-        let counters = self.counters().await?;
-        let waiting = [
-            PublicState::Queued,
-            PublicState::Hashing,
-            PublicState::Uploading,
-            PublicState::Waiting,
-        ]
-        .iter()
-        .map(|s| counters.count(*s))
-        .sum();
-        report.stopped_because = StopReason::Deferred;
-        report.next_run_hint_ms = None;
-        report.deferred = Some(Deferred {
-            wifi_only: waiting,
-            ..Deferred::default()
-        });
-        let mut batch = Batch::default();
-        self.record_run_into(&report, &mut batch).await?;
-        if let Some(deferred) = &report.deferred {
-            batch.put(Table::Meta, DEFERRED_KEY.to_vec(), encode(deferred));
-        }
-        self.env.store.commit(batch).await?;
-        Ok(report)
-    }
 }

@@ -62,9 +62,6 @@ pub struct Env<S, T, R, V, C> {
 pub enum EngineEvent<'a> {
     /// An item changed state (queued → hashing → … → done, failed, …).
     Item(&'a Item),
-    /// No run is working on this part-way item any more (the run stopped,
-    /// or moved on to another): it is shown `waiting` until one is.
-    Parked(&'a Item),
     /// Bytes of an item reached the server.
     Progress {
         item: &'a Item,
@@ -99,7 +96,7 @@ pub struct Engine<S, T, R, V, C> {
     url_pool: RefCell<Vec<crate::protocol::api::UploadUrl>>,
     /// A run of this engine is in progress.
     running: std::cell::Cell<bool>,
-    /// The item this engine's run last worked on (its live record says so).
+    /// The item this engine's run works on (its live record says so).
     working: std::cell::Cell<Option<ItemId>>,
 }
 

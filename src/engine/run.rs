@@ -6,8 +6,8 @@ use super::{Engine, EngineError};
 use crate::protocol::PartPlan;
 use crate::queue::item::Target;
 use crate::queue::records::{
-    LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY, THROUGHPUT_KEY, decode, encode,
-    id_from_runnable_key, item_key, run_key, runnable_key,
+    DEFERRED_KEY, LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY, THROUGHPUT_KEY, decode,
+    encode, id_from_runnable_key, item_key, run_key, runnable_key,
 };
 use crate::queue::{FileType, Item, ItemId, Step};
 use crate::scheduler::{
@@ -112,7 +112,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         self.record_run_into(&report, &mut batch).await?;
         self.env.store.commit(batch).await?;
-        self.park(self.working.take()).await?;
+        self.working.set(None);
         Ok(report)
     }
 
@@ -193,7 +193,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 live_written_ms = mono;
             }
             if switching {
-                self.park(self.working.replace(Some(item.id))).await?;
+                self.working.set(Some(item.id));
             }
             let was_hashing = matches!(item.step, Step::Hashing { .. });
             let started = self.env.clock.monotonic_ms();
@@ -328,18 +328,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
     }
 
-    /// Tells the observer that `item`, shown in hand until now, is left
-    /// part-way (if it is).
-    async fn park(&self, item: Option<ItemId>) -> Result<(), EngineError> {
-        if let Some(id) = item
-            && let Some(item) = self.item(id).await?
-            && !item.is_terminal()
-        {
-            self.notify(&super::EngineEvent::Parked(&item));
-        }
-        Ok(())
-    }
-
     /// Waits `wait_ms` for a retry that is due soon, but wakes within
     /// [`STOP_POLL_MS`] of a stop request: the host's abort (or `close`)
     /// must not wait for the retry.
@@ -400,8 +388,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Keeps a run's report among the last hundred; for hosts that decide
     /// a run cannot start at all (another runner holds the Web Lock).
+    /// A run that holds everything back (`wifiOnly` on a metered link)
+    /// says what it left in `deferred`, which is kept for `diagnose`.
     pub async fn record_run(&self, report: &RunReport) -> Result<(), EngineError> {
         let mut batch = Batch::default();
+        if let Some(deferred) = &report.deferred {
+            batch.put(Table::Meta, DEFERRED_KEY.to_vec(), encode(deferred));
+        }
         self.record_run_into(report, &mut batch).await?;
         Ok(self.env.store.commit(batch).await?)
     }

@@ -83,6 +83,19 @@ struct_record!(Counters {
 });
 
 impl Counters {
+    /// Items not yet done, skipped or failed.
+    pub fn pending(&self) -> u64 {
+        [
+            PublicState::Queued,
+            PublicState::Hashing,
+            PublicState::Uploading,
+            PublicState::Waiting,
+        ]
+        .iter()
+        .map(|s| self.count(*s))
+        .sum()
+    }
+
     pub fn count(&self, state: PublicState) -> u64 {
         self.by_state[state as usize]
     }

@@ -129,15 +129,7 @@ fn deferred_finding(deferred: &Deferred) -> Finding {
 /// Findings, most severe first. `runs` are newest first.
 pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Vec<Finding> {
     let mut out = Vec::new();
-    let waiting = [
-        PublicState::Queued,
-        PublicState::Hashing,
-        PublicState::Uploading,
-        PublicState::Waiting,
-    ]
-    .iter()
-    .map(|s| queue.counters.count(*s))
-    .sum::<u64>();
+    let waiting = queue.counters.pending();
 
     match queue.blocked {
         Some(BlockedReason::Auth) => out.push(finding(

@@ -328,11 +328,6 @@ impl Ferry {
                     emit.emit("item", &payload);
                 }
             }
-            EngineEvent::Parked(item) => {
-                if let Ok(payload) = to_js(&ItemJs::shown(item, PublicState::Waiting)) {
-                    emit.emit("item", &payload);
-                }
-            }
             EngineEvent::Progress {
                 item,
                 bytes_sent,

@@ -12,7 +12,7 @@ use super::FerryError;
 use super::ferry::{Ferry, WebEngine};
 use super::global::monotonic_ms;
 use super::queue_js::{bool_field, field, number_field, string_field, to_js};
-use crate::scheduler::{Environment, Policies, RunPlan, RunReport, StopReason, Trigger};
+use crate::scheduler::{Deferred, Environment, Policies, RunPlan, RunReport, StopReason, Trigger};
 
 #[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
@@ -105,8 +105,14 @@ async fn run(
     signal: Option<web_sys::AbortSignal>,
 ) -> Result<RunReport, FerryError> {
     if plan.policies.wifi_only && metered_link() {
-        let report = not_started(&plan, StopReason::Deferred);
-        return Ok(engine.defer_for_wifi(report).await?);
+        let mut report = not_started(&plan, StopReason::Deferred);
+        let counts = engine.status().await?.counters;
+        report.deferred = Some(Deferred {
+            wifi_only: counts.pending(),
+            ..Deferred::default()
+        });
+        engine.record_run(&report).await?;
+        return Ok(report);
     }
     let lock = JsFuture::from(try_lock(&lock_name)).await?;
     if lock.is_null() {
