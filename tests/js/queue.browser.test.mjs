@@ -580,3 +580,64 @@ test('quota exceeded blocks the queue with `quota`; nothing is lost', async () =
     await small.stop();
   }
 });
+
+// What Chromium holds for a File picked from disk: a reference to the disk
+// file (kept by reference in IndexedDB too). Deleted on disk, a File that
+// was read before fails every later read with NotFoundError; one never read
+// reports size 0 and reads as empty. Either way the item fails with
+// SOURCE_GONE and nothing of it reaches the server, whether the file went
+// before Ferry read it or after Ferry had hashed it, and the rest goes on.
+test('a picked file deleted on disk fails with SOURCE_GONE, before or after it was hashed', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const collection = await newCollection();
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-picked-'));
+  const files = { 'hashed.jpg': 9 * MIB + 3, 'unread.jpg': 300_001, 'kept.jpg': 200_003 };
+  for (const [name, size] of Object.entries(files)) writeFileSync(join(dir, name), Buffer.from(content(size, size)));
+  const page = await openPage();
+  await page.evaluate(async ({ api, token, collectionId, collectionKey }) => {
+    const input = Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'picker' });
+    document.body.append(input);
+    const { default: init, Ferry } = await import('/pkg/index.js');
+    await init();
+    window.ferry = await Ferry.open({ endpoint: api, token, database: 'picked' });
+    await window.ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key] });
+  await page.setInputFiles('#picker', Object.keys(files).map((name) => join(dir, name)));
+  await page.evaluate(async (collectionId) => {
+    await window.ferry.enqueue([...document.querySelector('#picker').files].map((file) => ({ collectionId, file })));
+  }, collection.id);
+
+  // Offline, the first item is hashed in full, then the run stops at its
+  // first request.
+  await context.setOffline(true);
+  const offline = await page.evaluate(async () => {
+    const report = await window.ferry.sync();
+    return { report, items: await window.ferry.items() };
+  });
+  await context.setOffline(false);
+  assert.equal(offline.report.stoppedBecause, 'offline');
+  const hashed = offline.items.find((i) => i.title === 'hashed.jpg');
+  assert.equal(hashed.size, files['hashed.jpg'], 'read through before the network was needed');
+  assert.equal(offline.items.find((i) => i.title === 'unread.jpg').size, null, 'never read');
+
+  rmSync(join(dir, 'hashed.jpg'));
+  rmSync(join(dir, 'unread.jpg'));
+  const items = await page.evaluate(async () => {
+    await window.ferry.sync();
+    const out = await window.ferry.items();
+    window.ferry.close();
+    return out;
+  });
+  const byTitle = Object.fromEntries(items.map((i) => [i.title, i]));
+  for (const gone of ['hashed.jpg', 'unread.jpg']) {
+    assert.equal(byTitle[gone].state, 'failed', JSON.stringify(byTitle[gone]));
+    assert.equal(byTitle[gone].error.code, 'SOURCE_GONE');
+    assert.match(byTitle[gone].error.message, /no longer there/);
+  }
+  assert.equal(byTitle['kept.jpg'].state, 'done');
+  const onServer = await serverFiles(collection);
+  assert.deepEqual(onServer.map((f) => f.metadata.title), ['kept.jpg'], 'nothing of the deleted files was uploaded');
+  rmSync(dir, { recursive: true, force: true });
+});
