@@ -3,13 +3,21 @@
 # (API + embedded S3 store, data in .ferry-data/), and serve www/ from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# A first run compiles for minutes: say so, and let cargo show its progress,
+# so that it does not look hung.
+first() { [ -e "$1" ] || echo " (a first build compiles every dependency: several minutes)"; }
+wasm_note=$(first target/wasm32-unknown-unknown/wasm-release/ferry_sync.wasm)
+server_note=$(first target/debug/ferry-server)
+
+echo "[start] building the wasm package (pkg/)${wasm_note}"
 bash scripts/build.sh
 export FERRY_SKIP_SETUP=1
 # The demo imports the package from its own origin, as an app would bundle it.
 rm -rf www/pkg && cp -r pkg www/pkg
 
-echo "[start] building the reference server"
-cargo build -p ferry-server --quiet
+echo "[start] building the reference server${server_note}"
+cargo build -p ferry-server
 
 data_dir=${FERRY_DATA_DIR:-.ferry-data}
 listen=${FERRY_LISTEN:-127.0.0.1:8080}
