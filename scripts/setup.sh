@@ -21,7 +21,11 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$pinned" ]; 
   cargo install wasm-bindgen-cli --version "$pinned" --force
 fi
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# CHROMIUM and CHROMEDRIVER name a browser and driver of your own (where
+# there is no apt); the tests use them instead.
+if [ -n "${CHROMIUM:-}" ] && [ -n "${CHROMEDRIVER:-}" ]; then
+  [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ] || { echo "[setup] CHROMIUM=$CHROMIUM or CHROMEDRIVER=$CHROMEDRIVER is not an executable" >&2; exit 1; }
+elif ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   step "installing Chromium and ChromeDriver from apt"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

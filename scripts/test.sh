@@ -42,7 +42,7 @@ stage_native() {
 
 stage_wasm() {
   section "wasm-bindgen tests in headless Chromium"
-  CHROMEDRIVER=$(command -v chromedriver) \
+  CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)} \
     cargo test --target wasm32-unknown-unknown -p ferry-sync --test web --test web_store --test libsodium_vectors
 }
 
