@@ -3,7 +3,7 @@
 
 use super::http::{HttpResponse, TransportError};
 
-crate::queue::codec::unit_enum_record! {
+crate::codec::unit_enum_record! {
     /// Why the whole queue pauses: nothing more can succeed until the host acts.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
     #[serde(rename_all = "camelCase")]

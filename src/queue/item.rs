@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
+use crate::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 
 use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
 
