@@ -92,7 +92,7 @@ export interface QueueStatus {
  */
 export type ItemErrorCode =
   | "SOURCE_GONE" | "SOURCE_UNSTABLE" | "SOURCE_CHANGED" | "BAD_SOURCE" | "BAD_SIZE"
-  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "UPLOAD_LOST" | "RETRYING"
+  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "UPLOAD_LOST" | "UPLOAD_REJECTED" | "RETRYING"
   | "MISSING_COLLECTION_KEY" | (string & {});
 export interface QueueItem {
   id: number; state: ItemState; collectionId: number; title: string; fileType: FileTypeName;
