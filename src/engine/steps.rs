@@ -18,7 +18,7 @@ use crate::protocol::api::{
     parse_upload_urls,
 };
 use crate::protocol::{
-    Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, URL_EXPIRED, classify,
+    Failure, HttpRequest, HttpResponse, PartPlan, Peer, UPLOAD_LOST, URL_EXPIRED, classify,
     classify_registration, classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
@@ -451,7 +451,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let sent = self
                 .send(
                     api::complete_multipart(&urls.complete_url, &upload.etags),
-                    true,
+                    Peer::ObjectStore,
                     deadline_ms,
                 )
                 .await;
@@ -595,7 +595,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             let etag = result
                 .map_err(|e| StepError::Failure(classify_transport(&e)))
-                .and_then(|response| match classify(&response, true) {
+                .and_then(|response| match classify(&response, Peer::ObjectStore) {
                     // Only Complete reads ETags: a single PUT needs none.
                     None if matches!(target, Target::Single(_)) => {
                         Ok(parse_etag(&response).unwrap_or_default())
@@ -657,7 +657,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     ) -> Result<Vec<api::UploadUrl>, StepError> {
         if self.url_pool.borrow().len() < count {
             let request = self.endpoint.borrow().upload_urls(URL_BATCH);
-            let fresh = parse_upload_urls(&self.send(request, false, deadline_ms).await?)
+            let fresh = parse_upload_urls(&self.send(request, Peer::Api, deadline_ms).await?)
                 .map_err(protocol_failure)?;
             if fresh.len() < count {
                 return Err(protocol_failure(api::ProtocolError(
@@ -693,8 +693,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         let sealed = encrypt_message(&file_key, &image);
         let size = sealed.ciphertext.len() as u64;
-        self.send(api::put(&url.url, sealed.ciphertext), true, deadline_ms)
-            .await?;
+        self.send(
+            api::put(&url.url, sealed.ciphertext),
+            Peer::ObjectStore,
+            deadline_ms,
+        )
+        .await?;
         upload.thumbnail = Some(Thumbnail {
             url,
             header: sealed.header.to_vec(),
@@ -721,7 +725,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             PartPlan::Multipart { parts, .. } => {
                 let request = self.endpoint.borrow().multipart_upload_urls(parts);
-                let response = self.send(request, false, deadline_ms).await?;
+                let response = self.send(request, Peer::Api, deadline_ms).await?;
                 Target::Multipart(parse_multipart_urls(&response, parts).map_err(protocol_failure)?)
             }
         });
@@ -731,13 +735,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub(super) async fn send(
         &self,
         request: HttpRequest,
-        to_store: bool,
+        peer: Peer,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
-        self.send_classified(request, deadline_ms, &|response| {
-            classify(response, to_store)
-        })
-        .await
+        self.send_classified(request, deadline_ms, &|response| classify(response, peer))
+            .await
     }
 
     /// Sends `request`; `classify` says what an answer means.
