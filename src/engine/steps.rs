@@ -26,9 +26,6 @@ use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
 use crate::queue::{Item, ItemError, Step};
 use futures_util::future::join_all;
 
-/// Plaintext hashed per step: long enough to be efficient, short enough that
-/// a step fits a 25-second wake-up on a slow device.
-pub(super) const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
 /// Single-PUT URLs asked for at once (the API's maximum).
 const URL_BATCH: u32 = 50;
 /// A host thumbnail larger than this is not a thumbnail; the placeholder goes instead.
@@ -351,7 +348,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             } => {
                 let (source, info) = self.open_source(item).await?;
                 let mut hasher = hash_resume(&self.env.vault.open(&sealed_state).await?)?;
-                let len = HASH_STEP_BYTES.min(info.size - hashed.min(info.size));
+                let len = crate::scheduler::estimate::HASH_STEP_BYTES
+                    .min(info.size - hashed.min(info.size));
                 if len > 0 {
                     hasher.update(&source.read(hashed, len).await.map_err(source_failure)?);
                 }
