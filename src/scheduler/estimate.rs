@@ -82,8 +82,7 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     /// Measured: 1,000 bytes/ms uploads, 100 ms requests, 10,000 bytes/ms
-    /// hashing,
-    /// so each term of an estimate is told apart.
+    /// hashing, so each term of an estimate is told apart.
     fn link() -> Throughput {
         Throughput {
             upload_bytes_per_ms: Some(1_000.0),
