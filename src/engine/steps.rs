@@ -7,7 +7,7 @@ use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
 };
-use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, backoff_ms};
+use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, MAX_UPLOAD_RESTARTS, backoff_ms};
 use super::{Engine, EngineError};
 use crate::crypto::{
     Blake2b512, CHUNK_SIZE, FileEncryptor, Key, encrypt_message, hash_checkpoint, hash_resume,
@@ -224,11 +224,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                             let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
                             after.step = Step::Uploading(Box::new(fresh));
                         }
-                        // Counted, but retried at once: a store that refuses
-                        // every URL (clock skew) still ends in `failed`
-                        // instead of looping.
-                        after.attempts = item.attempts + 1;
-                        if after.attempts >= MAX_ATTEMPTS {
+                        // Retried at once, but counted where progress does
+                        // not reset the count: between two refusals the
+                        // thumbnail and the new URLs succeed, so a store that
+                        // refuses every part (a clock skewed by hours) would
+                        // otherwise start the upload again for ever.
+                        after.restarts = item.restarts + 1;
+                        if after.restarts >= MAX_UPLOAD_RESTARTS {
                             self.fail(&mut after, &mut extra, code.into(), why);
                         } else {
                             after.last_error = Some(ItemError {
