@@ -275,7 +275,9 @@ function renderFolders(report) {
     } else if (folder.state === 'unreadable') {
       li.textContent = `Folder “${folder.name}”: could not be read (${folder.error}).`;
     } else {
-      li.textContent = `Folder “${folder.name}”: watched; ${plural(folder.queued, 'new or changed file')} queued by the last scan.`;
+      // With the total: a scan right after the one that queued everything finds nothing new.
+      const scanned = folder.queued ? `${folder.queued} new or changed queued by the last scan` : 'nothing new at the last scan';
+      li.textContent = `Folder “${folder.name}”: watched, ${plural(folder.found, 'photo or video', 'photos or videos')}; ${scanned}.`;
     }
     return li;
   }));

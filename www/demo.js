@@ -224,8 +224,10 @@ async function* mediaFiles(directory, prefix) {
 
 /**
  * Re-scans every watched folder: files that are new or changed since the
- * last scan are queued, unchanged ones are not. A folder whose permission
- * is gone is reported as such and skipped; nothing queued is touched.
+ * last scan are queued, unchanged ones are not; the report says how many
+ * photos and videos each holds and how many were queued. A folder whose
+ * permission is gone is reported as such and skipped; nothing queued is
+ * touched.
  */
 export async function scanFolders(ferry) {
   const folders = await watchedFolders();
@@ -239,8 +241,10 @@ export async function scanFolders(ferry) {
     }
     const batch = [];
     const signatures = {};
+    let found = 0;
     try {
       for await (const { path, entry } of mediaFiles(folder.handle, folder.name)) {
+        found += 1;
         const file = await entry.getFile();
         const signature = `${file.size}:${file.lastModified}`;
         const key = `${folder.collectionId}:${path}`;
@@ -258,7 +262,7 @@ export async function scanFolders(ferry) {
       Object.assign(seen, signatures);
       await setSetting('seen', seen);
     }
-    report.push({ name: folder.name, state: 'ok', queued: batch.length });
+    report.push({ name: folder.name, state: 'ok', found, queued: batch.length });
   }
   await setSetting('lastScan', report);
   return report;

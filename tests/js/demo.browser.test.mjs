@@ -260,7 +260,7 @@ test('a person backs up photos and videos, opens them in full, reloads mid-uploa
   // again, and a changed one is.
   await writeToFolder(page, 'Camera', [['IMG_0001.jpg', 3000, 1], ['IMG_0002.jpg', 4000, 2], ['notes.txt', 10, 3]]);
   await watch(page, 'Camera');
-  assert.match(await page.textContent('#folders'), /2 new or changed files queued/);
+  assert.match(await page.textContent('#folders'), /Folder “Camera”: watched, 2 photos or videos; /);
   await waitForDone(page, 7);
   await waitFor(page, () => !document.querySelector('#backup').disabled);
   const rescans = await page.evaluate(async () => {
@@ -274,8 +274,8 @@ test('a person backs up photos and videos, opens them in full, reloads mid-uploa
     await window.ferryDemo.backUpNow();
     return { unchanged, changed: document.querySelector('#folders').textContent };
   });
-  assert.match(rescans.unchanged, /0 new or changed files queued/, 'unchanged files are not queued again');
-  assert.match(rescans.changed, /1 new or changed file queued/);
+  assert.match(rescans.unchanged, /watched, 2 photos or videos; nothing new at the last scan\./, 'unchanged files are not queued again');
+  assert.match(rescans.changed, /watched, 2 photos or videos; 1 new or changed queued by the last scan\./);
   await waitForDone(page, 8);
   // Undecodable "photos" show as files, with their names.
   await waitFor(page, () => document.querySelectorAll('#gallery figure').length === 8);
@@ -473,7 +473,8 @@ test('a file deleted before it was read and a folder whose permission is gone ar
   });
   await context.setOffline(true);
   await watch(page, 'Trip');
-  assert.match(await page.textContent('#folders'), /2 new or changed files queued/);
+  assert.match(await page.textContent('#folders'), /Folder “Trip”: watched, 2 photos or videos; /);
+  await waitFor(page, () => /2 queued|1 queued · 0 uploading · 1 waiting/.test(document.querySelector('#counts').textContent));
   await waitForBanner(page, /the device is offline/);
   await page.evaluate(() => window.revoke());
   await context.setOffline(false);
