@@ -2020,3 +2020,44 @@ async fn metadata_carries_what_photos_and_videos_say_about_themselves() {
     let refused = engine.enqueue(vec![live]).await.unwrap_err();
     assert_eq!(refused.code, "BAD_ITEM");
 }
+
+/// A store that refuses every presigned URL (a clock skewed by hours makes
+/// every signature look expired): each refusal starts the upload again with
+/// new URLs, and the item must end `failed` with the reason, not loop for
+/// ever, even though the steps between the refusals succeed.
+#[tokio::test(flavor = "current_thread")]
+async fn a_store_that_refuses_every_url_fails_the_item_instead_of_looping() {
+    let h = Harness::start(|config| {
+        config.faults = Some(
+            serde_json::from_value(json!({
+                "rules": [{ "route": "s3:UploadPart", "errorRate": 1.0, "status": 403 }],
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
+    // Multipart, so the thumbnail's single PUT goes through after each
+    // restart and only the parts are refused.
+    h.sources.add("video", pattern(9 * MIB, 8));
+    let engine = h.engine(2).await;
+    let id = engine
+        .enqueue(vec![h.item("video", "skewed.mov")])
+        .await
+        .unwrap()[0];
+    for _ in 0..40 {
+        engine.run(None).await.unwrap();
+        if engine.item(id).await.unwrap().unwrap().is_terminal() {
+            break;
+        }
+        engine.env().clock.sleep_ms(600_000).await;
+    }
+    let item = engine.item(id).await.unwrap().unwrap();
+    match &item.step {
+        Step::Failed(err) => assert_eq!(err.code, "URL_EXPIRED", "{err:?}"),
+        other => panic!(
+            "still going after 40 runs: {other:?} ({:?})",
+            item.last_error
+        ),
+    }
+    assert!(h.server_files().await.is_empty());
+}

@@ -32,10 +32,10 @@ use std::path::PathBuf;
 
 use common::{hex, unhex};
 use engine_support::MemStore;
+use ferry_sync::codec::{Reader, Record, Writer};
 use ferry_sync::engine::ports::{Batch, Store, StoreError, Table};
 use ferry_sync::protocol::BlockedReason;
 use ferry_sync::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
-use ferry_sync::queue::codec::{Reader, Record, Writer};
 use ferry_sync::queue::item::{Target, Thumbnail, Upload};
 use ferry_sync::queue::migrate::{self, MigrateError, Migration, Plan, UNMARKED_FORMAT};
 use ferry_sync::queue::records::{
@@ -1108,4 +1108,27 @@ async fn new_and_unmarked_databases_get_the_format_record() {
     assert_eq!(stored[0], 2);
     assert_eq!(stored.last(), Some(&7));
     assert_eq!(get(&unmarked, Table::Meta, FORMAT_KEY).await, [2]);
+}
+
+/// Known answers: a variant's stored byte is its position, so moving a
+/// variant would change what records already on devices mean.
+#[test]
+fn stored_enum_positions_do_not_move() {
+    use ferry_sync::protocol::BlockedReason;
+    use ferry_sync::queue::{FileType, PublicState};
+    use ferry_sync::scheduler::{StopReason, Trigger};
+    fn stored<T: Record>(value: &T) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.put(value);
+        w.into_bytes()
+    }
+    assert_eq!(stored(&FileType::LivePhoto), [2]);
+    assert_eq!(stored(&PublicState::Waiting), [3]);
+    assert_eq!(stored(&PublicState::Failed), [6]);
+    assert_eq!(stored(&BlockedReason::Permission), [4]);
+    assert_eq!(stored(&StopReason::Busy), [5]);
+    assert_eq!(stored(&StopReason::Deferred), [7]);
+    assert_eq!(stored(&StopReason::Killed), [8]);
+    assert_eq!(stored(&Trigger::Foreground), [0]);
+    assert_eq!(stored(&Trigger::AndroidWork), [6]);
 }

@@ -7,13 +7,13 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
+use ferry_sync::codec::{Reader, Writer};
 use ferry_sync::crypto::{Key, random_bytes};
 use ferry_sync::engine::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
 };
 use ferry_sync::engine::{Engine, EngineConfig, Env};
 use ferry_sync::protocol::{Endpoint, HttpRequest, HttpResponse, TransportError};
-use ferry_sync::queue::codec::{Reader, Writer};
 use ferry_sync::queue::migrate::{Migration, Plan};
 use ferry_sync::queue::records::{
     FORMAT_KEY, LEASE_KEY, LIVE_RUN_KEY, RECORD_FORMAT, RecordKind, decode, encode, item_key,

@@ -2,7 +2,7 @@
 // the account's master key (sealed by a non-extractable WebCrypto key),
 // albums, and watched folders. Only Ferry's public API is used.
 import init, {
-  Ferry, generateKey, wrapKey, unwrapKey, sealBox, openBox, decryptMessage, toBase64, fromBase64,
+  Ferry, generateKey, wrapKey, unwrapKey, sealBox, openBox, decryptMessage, decryptFileBytes, toBase64, fromBase64,
 } from './pkg/index.js';
 
 /** The API is served from the same origin as the demo. */
@@ -53,8 +53,9 @@ export class DemoError extends Error {
   }
 }
 
-export async function api(path, init = {}) {
-  const token = await getSetting('token');
+/** Calls the API with the stored token, or with `token` when one is being checked. */
+export async function api(path, init = {}, token = undefined) {
+  token ??= await getSetting('token');
   let response;
   try {
     response = await fetch(API + path, { ...init, headers: { 'X-Auth-Token': token ?? '', 'Content-Type': 'application/json', ...init.headers } });
@@ -67,10 +68,13 @@ export async function api(path, init = {}) {
   return response;
 }
 
-/** Checks a token against the server, then keeps it. */
+/**
+ * Checks a token against the server and keeps it only if the server takes
+ * it: a refused one must not replace a stored token that works.
+ */
 export async function signIn(token) {
+  await api('/collections', {}, token.trim());
   await setSetting('token', token.trim());
-  await api('/collections');
 }
 
 /**
@@ -118,8 +122,17 @@ export async function listAlbums() {
       // An album made by another device or client: its key is not ours to open.
     }
   }
+  await rememberAlbums(albums);
   return albums;
 }
+
+/**
+ * Album ids and names as last seen on the server, so the page can still
+ * show them (and queue files into them) while the device is offline. Names
+ * only: the keys stay wrapped on the server, and Ferry keeps its own sealed.
+ */
+export const knownAlbums = async () => (await getSetting('albums')) ?? [];
+const rememberAlbums = (albums) => setSetting('albums', albums.map(({ id, name }) => ({ id, name })));
 
 /**
  * A new album as Ente's clients make one, so their apps can open it: a fresh
@@ -140,12 +153,15 @@ export async function createAlbum(ferry, name) {
   });
   const { collection } = await response.json();
   await ferry.setCollectionKey(collection.id, key);
-  return { id: collection.id, name, key };
+  const album = { id: collection.id, name, key };
+  await rememberAlbums([...(await knownAlbums()).filter((a) => a.id !== album.id), album]);
+  return album;
 }
 
 /**
- * What the server holds in an album, with each file's title and thumbnail
- * (the preview answers with a redirect to the store, which fetch follows).
+ * What the server holds in an album, with each file's title, type and
+ * thumbnail (the preview answers with a redirect to the store, which fetch
+ * follows), and what `openFile` needs to fetch and decrypt the whole file.
  */
 export async function albumFiles(album) {
   const { diff } = await (await api(`/collections/v2/diff?collectionID=${album.id}&sinceTime=0`)).json();
@@ -159,9 +175,31 @@ export async function albumFiles(album) {
     ));
     const sealed = new Uint8Array(await (await api(`/files/preview/${record.id}`)).arrayBuffer());
     const jpeg = decryptMessage(fileKey, fromBase64(record.thumbnail.decryptionHeader), sealed);
-    files.push({ id: record.id, title: metadata.title, fileType: metadata.fileType, thumbnail: new Blob([jpeg], { type: 'image/jpeg' }) });
+    files.push({
+      id: record.id, title: metadata.title, fileType: metadata.fileType, thumbnail: new Blob([jpeg], { type: 'image/jpeg' }),
+      fileKey, header: record.file.decryptionHeader,
+    });
   }
   return files;
+}
+
+export const FILE_TYPE = { image: 0, video: 1 };
+const MIME = {
+  jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', avif: 'image/avif',
+  bmp: 'image/bmp', heic: 'image/heic', heif: 'image/heif', tif: 'image/tiff', tiff: 'image/tiff',
+  mp4: 'video/mp4', m4v: 'video/mp4', mov: 'video/quicktime', webm: 'video/webm', mkv: 'video/x-matroska',
+};
+
+/**
+ * A file from `albumFiles` in full: downloaded (the server redirects to the
+ * store, as for thumbnails) and decrypted in the page with its file key.
+ */
+export async function openFile(file) {
+  const sealed = new Uint8Array(await (await api(`/files/download/${file.id}`)).arrayBuffer());
+  const bytes = decryptFileBytes(file.fileKey, fromBase64(file.header), sealed);
+  const extension = /\.([^.]+)$/.exec(file.title)?.[1].toLowerCase();
+  const type = MIME[extension] ?? (file.fileType === FILE_TYPE.video ? 'video/mp4' : '');
+  return new Blob([bytes], { type });
 }
 
 // --- watched folders ---------------------------------------------------------
@@ -186,8 +224,10 @@ async function* mediaFiles(directory, prefix) {
 
 /**
  * Re-scans every watched folder: files that are new or changed since the
- * last scan are queued, unchanged ones are not. A folder whose permission
- * is gone is reported as such and skipped; nothing queued is touched.
+ * last scan are queued, unchanged ones are not; the report says how many
+ * photos and videos each holds and how many were queued. A folder whose
+ * permission is gone is reported as such and skipped; nothing queued is
+ * touched.
  */
 export async function scanFolders(ferry) {
   const folders = await watchedFolders();
@@ -201,8 +241,10 @@ export async function scanFolders(ferry) {
     }
     const batch = [];
     const signatures = {};
+    let found = 0;
     try {
       for await (const { path, entry } of mediaFiles(folder.handle, folder.name)) {
+        found += 1;
         const file = await entry.getFile();
         const signature = `${file.size}:${file.lastModified}`;
         const key = `${folder.collectionId}:${path}`;
@@ -220,7 +262,7 @@ export async function scanFolders(ferry) {
       Object.assign(seen, signatures);
       await setSetting('seen', seen);
     }
-    report.push({ name: folder.name, state: 'ok', queued: batch.length });
+    report.push({ name: folder.name, state: 'ok', found, queued: batch.length });
   }
   await setSetting('lastScan', report);
   return report;

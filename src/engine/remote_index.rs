@@ -17,6 +17,7 @@ use super::steps::StepError;
 use super::{Engine, EngineError};
 use crate::crypto::Key;
 use crate::crypto::{decrypt_message, from_base64, unwrap_key};
+use crate::protocol::Peer;
 use crate::protocol::api::{FileMetadata, FileRecord, parse_diff};
 use crate::queue::records::{decode, diff_cursor_key, encode, hash_key};
 
@@ -147,7 +148,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         };
         for _ in 0..MAX_PAGES {
             let request = self.endpoint.borrow().diff(collection_id, since);
-            let response = self.send(request, false, deadline_ms).await?;
+            let response = self.send(request, Peer::Api, deadline_ms).await?;
             let page = parse_diff(&response).map_err(super::steps::protocol_failure)?;
             let mut writes = PageWrites {
                 store: &self.env.store,

@@ -11,6 +11,10 @@ const CAP_MS: u64 = 5 * 60 * 1_000;
 pub const MAX_ATTEMPTS: u32 = 12;
 /// After this many restarts because its source changed, an item fails.
 pub const MAX_RESTARTS: u32 = 5;
+/// Times an upload may start again with new URLs (expired, lost, refused)
+/// before the item fails with that reason. Counted in `Item::restarts`,
+/// which progress never resets; a source change counts there too.
+pub const MAX_UPLOAD_RESTARTS: u32 = 12;
 
 /// Delay before attempt `attempts + 1`. The jitter (±50%) is derived from
 /// the item and attempt, so retries of many items spread out without a

@@ -3,8 +3,6 @@
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::{Engine, EngineError};
-use crate::protocol::PartPlan;
-use crate::queue::item::Target;
 use crate::queue::records::{
     DEFERRED_KEY, LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY, THROUGHPUT_KEY, decode,
     encode, id_from_runnable_key, item_key, run_key, runnable_key,
@@ -12,7 +10,7 @@ use crate::queue::records::{
 use crate::queue::{FileType, Item, ItemId, Step};
 use crate::scheduler::{
     Environment, Finding, LEASE_MS, Lease, QueueState, RunPlan, RunReport, StopReason, Throughput,
-    Trigger, diagnose,
+    Trigger, diagnose, estimate,
 };
 
 /// Within a run, wait for a retry that is due this soon rather than stop.
@@ -30,10 +28,6 @@ const UNANSWERED_BEFORE_GIVING_UP: u32 = 2;
 /// Runnable entries looked at to find a unit that fits; beyond them the
 /// run stops rather than read the whole queue.
 const PICK_WINDOW: usize = 32;
-/// Server-side assembly of a multipart upload, bytes per ms (conservative).
-const ASSEMBLY_BYTES_PER_MS: f64 = 100_000.0;
-/// Making a thumbnail on the device.
-const THUMBNAIL_MS: f64 = 300.0;
 
 /// The next unit of work, or why there is none.
 enum Pick {
@@ -258,10 +252,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             };
             let mut parts = self.config.parallel_parts.max(1);
             loop {
-                if self.estimate_ms(&item, throughput, parts) <= time_left {
+                if estimate::step_ms(&item, throughput, parts) <= time_left {
                     return Ok(Pick::Step(Box::new(item), parts));
                 }
-                if parts == 1 || !self.has_parts_left(&item) {
+                if parts == 1 || !estimate::has_parts_left(&item) {
                     break;
                 }
                 parts -= 1;
@@ -273,59 +267,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         } else {
             Pick::Idle
         })
-    }
-
-    fn has_parts_left(&self, item: &Item) -> bool {
-        match &item.step {
-            Step::Uploading(upload) => {
-                let plan = PartPlan::new(item.size.unwrap_or(0), upload.chunks_per_part);
-                upload.thumbnail_sent()
-                    && upload.target.is_some()
-                    && (upload.etags.len() as u64) < u64::from(plan.part_count())
-            }
-            _ => false,
-        }
-    }
-
-    /// How long the item's next step should take, with `parts` on the wire.
-    fn estimate_ms(&self, item: &Item, throughput: &Throughput, parts: u32) -> f64 {
-        let request = throughput.request_ms();
-        let size = item.size.unwrap_or(0);
-        match &item.step {
-            Step::Queued => request / 4.0,
-            Step::Hashing { hashed, .. } => {
-                let left = size.saturating_sub(*hashed);
-                let step = left.min(super::steps::HASH_STEP_BYTES);
-                // The last hashing step also indexes the server and prepares.
-                let finish = if step == left { 2.0 * request } else { 0.0 };
-                throughput.hash_ms(step) + finish
-            }
-            Step::Uploading(upload) => {
-                let plan = PartPlan::new(size, upload.chunks_per_part);
-                if !upload.thumbnail_sent() {
-                    // Perhaps URLs and the server's index first.
-                    return 2.0 * request + THUMBNAIL_MS;
-                }
-                let Some(target) = &upload.target else {
-                    return 2.0 * request;
-                };
-                let done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
-                if done < plan.part_count() {
-                    let last = plan.part_count().min(done + parts);
-                    let bytes: u64 = (done + 1..=last)
-                        .filter_map(|n| plan.part(size, n))
-                        .map(|p| p.encrypted_len)
-                        .sum();
-                    // Encrypting runs at hundreds of MB/s: hashing's rate bounds it.
-                    return throughput.upload_ms(bytes) + throughput.hash_ms(bytes);
-                }
-                if !upload.completed && matches!(target, Target::Multipart(_)) {
-                    return request + plan.encrypted_size() as f64 / ASSEMBLY_BYTES_PER_MS;
-                }
-                request
-            }
-            Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => 0.0,
-        }
     }
 
     /// Waits `wait_ms` for a retry that is due soon, but wakes within

@@ -7,7 +7,7 @@ use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
 };
-use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, backoff_ms};
+use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, MAX_UPLOAD_RESTARTS, backoff_ms};
 use super::{Engine, EngineError};
 use crate::crypto::{
     Blake2b512, CHUNK_SIZE, FileEncryptor, Key, encrypt_message, hash_checkpoint, hash_resume,
@@ -18,7 +18,7 @@ use crate::protocol::api::{
     parse_upload_urls,
 };
 use crate::protocol::{
-    Failure, HttpRequest, HttpResponse, PartPlan, UPLOAD_LOST, URL_EXPIRED, classify,
+    Failure, HttpRequest, HttpResponse, PartPlan, Peer, UPLOAD_LOST, URL_EXPIRED, classify,
     classify_registration, classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
@@ -26,9 +26,6 @@ use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
 use crate::queue::{Item, ItemError, Step};
 use futures_util::future::join_all;
 
-/// Plaintext hashed per step: long enough to be efficient, short enough that
-/// a step fits a 25-second wake-up on a slow device.
-pub(super) const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
 /// Single-PUT URLs asked for at once (the API's maximum).
 const URL_BATCH: u32 = 50;
 /// A host thumbnail larger than this is not a thumbnail; the placeholder goes instead.
@@ -227,11 +224,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                             let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
                             after.step = Step::Uploading(Box::new(fresh));
                         }
-                        // Counted, but retried at once: a store that refuses
-                        // every URL (clock skew) still ends in `failed`
-                        // instead of looping.
-                        after.attempts = item.attempts + 1;
-                        if after.attempts >= MAX_ATTEMPTS {
+                        // Retried at once, but counted where progress does
+                        // not reset the count: between two refusals the
+                        // thumbnail and the new URLs succeed, so a store that
+                        // refuses every part (a clock skewed by hours) would
+                        // otherwise start the upload again for ever.
+                        after.restarts = item.restarts + 1;
+                        if after.restarts >= MAX_UPLOAD_RESTARTS {
                             self.fail(&mut after, &mut extra, code.into(), why);
                         } else {
                             after.last_error = Some(ItemError {
@@ -351,7 +350,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             } => {
                 let (source, info) = self.open_source(item).await?;
                 let mut hasher = hash_resume(&self.env.vault.open(&sealed_state).await?)?;
-                let len = HASH_STEP_BYTES.min(info.size - hashed.min(info.size));
+                let len = crate::scheduler::estimate::HASH_STEP_BYTES
+                    .min(info.size - hashed.min(info.size));
                 if len > 0 {
                     hasher.update(&source.read(hashed, len).await.map_err(source_failure)?);
                 }
@@ -451,7 +451,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let sent = self
                 .send(
                     api::complete_multipart(&urls.complete_url, &upload.etags),
-                    true,
+                    Peer::ObjectStore,
                     deadline_ms,
                 )
                 .await;
@@ -595,7 +595,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             let etag = result
                 .map_err(|e| StepError::Failure(classify_transport(&e)))
-                .and_then(|response| match classify(&response, true) {
+                .and_then(|response| match classify(&response, Peer::ObjectStore) {
                     // Only Complete reads ETags: a single PUT needs none.
                     None if matches!(target, Target::Single(_)) => {
                         Ok(parse_etag(&response).unwrap_or_default())
@@ -657,7 +657,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     ) -> Result<Vec<api::UploadUrl>, StepError> {
         if self.url_pool.borrow().len() < count {
             let request = self.endpoint.borrow().upload_urls(URL_BATCH);
-            let fresh = parse_upload_urls(&self.send(request, false, deadline_ms).await?)
+            let fresh = parse_upload_urls(&self.send(request, Peer::Api, deadline_ms).await?)
                 .map_err(protocol_failure)?;
             if fresh.len() < count {
                 return Err(protocol_failure(api::ProtocolError(
@@ -693,8 +693,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         let sealed = encrypt_message(&file_key, &image);
         let size = sealed.ciphertext.len() as u64;
-        self.send(api::put(&url.url, sealed.ciphertext), true, deadline_ms)
-            .await?;
+        self.send(
+            api::put(&url.url, sealed.ciphertext),
+            Peer::ObjectStore,
+            deadline_ms,
+        )
+        .await?;
         upload.thumbnail = Some(Thumbnail {
             url,
             header: sealed.header.to_vec(),
@@ -721,7 +725,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             PartPlan::Multipart { parts, .. } => {
                 let request = self.endpoint.borrow().multipart_upload_urls(parts);
-                let response = self.send(request, false, deadline_ms).await?;
+                let response = self.send(request, Peer::Api, deadline_ms).await?;
                 Target::Multipart(parse_multipart_urls(&response, parts).map_err(protocol_failure)?)
             }
         });
@@ -731,13 +735,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub(super) async fn send(
         &self,
         request: HttpRequest,
-        to_store: bool,
+        peer: Peer,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
-        self.send_classified(request, deadline_ms, &|response| {
-            classify(response, to_store)
-        })
-        .await
+        self.send_classified(request, deadline_ms, &|response| classify(response, peer))
+            .await
     }
 
     /// Sends `request`; `classify` says what an answer means.

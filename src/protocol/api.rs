@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::http::{HttpRequest, HttpResponse, Method};
 use super::json::Json;
+use crate::codec::struct_record;
 use crate::media::{Location, write_degrees};
-use crate::queue::codec::struct_record;
 
 /// Where the API is and who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use super::http::{HttpResponse, TransportError};
 
-crate::queue::codec::unit_enum_record! {
+crate::codec::unit_enum_record! {
     /// Why the whole queue pauses: nothing more can succeed until the host acts.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -80,7 +80,7 @@ pub fn classify_registration(
     response: &HttpResponse,
     previous_error: Option<&str>,
 ) -> Option<Failure> {
-    let failure = classify(response, false)?;
+    let failure = classify(response, Peer::Api)?;
     let code = api_code(response);
     Some(match (response.status, code.as_deref()) {
         (503, Some(OBJECT_SIZE_FETCH_FAILED)) => {
@@ -112,8 +112,20 @@ pub fn classify_registration(
     })
 }
 
-/// Classifies a response from the API (`store` false) or the object store.
-pub fn classify(response: &HttpResponse, store: bool) -> Option<Failure> {
+/// Who answered: the same status means different things from each (a 403
+/// from the object store is an expired presigned URL; from the API, a
+/// refusal; a 401 only the API sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Ente's API (museum, or a server with its API subset).
+    Api,
+    /// The S3-compatible object store, through presigned URLs.
+    ObjectStore,
+}
+
+/// Classifies a response from `peer`.
+pub fn classify(response: &HttpResponse, peer: Peer) -> Option<Failure> {
+    let store = peer == Peer::ObjectStore;
     let status = response.status;
     if (200..300).contains(&status) {
         return None;
@@ -219,21 +231,21 @@ mod tests {
 
     #[test]
     fn statuses_map_to_the_retry_policy() {
-        assert_eq!(classify(&response(200, &[], ""), false), None);
+        assert_eq!(classify(&response(200, &[], ""), Peer::Api), None);
         assert_eq!(
-            classify(&response(401, &[], ""), false),
+            classify(&response(401, &[], ""), Peer::Api),
             Some(Failure::Blocked(BlockedReason::Auth))
         );
         assert_eq!(
-            classify(&response(402, &[], ""), false),
+            classify(&response(402, &[], ""), Peer::Api),
             Some(Failure::Blocked(BlockedReason::Payment))
         );
         assert_eq!(
-            classify(&response(426, &[], ""), false),
+            classify(&response(426, &[], ""), Peer::Api),
             Some(Failure::Blocked(BlockedReason::Quota))
         );
         assert!(matches!(
-            classify(&response(403, &[], ""), true),
+            classify(&response(403, &[], ""), Peer::ObjectStore),
             Some(Failure::UploadAgain {
                 code: URL_EXPIRED,
                 ..
@@ -242,7 +254,7 @@ mod tests {
         let no_such_upload =
             r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code></Error>"#;
         assert!(matches!(
-            classify(&response(404, &[], no_such_upload), true),
+            classify(&response(404, &[], no_such_upload), Peer::ObjectStore),
             Some(Failure::UploadAgain {
                 code: UPLOAD_LOST,
                 ..
@@ -251,42 +263,42 @@ mod tests {
         assert!(matches!(
             classify(
                 &response(404, &[], "<Error><Code>NoSuchBucket</Code></Error>"),
-                true
+                Peer::ObjectStore
             ),
             Some(Failure::Permanent { .. })
         ));
         assert!(matches!(
-            classify(&response(404, &[], no_such_upload), false),
+            classify(&response(404, &[], no_such_upload), Peer::Api),
             Some(Failure::Permanent { .. })
         ));
         assert!(matches!(
-            classify(&response(400, &[], r#"{"code":"SIZE_MISMATCH","message":"x"}"#), false),
+            classify(&response(400, &[], r#"{"code":"SIZE_MISMATCH","message":"x"}"#), Peer::Api),
             Some(Failure::Permanent { ref code, .. }) if code == "SIZE_MISMATCH"
         ));
         assert!(matches!(
-            classify(&response(429, &[("Retry-After", "7")], ""), false),
+            classify(&response(429, &[("Retry-After", "7")], ""), Peer::Api),
             Some(Failure::Transient {
                 retry_after_ms: Some(7000),
                 ..
             })
         ));
         assert!(matches!(
-            classify(&response(503, &[], ""), true),
+            classify(&response(503, &[], ""), Peer::ObjectStore),
             Some(Failure::Transient {
                 retry_after_ms: None,
                 ..
             })
         ));
         assert!(matches!(
-            classify(&response(413, &[], ""), false),
+            classify(&response(413, &[], ""), Peer::Api),
             Some(Failure::Permanent { ref code, .. }) if code == "FILE_TOO_LARGE"
         ));
         assert!(matches!(
-            classify(&response(409, &[], r#"{"code":"OBJECT_IN_USE","message":"x"}"#), false),
+            classify(&response(409, &[], r#"{"code":"OBJECT_IN_USE","message":"x"}"#), Peer::Api),
             Some(Failure::Permanent { ref code, .. }) if code == "OBJECT_IN_USE"
         ));
         assert!(matches!(
-            classify(&response(403, &[], "{}"), false),
+            classify(&response(403, &[], "{}"), Peer::Api),
             Some(Failure::Permanent { ref code, .. }) if code == "HTTP_403"
         ));
     }
@@ -295,14 +307,14 @@ mod tests {
     fn museums_error_bodies_give_clear_codes_and_messages() {
         // museum's plain errors are `{}`, its middleware's `{"error": …}`.
         assert_eq!(
-            classify(&response(404, &[], "{}"), false),
+            classify(&response(404, &[], "{}"), Peer::Api),
             Some(Failure::Permanent {
                 code: "HTTP_404".into(),
                 why: "HTTP 404: no details".into()
             })
         );
         assert_eq!(
-            classify(&response(400, &[], ""), false),
+            classify(&response(400, &[], ""), Peer::Api),
             Some(Failure::Permanent {
                 code: "HTTP_400".into(),
                 why: "HTTP 400: no details".into()
@@ -311,7 +323,7 @@ mod tests {
         assert_eq!(
             classify(
                 &response(429, &[], r#"{"error":"Rate limit breached, try later"}"#),
-                false
+                Peer::Api
             ),
             Some(Failure::Transient {
                 retry_after_ms: None,
@@ -319,17 +331,17 @@ mod tests {
             })
         );
         assert!(matches!(
-            classify(&response(409, &[], r#"{"code":"CONFLICT","message":"taken"}"#), false),
+            classify(&response(409, &[], r#"{"code":"CONFLICT","message":"taken"}"#), Peer::Api),
             Some(Failure::Permanent { ref code, ref why }) if code == "CONFLICT" && why == "HTTP 409: taken"
         ));
         // 402 and 426 block whatever the body, at any call.
         for body in ["{}", "", r#"{"error":"x"}"#] {
             assert_eq!(
-                classify(&response(402, &[], body), false),
+                classify(&response(402, &[], body), Peer::Api),
                 Some(Failure::Blocked(BlockedReason::Payment))
             );
             assert_eq!(
-                classify(&response(426, &[], body), false),
+                classify(&response(426, &[], body), Peer::Api),
                 Some(Failure::Blocked(BlockedReason::Quota))
             );
         }

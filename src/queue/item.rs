@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
+use crate::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 
 use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
 
@@ -64,8 +64,10 @@ pub struct Item {
     pub step: Step,
     /// Failed attempts since the last progress.
     pub attempts: u32,
-    /// Times the source changed under the upload and it started over. Never
-    /// reset by progress: a file that changes at every look must not loop.
+    /// Times the upload started over: the source changed under it, or its
+    /// URLs were refused or its upload lost. Never reset by progress: a file
+    /// that changes at every look, or a store that refuses every URL, must
+    /// not loop.
     pub restarts: u32,
     /// Not before this wall-clock time (ms); 0 means now.
     pub next_attempt_ms: i64,

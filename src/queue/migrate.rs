@@ -20,7 +20,7 @@
 //! dropped); the engine reports them as it always did.
 
 use super::records::{FORMAT_KEY, RECORD_FORMAT, RecordKind};
-use crate::engine::ports::{Batch, Store, StoreError, Table};
+use crate::store::{Batch, Store, StoreError, Table};
 
 /// The format of a database that has records but no format record: every
 /// Ferry before the format record was written stored format 1.

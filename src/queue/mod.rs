@@ -1,7 +1,6 @@
 //! The upload queue's records: items, their steps, and how they are stored.
 #![forbid(unsafe_code)]
 
-pub mod codec;
 pub mod item;
 pub mod migrate;
 pub mod records;

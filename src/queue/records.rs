@@ -3,9 +3,9 @@
 //! [`Changes`], which keeps the item, its index entries and the counters
 //! consistent inside one batch.
 
-use super::codec::{Reader, Record, Writer, struct_record};
 use super::item::{Item, ItemId, PublicState};
-use crate::engine::ports::{Batch, Table};
+use crate::codec::{Reader, Record, Writer, struct_record};
+use crate::store::{Batch, Table};
 
 pub fn item_key(id: ItemId) -> Vec<u8> {
     id.to_be_bytes().to_vec()

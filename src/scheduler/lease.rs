@@ -4,7 +4,7 @@
 //! runners starting together cannot both win. A runner that dies leaves a
 //! lease that simply expires.
 
-use crate::queue::codec::struct_record;
+use crate::codec::struct_record;
 
 /// How long a lease lasts without renewal. Runners renew before each step,
 /// so this only bounds how long a dead runner blocks the next one.

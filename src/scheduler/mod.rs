@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod diagnose;
+pub mod estimate;
 mod lease;
 mod plan;
 mod report;

@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{RunPlan, Trigger};
+use crate::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 use crate::protocol::BlockedReason;
-use crate::queue::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 
 unit_enum_record! {
     /// Why a run stopped.

@@ -1,7 +1,7 @@
 //! How fast this device and link have been, kept across runs, so a run
 //! can tell before it starts a unit of work whether it will finish in time.
 
-use crate::queue::codec::struct_record;
+use crate::codec::struct_record;
 
 /// Weight of a new measurement: recent runs matter most (a phone moves
 /// between links), one odd measurement does not decide.

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-crate::queue::codec::unit_enum_record! {
+crate::codec::unit_enum_record! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
     pub enum Trigger {
         /// The app is open: no platform limit.

