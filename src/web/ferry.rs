@@ -400,7 +400,6 @@ impl Ferry {
         })
     }
 
-    /// Works through the queue until it is idle or blocked, or `budgetMs` passes.
     /// Queue counts, bytes sent and the blocked reason: one read.
     #[wasm_bindgen(unchecked_return_type = "Promise<QueueStatus>")]
     pub fn status(&self) -> Promise {
