@@ -307,6 +307,54 @@ test('an AbortSignal ends sync early; the next sync finishes the upload', async 
   assert.ok(files[0].plaintext.equals(Buffer.alloc(30 * MIB, 9)));
 });
 
+test('an abort or close() is answered within a second while the run waits for a retry', async () => {
+  const collection = await newCollection();
+  const setFaults = (rules) => api('/admin/faults', {
+    method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rules }),
+  });
+  // Every URL request answers 503: the run waits in-run for each retry
+  // (about 1 s, 2 s, 4 s, ...), then asks again.
+  await setFaults([{ route: 'GET /files/upload-urls', errorRate: 1.0 }]);
+  try {
+    const page = await openPage();
+    const result = await page.evaluate(async ({ api, token, collectionId, collectionKey }) => {
+      const { default: init, Ferry } = await import('/pkg/index.js');
+      await init();
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const settledWithin = async (promise, stop) => {
+        const outcome = promise.then((report) => ({ report }), (err) => ({ error: err.code ?? String(err) }));
+        // Inside the third wait (from about 3 s to 7 s in).
+        await sleep(3500);
+        const at = performance.now();
+        stop();
+        const result = await outcome;
+        return { ...result, ms: performance.now() - at };
+      };
+      const open = async (database) => {
+        const ferry = await Ferry.open({ endpoint: api, token, database });
+        await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+        await ferry.enqueue([{ collectionId, file: new File([new Uint8Array(5000).fill(3)], 'a.jpg') }]);
+        return ferry;
+      };
+      const first = await open('abort-wait');
+      const controller = new AbortController();
+      const aborted = await settledWithin(first.sync({ signal: controller.signal }), () => controller.abort());
+      const item = (await first.items())[0];
+      first.close();
+      const second = await open('close-wait');
+      const closed = await settledWithin(second.sync({}), () => second.close());
+      return { aborted, item, closed };
+    }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key] });
+    assert.ok(result.aborted.ms < 1000, `the abort was answered after ${result.aborted.ms} ms`);
+    assert.equal(result.aborted.report?.stoppedBecause, 'budget', JSON.stringify(result.aborted));
+    assert.equal(result.item.state, 'waiting', 'nothing lost: the item waits for the next run');
+    assert.equal(result.item.error?.code, 'RETRYING');
+    assert.ok(result.closed.ms < 1000, `close() was answered after ${result.closed.ms} ms`);
+  } finally {
+    await setFaults([{ route: 's3:UploadPart', latencyMs: 250 }]);
+  }
+});
+
 test('bad input: typed errors, reasons on items, the rest of the queue untouched', async () => {
   const collection = await newCollection();
   const page = await openPage();
