@@ -73,6 +73,32 @@ impl Harness {
         self.engine_over(self.store.clone(), chunks_per_part).await
     }
 
+    /// An engine over this harness's database whose server is `base_url`
+    /// and whose time is `clock`.
+    async fn engine_at<C: Clock>(
+        &self,
+        base_url: String,
+        clock: C,
+    ) -> Engine<MemStore, HttpTransport, MemSources, TestVault, C> {
+        let env = Env {
+            store: self.store.clone(),
+            transport: HttpTransport::default(),
+            sources: self.sources.clone(),
+            vault: TestVault(self.device_key.clone()),
+            clock,
+        };
+        let endpoint = Endpoint {
+            base_url,
+            token: self.server.token.clone(),
+        };
+        let engine = Engine::new(env, endpoint, EngineConfig::default());
+        engine
+            .set_collection_key(self.collection_id, &self.collection_key)
+            .await
+            .unwrap();
+        engine
+    }
+
     /// An engine over `store`: another database is another device.
     async fn engine_over(&self, store: MemStore, chunks_per_part: u32) -> TestEngine {
         let config = EngineConfig {
@@ -1363,24 +1389,7 @@ impl Clock for RealClock {
 async fn a_stop_is_answered_within_a_second_even_while_waiting_for_a_retry() {
     let h = Harness::start(|_| {}).await;
     h.sources.add("a", pattern(10_000, 1));
-    let engine = Engine::new(
-        Env {
-            store: h.store.clone(),
-            transport: HttpTransport::default(),
-            sources: h.sources.clone(),
-            vault: TestVault(h.device_key.clone()),
-            clock: RealClock,
-        },
-        Endpoint {
-            base_url: h.server.api_url(),
-            token: h.server.token.clone(),
-        },
-        EngineConfig::default(),
-    );
-    engine
-        .set_collection_key(h.collection_id, &h.collection_key)
-        .await
-        .unwrap();
+    let engine = h.engine_at(h.server.api_url(), RealClock).await;
     engine.enqueue(vec![h.item("a", "a.jpg")]).await.unwrap();
     // Every upload URL request answers 503 until the faults are cleared:
     // the run waits in-run for each retry (1 s, 2 s, 4 s, ...).
@@ -1454,24 +1463,9 @@ async fn offline_blocks_the_run_and_the_next_run_tries_again_by_itself() {
     let h = Harness::start(|_| {}).await;
     h.sources.add("a", pattern(10_000, 1));
     // No one listens on port 9 of loopback: the connection is refused.
-    let offline = Engine::new(
-        Env {
-            store: h.store.clone(),
-            transport: HttpTransport::default(),
-            sources: h.sources.clone(),
-            vault: TestVault(h.device_key.clone()),
-            clock: FastClock::default(),
-        },
-        Endpoint {
-            base_url: "http://127.0.0.1:9".into(),
-            token: h.server.token.clone(),
-        },
-        EngineConfig::default(),
-    );
-    offline
-        .set_collection_key(h.collection_id, &h.collection_key)
-        .await
-        .unwrap();
+    let offline = h
+        .engine_at("http://127.0.0.1:9".into(), FastClock::default())
+        .await;
     offline.enqueue(vec![h.item("a", "a.jpg")]).await.unwrap();
     let report = offline.run(None).await.unwrap();
     assert_eq!(report.stopped_because, StopReason::Offline);
