@@ -6,9 +6,9 @@
 //! - the current format: nothing to do;
 //! - a later format: refused with `NEWER_DATABASE`, nothing written (an
 //!   older Ferry must not rewrite records it cannot read);
-//! - no format record: a new database (no records) is marked with the
-//!   current format; one with records was written before the format
-//!   record existed, in [`UNMARKED_FORMAT`], and is treated as such;
+//! - no format record: a new database, or one written before the format
+//!   record existed, in [`UNMARKED_FORMAT`]; both are taken to hold that
+//!   format (a new one has no records to rewrite) and marked;
 //! - an earlier format: each migration from it up to the current format
 //!   runs in turn, and the format record moves on after each one.
 //!
@@ -134,27 +134,34 @@ pub async fn open_with<S: Store>(
     migrations: &[Migration],
     current: u8,
 ) -> Result<Opened, MigrateError> {
-    let (stored, plan) = read_plan(store, current).await?;
-    let mut opened = Opened {
-        plan,
-        migrated: 0,
-        unreadable: 0,
-    };
-    // Every step must exist before the first record is touched.
-    if let Plan::Migrate { from } = plan
-        && let Some(missing) = (from..current).find(|f| !migrations.iter().any(|m| m.from == *f))
-    {
-        return Err(MigrateError::Failed(format!(
-            "no migration from record format {missing}: this database (format {from}) \
-                 cannot be read by this Ferry (format {current}); nothing was changed"
-        )));
-    }
-    let (mut stored, mut plan) = (stored, plan);
-    // Each pass does one step; another opener moving the format record
-    // meanwhile only means planning again. Bounded, in case it never settles.
+    let mut opened: Option<Opened> = None;
+    // Each pass does one step and plans again: another opener moving the
+    // format record meanwhile is then simply seen. Bounded, in case it
+    // never settles.
     for _ in 0..=usize::from(current) + 2 {
+        let (stored, plan) = read_plan(store, current).await?;
+        let opened = match &mut opened {
+            Some(opened) => opened,
+            None => {
+                // Every step must exist before the first record is touched.
+                if let Plan::Migrate { from } = plan
+                    && let Some(missing) =
+                        (from..current).find(|f| !migrations.iter().any(|m| m.from == *f))
+                {
+                    return Err(MigrateError::Failed(format!(
+                        "no migration from record format {missing} to {current}; \
+                         nothing was changed"
+                    )));
+                }
+                opened.insert(Opened {
+                    plan,
+                    migrated: 0,
+                    unreadable: 0,
+                })
+            }
+        };
         let next = match plan {
-            Plan::Ready => return Ok(opened),
+            Plan::Ready => return Ok(*opened),
             Plan::Mark => current,
             Plan::Migrate { from } => {
                 let step = migrations
@@ -172,10 +179,9 @@ pub async fn open_with<S: Store>(
         store
             .swap(Table::Meta, FORMAT_KEY, stored.as_deref(), Some(vec![next]))
             .await?;
-        (stored, plan) = read_plan(store, current).await?;
     }
     Err(MigrateError::Failed(
-        "the database's format record kept changing while it was opened".into(),
+        "the format record kept changing".into(),
     ))
 }
 
@@ -188,11 +194,11 @@ pub async fn stored_format<S: Store>(store: &S) -> Result<Option<u8>, MigrateErr
 fn format_of(stored: Option<&[u8]>) -> Result<Option<u8>, MigrateError> {
     match stored {
         None => Ok(None),
-        Some(value) => value.first().copied().map(Some).ok_or_else(|| {
-            MigrateError::Failed(
-                "the database's format record is empty; nothing was changed".into(),
-            )
-        }),
+        Some(value) => {
+            value.first().copied().map(Some).ok_or_else(|| {
+                MigrateError::Failed("empty format record; nothing was changed".into())
+            })
+        }
     }
 }
 
@@ -207,15 +213,14 @@ async fn read_plan<S: Store>(
     current: u8,
 ) -> Result<(Option<Vec<u8>>, Plan), MigrateError> {
     let stored = store.get(Table::Meta, FORMAT_KEY).await?;
-    let found = match format_of(stored.as_deref())? {
-        Some(format) => format,
-        None if !has_records(store).await? => return Ok((None, Plan::Mark)),
-        None => UNMARKED_FORMAT,
-    };
+    // No format record: a new database, or one from before the record
+    // existed. Both are taken as UNMARKED_FORMAT (a new one has no records
+    // for the migrations to rewrite).
+    let found = format_of(stored.as_deref())?.unwrap_or(UNMARKED_FORMAT);
     if found > current {
         return Err(MigrateError::NewerDatabase(format!(
-            "this database holds record format {found}, written by a later Ferry; \
-             this one reads formats up to {current}. Update the app (nothing was changed)"
+            "a later Ferry wrote this database (record format {found}, this one reads \
+             up to {current}); update the app (nothing was changed)"
         )));
     }
     let plan = if found < current {
@@ -226,15 +231,6 @@ async fn read_plan<S: Store>(
         Plan::Mark
     };
     Ok((stored, plan))
-}
-
-async fn has_records<S: Store>(store: &S) -> Result<bool, MigrateError> {
-    for table in RECORD_TABLES {
-        if !store.scan(table, &[], &END_KEY, 1).await?.is_empty() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Rewrites every record of format `step.from` into the next; returns

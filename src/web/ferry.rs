@@ -23,7 +23,7 @@ use super::vault::WebCryptoVault;
 use crate::engine::{Engine, EngineConfig, EngineEvent, Env};
 use crate::protocol::Endpoint;
 use crate::queue::PublicState;
-use crate::queue::migrate::{self, MIGRATIONS, Migration, Opened, Plan};
+use crate::queue::migrate::{self, MIGRATIONS, Migration, Opened};
 use crate::queue::records::RECORD_FORMAT;
 use crate::scheduler::Policies;
 
@@ -218,10 +218,10 @@ pub async fn open_records(store: &IdbStore, database: &str) -> Result<Opened, Fe
     open_records_with(store, database, MIGRATIONS, RECORD_FORMAT).await
 }
 
-/// [`open_records`] with the given migrations and current format. A
-/// migration holds the database's lock: no run, in this tab, another or
-/// the service worker, writes while records are rewritten, and a second
-/// opener waits, then finds the work done.
+/// [`open_records`] with the given migrations and current format. Unless
+/// the database is already marked current, this holds the database's lock:
+/// no run, in this tab, another or the service worker, writes while records
+/// are rewritten, and a second opener waits, then finds the work done.
 #[doc(hidden)]
 pub async fn open_records_with(
     store: &IdbStore,
@@ -229,10 +229,12 @@ pub async fn open_records_with(
     migrations: &[Migration],
     current: u8,
 ) -> Result<Opened, FerryError> {
-    if !matches!(
-        migrate::plan_with(store, current).await?,
-        Plan::Migrate { .. }
-    ) {
+    // Only a database in the current format (or a later one, refused)
+    // opens without the lock; a new one waits for no one.
+    if migrate::stored_format(store)
+        .await?
+        .is_some_and(|format| format >= current)
+    {
         return Ok(migrate::open_with(store, migrations, current).await?);
     }
     let release = JsFuture::from(wait_lock(&lock_name(database))).await?;

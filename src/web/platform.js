@@ -45,6 +45,12 @@ export async function lockHeld(name) {
   }
 }
 
+// Closes the IndexedDB connection `db` when another one asks for a newer
+// version of the database (or deletes it), so this tab never holds it up.
+export function closeOnVersionChange(db) {
+  db.onversionchange = () => db.close();
+}
+
 // Whether the link is one a `wifiOnly` policy forbids: data saver on, or a
 // cellular connection, where the Network Information API tells.
 export function meteredLink() {

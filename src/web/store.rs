@@ -9,11 +9,20 @@ use idb::{
     TransactionResult,
 };
 use js_sys::Uint8Array;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::convert::describe;
 use crate::engine::ports::{Batch, Store, StoreError, Table};
 use crate::queue::migrate::MigrateError;
+
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = closeOnVersionChange)]
+    fn close_on_version_change(db: &web_sys::IdbDatabase);
+    #[wasm_bindgen(js_name = lockHeld)]
+    fn lock_held(name: &str) -> js_sys::Promise;
+}
 
 /// Object stores added by each schema version, oldest first. Versions only
 /// ever add; a database at version n upgrades through n+1, n+2, ….
@@ -35,12 +44,6 @@ pub const DEVICE_STORE: &str = "device";
 #[derive(Debug, Clone)]
 pub struct IdbStore {
     db: std::rc::Rc<Database>,
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/platform.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = lockHeld)]
-    fn lock_held(name: &str) -> js_sys::Promise;
 }
 
 fn store_error(context: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
@@ -124,26 +127,21 @@ impl IdbStore {
                 }
             }
         });
-        let mut db = request.await.map_err(|err| match &err {
+        let db = request.await.map_err(|err| match &err {
             idb::Error::DomException(e) if e.name() == "VersionError" => {
                 MigrateError::NewerDatabase(format!(
-                    "the database \"{name}\" was upgraded by a later Ferry past schema \
-                     version {version}; update the app (nothing was changed)"
+                    "a later Ferry upgraded this database past schema {version}; \
+                     update the app (nothing was changed)"
                 ))
             }
             _ => MigrateError::Store(store_error("open")(err)),
         })?;
         // A later Ferry upgrading the database waits until every connection
-        // to it closes: close this one when asked, so a tab left open does
+        // to it closes: this one closes when asked, so a tab left open does
         // not hold the upgrade up (its calls then fail with STORE_FAILED).
-        db.on_version_change(|event| {
-            if let Some(db) = event
-                .target()
-                .and_then(|target| target.dyn_into::<web_sys::IdbDatabase>().ok())
-            {
-                db.close();
-            }
-        });
+        let raw = web_sys::IdbDatabase::from(db);
+        close_on_version_change(&raw);
+        let db = Database::from(raw);
         Ok(Self {
             db: std::rc::Rc::new(db),
         })
