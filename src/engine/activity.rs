@@ -40,7 +40,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 let lease = self.env.store.get(Table::Meta, LEASE_KEY).await?;
                 lease
                     .and_then(|b| decode::<Lease>(&b).ok())
-                    .is_some_and(|l| l.expires_ms > self.env.clock.now_ms())
+                    .is_some_and(|l| !l.expired(self.env.clock.now_ms()))
             };
             Ok(active.then_some(live.working))
         })

@@ -180,14 +180,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     continue;
                 }
             };
-            let switching = self.working.get() != Some(item.id);
-            if switching || mono - live_written_ms >= LIVE_EVERY_MS {
+            if self.working.replace(Some(item.id)) != Some(item.id)
+                || mono - live_written_ms >= LIVE_EVERY_MS
+            {
                 report.elapsed_ms = mono - plan.started_ms;
                 self.update_live(report, item.id).await?;
                 live_written_ms = mono;
-            }
-            if switching {
-                self.working.set(Some(item.id));
             }
             let was_hashing = matches!(item.step, Step::Hashing { .. });
             let started = self.env.clock.monotonic_ms();

@@ -22,7 +22,12 @@ struct_record!(Lease { holder, expires_ms });
 impl Lease {
     /// Whether a runner `holder` may take over `current` at `now_ms`.
     pub fn can_take(current: Option<&Lease>, holder: u64, now_ms: i64) -> bool {
-        current.is_none_or(|lease| lease.holder == holder || lease.expires_ms <= now_ms)
+        current.is_none_or(|lease| lease.holder == holder || lease.expired(now_ms))
+    }
+
+    /// Whether the runner that holds it has let it lapse (or died) by `now_ms`.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_ms <= now_ms
     }
 }
 

@@ -517,8 +517,7 @@ impl Ferry {
     /// steps are redone later) and its `sync()` settles.
     pub fn close(&self) {
         self.closed.set(true);
-        self.engine.request_stop();
-        self.engine.env().transport.abort_run();
+        super::runs::stop_run(&self.engine);
         self.engine.env().store.close();
     }
 }

@@ -65,6 +65,14 @@ fn not_started(plan: &RunPlan, why: StopReason) -> RunReport {
     RunReport::new(plan, super::convert::int(js_sys::Date::now()), why)
 }
 
+/// Ends the run in progress at once: the engine stops after the step in
+/// flight, whose requests are aborted (that step is redone later). What the
+/// host's abort and `close()` both do.
+pub(super) fn stop_run(engine: &WebEngine) {
+    engine.request_stop();
+    engine.env().transport.abort_run();
+}
+
 /// Stops the engine's run when the host's signal aborts, for as long as it lives.
 struct StopOnAbort {
     signal: web_sys::AbortSignal,
@@ -72,19 +80,10 @@ struct StopOnAbort {
 }
 
 impl StopOnAbort {
-    fn new(
-        engine: &Rc<WebEngine>,
-        signal: Option<web_sys::AbortSignal>,
-        run_abort: Option<web_sys::AbortController>,
-    ) -> Option<Self> {
+    fn new(engine: &Rc<WebEngine>, signal: Option<web_sys::AbortSignal>) -> Option<Self> {
         let signal = signal?;
         let stopper = engine.clone();
-        let on_abort = Closure::<dyn FnMut()>::new(move || {
-            stopper.request_stop();
-            if let Some(controller) = &run_abort {
-                controller.abort();
-            }
-        });
+        let on_abort = Closure::<dyn FnMut()>::new(move || stop_run(&stopper));
         let _ = signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
         Some(Self { signal, on_abort })
     }
@@ -127,9 +126,8 @@ async fn run(
     }
     // The host's signal stops the run after the step in flight, whose
     // requests it aborts at once (that step is redone later).
-    let run_abort = web_sys::AbortController::new().ok();
-    let stopper = StopOnAbort::new(&engine, signal, run_abort.clone());
-    *engine.env().transport.run_abort.borrow_mut() = run_abort;
+    *engine.env().transport.run_abort.borrow_mut() = web_sys::AbortController::new().ok();
+    let stopper = StopOnAbort::new(&engine, signal);
     let result = engine.run_plan(plan).await;
     *engine.env().transport.run_abort.borrow_mut() = None;
     drop(stopper);
