@@ -45,12 +45,6 @@ export async function lockHeld(name) {
   }
 }
 
-// Closes the IndexedDB connection `db` when another one asks for a newer
-// version of the database (or deletes it), so this tab never holds it up.
-export function closeOnVersionChange(db) {
-  db.onversionchange = () => db.close();
-}
-
 // Whether the link is one a `wifiOnly` policy forbids: data saver on, or a
 // cellular connection, where the Network Information API tells.
 export function meteredLink() {
@@ -78,4 +72,247 @@ export async function detectEnvironment() {
     // persisted() is missing in some workers.
   }
   return out;
+}
+
+// ---- IndexedDB, for the engine's store (src/web/store.rs) ----
+//
+// Said in JavaScript: promises over requests and transactions are a few
+// lines here, and Rust glue for the same calls (an IndexedDB crate with its
+// own futures and error types) cost 9.8 KB gzip of the wasm budget. (It
+// shares this module with the rest of the platform glue: as a module of its
+// own, wasm-bindgen's headless test runner intermittently never finished
+// loading the test page.)
+//
+// Every idb* export is async, so whatever fails (a closed connection throws
+// synchronously) reaches Rust as a rejected promise. Every call is one short
+// transaction whose requests all go out before any
+// await, so a transaction never spans other work (IndexedDB commits one as
+// soon as control returns to the event loop with nothing pending). Records
+// cross the boundary packed in one Uint8Array each way, so a batch of many
+// records costs one crossing, not one per record:
+//   batch: per op, [name length u8][name][key length u32][key][0 = delete | 1 = put]
+//          and for a put [value length u32][value]
+//   scan:  per record, [key length u32][key][value length u32][value]
+// (lengths little-endian).
+
+const utf8 = new TextDecoder();
+
+function factory() {
+  const idb = globalThis.indexedDB;
+  if (!idb) throw new DOMException('IndexedDB is not available in this context', 'NotSupportedError');
+  return idb;
+}
+
+function settled(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+// Resolves when the transaction commits; rejects with why it did not (a
+// QuotaExceededError, a failed request, an abort).
+function committed(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new DOMException('the transaction was aborted', 'AbortError'));
+  });
+}
+
+// Runs `issue(tx)` (which issues requests synchronously) in a transaction
+// and waits for the commit. An exception while issuing aborts the
+// transaction, so nothing of a batch is half-written.
+function inTransaction(db, names, mode, issue) {
+  const tx = db.transaction(names, mode);
+  const done = committed(tx);
+  let result;
+  try {
+    result = issue(tx);
+  } catch (error) {
+    try {
+      tx.abort();
+    } catch {
+      // Already finished.
+    }
+    done.catch(() => {});
+    return Promise.reject(error);
+  }
+  return done.then(() => result);
+}
+
+// Opens `name` at `version`, creating the object stores each newer version
+// adds: `schema` lists them, versions split by '|', stores by ' '. A
+// connection closes itself when another asks for a newer version (or
+// deletes the database), so an open tab never holds an upgrade up.
+export async function idbOpen(name, version, schema) {
+  const added = schema.split('|').map((stores) => stores.split(' ').filter(Boolean));
+  return new Promise((resolve, reject) => {
+    const request = factory().open(name, version);
+    request.onupgradeneeded = (event) => {
+      const db = request.result;
+      for (const stores of added.slice(event.oldVersion)) {
+        for (const store of stores) db.createObjectStore(store);
+      }
+    };
+    request.onsuccess = () => {
+      const db = request.result;
+      db.onversionchange = () => db.close();
+      resolve(db);
+    };
+    request.onerror = () => reject(request.error);
+  });
+}
+
+export function idbName(db) {
+  return db.name;
+}
+
+export function idbClose(db) {
+  db.close();
+}
+
+// The value under `key` (binary or string), as stored; undefined if none.
+export async function idbGet(db, store, key) {
+  const tx = db.transaction(store, 'readonly');
+  return settled(tx.objectStore(store).get(key));
+}
+
+// Up to `limit` records with start <= key < end, packed (see above). Keys
+// and values are read by two requests in one transaction: one snapshot.
+export async function idbScan(db, store, start, end, limit) {
+  const tx = db.transaction(store, 'readonly');
+  const range = IDBKeyRange.bound(start, end, false, true);
+  const objects = tx.objectStore(store);
+  const [keys, values] = await Promise.all([
+    settled(objects.getAllKeys(range, limit)),
+    settled(objects.getAll(range, limit)),
+  ]);
+  const parts = [];
+  let length = 0;
+  for (let i = 0; i < keys.length; i++) {
+    parts.push(bytes(keys[i]), bytes(values[i]));
+    length += 8 + parts[2 * i].length + parts[2 * i + 1].length;
+  }
+  const out = new Uint8Array(length);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const part of parts) {
+    view.setUint32(at, part.length, true);
+    out.set(part, at + 4);
+    at += 4 + part.length;
+  }
+  return out;
+}
+
+function decodeBatch(packed) {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const ops = [];
+  let at = 0;
+  // Copies (slice), not views: a stored view would keep the whole batch.
+  const take = (length) => packed.slice(at, (at += length));
+  const sized = () => {
+    const length = view.getUint32(at, true);
+    at += 4;
+    return take(length);
+  };
+  while (at < packed.length) {
+    const store = utf8.decode(take(packed[at++]));
+    const key = sized();
+    const value = packed[at++] === 1 ? sized() : undefined;
+    ops.push({ store, key, value });
+  }
+  return ops;
+}
+
+// Writes and deletes a packed batch (see above) in one readwrite
+// transaction across the tables it names, all or nothing.
+export async function idbCommit(db, packed) {
+  const ops = decodeBatch(packed);
+  const names = [...new Set(ops.map((op) => op.store))];
+  if (names.length === 0) return Promise.resolve();
+  return inTransaction(db, names, 'readwrite', (tx) => {
+    for (const { store, key, value } of ops) {
+      const objects = tx.objectStore(store);
+      if (value === undefined) objects.delete(key);
+      else objects.put(value, key);
+    }
+  });
+}
+
+// Binary keys come back as ArrayBuffers, values as the Uint8Arrays stored.
+function bytes(value) {
+  return ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+}
+
+function sameBytes(a, b) {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Replaces the value under `key` with `next` (undefined: delete) only if
+// it is `expected` now (undefined: absent). Read and write share one
+// readwrite transaction, and IndexedDB runs overlapping readwrite
+// transactions one after another, so the comparison still holds when the
+// write lands. Resolves whether it swapped.
+export async function idbSwap(db, store, key, expected, next) {
+  // The arguments view wasm memory, which may move before the read settles.
+  [key, expected, next] = [key.slice(), expected?.slice(), next?.slice()];
+  const tx = db.transaction(store, 'readwrite');
+  const done = committed(tx);
+  const objects = tx.objectStore(store);
+  return new Promise((resolve, reject) => {
+    const read = objects.get(key);
+    read.onerror = () => reject(read.error);
+    read.onsuccess = () => {
+      const current = read.result;
+      const matches =
+        current === undefined ? expected === undefined : expected !== undefined && sameBytes(bytes(current), expected);
+      if (!matches) {
+        tx.abort();
+        done.catch(() => {});
+        resolve(false);
+        return;
+      }
+      try {
+        if (next === undefined) objects.delete(key);
+        else objects.put(next, key);
+      } catch (error) {
+        tx.abort();
+        done.catch(() => {});
+        reject(error);
+        return;
+      }
+      done.then(() => resolve(true), reject);
+    };
+  });
+}
+
+// Stores structured-clone values (a CryptoKey, a Blob, a file handle) by
+// string key, all in one transaction.
+export async function idbPutValues(db, store, keys, values) {
+  return inTransaction(db, store, 'readwrite', (tx) => {
+    const objects = tx.objectStore(store);
+    keys.forEach((key, i) => objects.put(values[i], key));
+  });
+}
+
+export async function idbDeleteValues(db, store, keys) {
+  return inTransaction(db, store, 'readwrite', (tx) => {
+    const objects = tx.objectStore(store);
+    for (const key of keys) objects.delete(key);
+  });
+}
+
+// Adds `value` under `key` unless one is there, and resolves with whichever
+// is stored, so two contexts racing to create it agree on one.
+export async function idbAddOnce(db, store, key, value) {
+  try {
+    await inTransaction(db, store, 'readwrite', (tx) => {
+      tx.objectStore(store).add(value, key);
+    });
+  } catch (error) {
+    if (error?.name !== 'ConstraintError') throw error;
+  }
+  return idbGet(db, store, key);
 }

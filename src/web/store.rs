@@ -1,14 +1,10 @@
 //! The engine's `Store` over IndexedDB. One object store per table, binary
 //! keys (IndexedDB compares them bytewise, as the engine's encoding needs),
-//! byte values. Every read and every batch is one short transaction whose
-//! requests are all issued before its first await, so no transaction ever
-//! spans a non-IndexedDB await (it would auto-commit under us).
+//! byte values. The IndexedDB calls themselves are in `platform.js`: each read
+//! and each batch is one short transaction there, and records cross in one
+//! packed buffer per call.
 
-use idb::{
-    Database, DatabaseEvent, Factory, KeyRange, ObjectStoreParams, Query, TransactionMode,
-    TransactionResult,
-};
-use js_sys::Uint8Array;
+use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -18,10 +14,55 @@ use crate::queue::migrate::MigrateError;
 
 #[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = closeOnVersionChange)]
-    fn close_on_version_change(db: &web_sys::IdbDatabase);
+    #[wasm_bindgen(js_name = idbOpen, catch)]
+    async fn idb_open(name: &str, version: u32, schema: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbName)]
+    fn idb_name(db: &JsValue) -> String;
+    #[wasm_bindgen(js_name = idbClose)]
+    fn idb_close(db: &JsValue);
+    #[wasm_bindgen(js_name = idbGet, catch)]
+    async fn idb_get(db: &JsValue, store: &str, key: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbScan, catch)]
+    async fn idb_scan(
+        db: &JsValue,
+        store: &str,
+        start: &[u8],
+        end: &[u8],
+        limit: u32,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbCommit, catch)]
+    async fn idb_commit(db: &JsValue, packed: &[u8]) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbSwap, catch)]
+    async fn idb_swap(
+        db: &JsValue,
+        store: &str,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        next: Option<&[u8]>,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbPutValues, catch)]
+    async fn idb_put_values(
+        db: &JsValue,
+        store: &str,
+        keys: &Array,
+        values: &Array,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbDeleteValues, catch)]
+    async fn idb_delete_values(db: &JsValue, store: &str, keys: &Array)
+    -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbAddOnce, catch)]
+    async fn idb_add_once(
+        db: &JsValue,
+        store: &str,
+        key: &str,
+        value: &JsValue,
+    ) -> Result<JsValue, JsValue>;
+}
+
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
     #[wasm_bindgen(js_name = lockHeld)]
-    fn lock_held(name: &str) -> js_sys::Promise;
+    async fn lock_held(name: &str) -> JsValue;
 }
 
 /// Object stores added by each schema version, oldest first. Versions only
@@ -43,112 +84,98 @@ pub const DEVICE_STORE: &str = "device";
 /// sources reader use the same database).
 #[derive(Debug, Clone)]
 pub struct IdbStore {
-    db: std::rc::Rc<Database>,
-}
-
-fn store_error(context: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
-    move |err| StoreError(format!("IndexedDB {context}: {}", idb_cause(&err)))
+    /// The `IDBDatabase`.
+    db: JsValue,
 }
 
 /// What the browser said (`QuotaExceededError: …`), which is all a person
-/// can act on. Not idb's own `Display`: its 45 messages cost 3 KB of wasm
-/// and add only which call failed, which `context` already says.
-fn idb_cause(err: &idb::Error) -> String {
-    use idb::Error as E;
-    match err {
-        E::DomException(e) => format!("{}: {}", e.name(), e.message()),
-        E::AddFailed(v)
-        | E::ClearFailed(v)
-        | E::CountFailed(v)
-        | E::CursorAdvanceFailed(v)
-        | E::CursorContinueFailed(v)
-        | E::CursorKeyNotFound(v)
-        | E::CursorPrimaryKeyNotFound(v)
-        | E::CursorValueNotFound(v)
-        | E::DeleteFailed(v)
-        | E::GetAllFailed(v)
-        | E::GetAllKeysFailed(v)
-        | E::GetFailed(v)
-        | E::GetKeyFailed(v)
-        | E::IndexCreateFailed(v)
-        | E::IndexDeleteFailed(v)
-        | E::IndexedDbDeleteFailed(v)
-        | E::IndexedDbNotFound(v)
-        | E::IndexedDbOpenFailed(v)
-        | E::IndexNotFound(v)
-        | E::KeyPathNotFound(v)
-        | E::KeyRangeBoundNotFound(v)
-        | E::KeyRangeCreateFailed(v)
-        | E::KeyRangeIncludesFailed(v)
-        | E::ObjectStoreCreateFailed(v)
-        | E::ObjectStoreDeleteFailed(v)
-        | E::ObjectStoreNotFound(v)
-        | E::OpenCursorFailed(v)
-        | E::OpenKeyCursorFailed(v)
-        | E::RequestErrorNotFound(v)
-        | E::RequestResultNotFound(v)
-        | E::TransactionAbortError(v)
-        | E::TransactionCommitError(v)
-        | E::TransactionModeNotFound(v)
-        | E::TransactionOpenFailed(v)
-        | E::UpdateFailed(v)
-        | E::UnexpectedJsType(_, v) => describe(v),
-        _ => "the request failed".into(),
-    }
+/// can act on, after what Ferry was doing.
+fn store_error(context: &str) -> impl Fn(JsValue) -> StoreError + '_ {
+    move |err| StoreError(format!("IndexedDB {context}: {}", describe(&err)))
 }
 
 fn bytes_key(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }
 
-/// IndexedDB returns binary keys as `ArrayBuffer`s and values as stored.
-fn to_bytes(value: &JsValue) -> Vec<u8> {
-    Uint8Array::new(value).to_vec()
+fn strings(keys: &[String]) -> Array {
+    keys.iter().map(|key| JsValue::from_str(key)).collect()
+}
+
+/// Appends `bytes` after its length, as `platform.js` reads a packed batch.
+fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
+    let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A batch as one buffer: per op, the table's name, the key, and the value
+/// or a delete mark (the layout is described in `platform.js`).
+fn pack(batch: &Batch) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (table, key, value) in &batch.ops {
+        let name = table.name().as_bytes();
+        out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(name);
+        put_sized(&mut out, key);
+        match value {
+            Some(value) => {
+                out.push(1);
+                put_sized(&mut out, value);
+            }
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+/// The records of a packed scan answer, in key order.
+fn unpack(packed: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut records = Vec::new();
+    let mut rest = packed;
+    let mut next = || {
+        let (length, tail) = rest.split_first_chunk::<4>()?;
+        let length = u32::from_le_bytes(*length) as usize;
+        let (bytes, tail) = tail.split_at_checked(length)?;
+        rest = tail;
+        Some(bytes.to_vec())
+    };
+    while let (Some(key), Some(value)) = (next(), next()) {
+        records.push((key, value));
+    }
+    records
 }
 
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name`. One whose schema
     /// a later Ferry upgraded past this one's is refused with
     /// `NEWER_DATABASE` and left as it is (IndexedDB's `VersionError`).
+    /// The connection closes itself when another asks for a newer version,
+    /// so a tab left open does not hold a later Ferry's upgrade up (its
+    /// calls then fail with STORE_FAILED).
     pub async fn open(name: &str) -> Result<Self, MigrateError> {
-        let factory = Factory::new().map_err(store_error("is unavailable"))?;
         let version = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
-        let mut request = factory
-            .open(name, Some(version))
-            .map_err(store_error("open"))?;
-        request.on_upgrade_needed(|event| {
-            let (Ok(db), Ok(old)) = (event.database(), event.old_version()) else {
-                return;
-            };
-            for stores in MIGRATIONS.iter().skip(old as usize) {
-                for store in *stores {
-                    // An error here aborts the upgrade, which fails the open.
-                    let _ = db.create_object_store(store, ObjectStoreParams::new());
-                }
-            }
-        });
-        let db = request.await.map_err(|err| match &err {
-            idb::Error::DomException(e) if e.name() == "VersionError" => {
+        let schema = MIGRATIONS
+            .iter()
+            .map(|stores| stores.join(" "))
+            .collect::<Vec<_>>()
+            .join("|");
+        let db = idb_open(name, version, &schema).await.map_err(|err| {
+            let cause = describe(&err);
+            if cause.starts_with("VersionError") {
                 MigrateError::NewerDatabase(format!(
                     "a later Ferry upgraded this database past schema {version}; \
                      update the app (nothing was changed)"
                 ))
+            } else {
+                MigrateError::Store(StoreError(format!("IndexedDB open: {cause}")))
             }
-            _ => MigrateError::Store(store_error("open")(err)),
         })?;
-        // A later Ferry upgrading the database waits until every connection
-        // to it closes: this one closes when asked, so a tab left open does
-        // not hold the upgrade up (its calls then fail with STORE_FAILED).
-        let raw = web_sys::IdbDatabase::from(db);
-        close_on_version_change(&raw);
-        let db = Database::from(raw);
-        Ok(Self {
-            db: std::rc::Rc::new(db),
-        })
+        Ok(Self { db })
     }
 
     pub fn close(&self) {
-        self.db.close();
+        idb_close(&self.db);
     }
 
     /// A raw value of the device store (the vault keeps its `CryptoKey` there).
@@ -162,17 +189,10 @@ impl IdbStore {
         store_name: &str,
         key: &str,
     ) -> Result<Option<JsValue>, StoreError> {
-        let tx = self
-            .db
-            .transaction(&[store_name], TransactionMode::ReadOnly)
-            .map_err(store_error("read"))?;
-        let store = tx.object_store(store_name).map_err(store_error("read"))?;
-        let value = store
-            .get(Query::Key(JsValue::from_str(key)))
-            .map_err(store_error("read"))?
+        let value = idb_get(&self.db, store_name, &JsValue::from_str(key))
             .await
             .map_err(store_error("read"))?;
-        Ok(value)
+        Ok((!value.is_undefined()).then_some(value))
     }
 
     /// Adds a device value unless one exists; returns whichever is stored,
@@ -182,28 +202,15 @@ impl IdbStore {
         key: &str,
         value: &JsValue,
     ) -> Result<JsValue, StoreError> {
-        let tx = self
-            .db
-            .transaction(&[DEVICE_STORE], TransactionMode::ReadWrite)
+        let stored = idb_add_once(&self.db, DEVICE_STORE, key, value)
+            .await
             .map_err(store_error("write"))?;
-        let store = tx
-            .object_store(DEVICE_STORE)
-            .map_err(store_error("write"))?;
-        let added = store.add(value, Some(&JsValue::from_str(key)));
-        match added {
-            Ok(request) => {
-                let _ = request.await;
-                let _ = tx.await;
-            }
-            Err(_) => drop(tx),
+        if stored.is_undefined() {
+            return Err(StoreError("the device key could not be stored".into()));
         }
-        self.device_value(key)
-            .await?
-            .ok_or_else(|| StoreError("the device key could not be stored".into()))
+        Ok(stored)
     }
-}
 
-impl IdbStore {
     /// Stores structured-clone values by string key, all in one transaction.
     pub async fn put_raw_values(
         &self,
@@ -213,26 +220,17 @@ impl IdbStore {
         if values.is_empty() {
             return Ok(());
         }
-        let tx = self
-            .db
-            .transaction(&[store_name], TransactionMode::ReadWrite)
+        let keys: Array = values
+            .iter()
+            .map(|(key, _)| JsValue::from_str(key))
+            .collect();
+        let values: Array = values.iter().map(|(_, value)| value.clone()).collect();
+        idb_put_values(&self.db, store_name, &keys, &values)
+            .await
             .map_err(store_error("write"))?;
-        let store = tx.object_store(store_name).map_err(store_error("write"))?;
-        for (key, value) in values {
-            store
-                .put(value, Some(&JsValue::from_str(key)))
-                .map_err(store_error("write"))?;
-        }
-        match tx.await.map_err(store_error("commit"))? {
-            TransactionResult::Committed => Ok(()),
-            TransactionResult::Aborted => {
-                Err(StoreError("IndexedDB aborted the transaction".into()))
-            }
-        }
+        Ok(())
     }
-}
 
-impl IdbStore {
     /// Deletes structured-clone values by string key, in one transaction.
     pub async fn delete_raw_values(
         &self,
@@ -242,48 +240,25 @@ impl IdbStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let tx = self
-            .db
-            .transaction(&[store_name], TransactionMode::ReadWrite)
+        idb_delete_values(&self.db, store_name, &strings(keys))
+            .await
             .map_err(store_error("delete"))?;
-        let store = tx.object_store(store_name).map_err(store_error("delete"))?;
-        for key in keys {
-            store
-                .delete(Query::Key(JsValue::from_str(key)))
-                .map_err(store_error("delete"))?;
-        }
-        match tx.await.map_err(store_error("commit"))? {
-            TransactionResult::Committed => Ok(()),
-            TransactionResult::Aborted => {
-                Err(StoreError("IndexedDB aborted the transaction".into()))
-            }
-        }
+        Ok(())
     }
 }
 
 impl Store for IdbStore {
     /// The runners' Web Lock (see `runs`), as any context of this origin sees it.
     async fn runner_active(&self) -> bool {
-        let name = super::ferry::lock_name(&self.db.name());
-        wasm_bindgen_futures::JsFuture::from(lock_held(&name))
-            .await
-            .ok()
-            .and_then(|held| held.as_bool())
-            .unwrap_or(false)
+        let name = super::ferry::lock_name(&idb_name(&self.db));
+        lock_held(&name).await.as_bool().unwrap_or(false)
     }
 
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self
-            .db
-            .transaction(&[table.name()], TransactionMode::ReadOnly)
-            .map_err(store_error("read"))?;
-        let store = tx.object_store(table.name()).map_err(store_error("read"))?;
-        let value = store
-            .get(Query::Key(bytes_key(key)))
-            .map_err(store_error("read"))?
+        let value = idb_get(&self.db, table.name(), &bytes_key(key))
             .await
             .map_err(store_error("read"))?;
-        Ok(value.as_ref().map(to_bytes))
+        Ok((!value.is_undefined()).then(|| Uint8Array::new(&value).to_vec()))
     }
 
     async fn scan(
@@ -296,74 +271,21 @@ impl Store for IdbStore {
         if start >= end || limit == 0 {
             return Ok(Vec::new());
         }
-        let tx = self
-            .db
-            .transaction(&[table.name()], TransactionMode::ReadOnly)
-            .map_err(store_error("scan"))?;
-        let store = tx.object_store(table.name()).map_err(store_error("scan"))?;
-        let range = || KeyRange::bound(&bytes_key(start), &bytes_key(end), Some(false), Some(true));
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-        // Both requests go out before either is awaited: one snapshot.
-        let keys = store
-            .get_all_keys(
-                Some(range().map_err(store_error("scan"))?.into()),
-                Some(limit),
-            )
+        let packed = idb_scan(&self.db, table.name(), start, end, limit)
+            .await
             .map_err(store_error("scan"))?;
-        let values = store
-            .get_all(
-                Some(range().map_err(store_error("scan"))?.into()),
-                Some(limit),
-            )
-            .map_err(store_error("scan"))?;
-        let keys = keys.await.map_err(store_error("scan"))?;
-        let values = values.await.map_err(store_error("scan"))?;
-        Ok(keys
-            .iter()
-            .map(to_bytes)
-            .zip(values.iter().map(to_bytes))
-            .collect())
+        Ok(unpack(&Uint8Array::new(&packed).to_vec()))
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         if batch.ops.is_empty() {
             return Ok(());
         }
-        // A handful of tables: a scan beats sorting (and sort's wasm code).
-        let mut names: Vec<&str> = Vec::new();
-        for (table, _, _) in &batch.ops {
-            if !names.contains(&table.name()) {
-                names.push(table.name());
-            }
-        }
-        let tx = self
-            .db
-            .transaction(&names, TransactionMode::ReadWrite)
-            .map_err(store_error("write"))?;
-        for (table, key, value) in &batch.ops {
-            let store = tx
-                .object_store(table.name())
-                .map_err(store_error("write"))?;
-            let key = bytes_key(key);
-            match value {
-                Some(value) => {
-                    store
-                        .put(&Uint8Array::from(value.as_slice()).into(), Some(&key))
-                        .map_err(store_error("write"))?;
-                }
-                None => {
-                    store
-                        .delete(Query::Key(key))
-                        .map_err(store_error("write"))?;
-                }
-            }
-        }
-        match tx.await.map_err(store_error("commit"))? {
-            TransactionResult::Committed => Ok(()),
-            TransactionResult::Aborted => {
-                Err(StoreError("IndexedDB aborted the transaction".into()))
-            }
-        }
+        idb_commit(&self.db, &pack(&batch))
+            .await
+            .map_err(store_error("commit"))?;
+        Ok(())
     }
 
     async fn swap(
@@ -373,41 +295,9 @@ impl Store for IdbStore {
         expected: Option<&[u8]>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, StoreError> {
-        // Read and write in one readwrite transaction: IndexedDB runs
-        // overlapping readwrite transactions one after another, so the
-        // comparison still holds when the write lands.
-        let tx = self
-            .db
-            .transaction(&[table.name()], TransactionMode::ReadWrite)
-            .map_err(store_error("swap"))?;
-        let store = tx.object_store(table.name()).map_err(store_error("swap"))?;
-        let current = store
-            .get(Query::Key(bytes_key(key)))
-            .map_err(store_error("swap"))?
+        let swapped = idb_swap(&self.db, table.name(), key, expected, new.as_deref())
             .await
             .map_err(store_error("swap"))?;
-        if current.as_ref().map(to_bytes).as_deref() != expected {
-            let _ = tx.abort();
-            return Ok(false);
-        }
-        match new {
-            Some(value) => {
-                store
-                    .put(
-                        &Uint8Array::from(value.as_slice()).into(),
-                        Some(&bytes_key(key)),
-                    )
-                    .map_err(store_error("swap"))?;
-            }
-            None => {
-                store
-                    .delete(Query::Key(bytes_key(key)))
-                    .map_err(store_error("swap"))?;
-            }
-        }
-        match tx.await.map_err(store_error("swap"))? {
-            TransactionResult::Committed => Ok(true),
-            TransactionResult::Aborted => Ok(false),
-        }
+        Ok(swapped.as_bool().unwrap_or(false))
     }
 }
