@@ -12,6 +12,7 @@ mod remote_index;
 mod retry;
 mod run;
 mod steps;
+mod upload;
 
 use std::cell::RefCell;
 
