@@ -7,6 +7,7 @@ mod activity;
 mod capture;
 mod error;
 mod placeholder;
+mod policy;
 pub mod ports;
 mod remote_index;
 mod retry;

@@ -1,12 +1,13 @@
 //! One step of one item: do its I/O, then record the result in one batch.
-//! A failure is classified once, here, into a retry, a permanent failure, or
-//! a block of the whole queue. Queued and hashing items are stepped here;
-//! an item being uploaded, in `upload.rs`.
+//! A failure's meaning for the item (a retry, a new upload, a permanent
+//! failure, a block of the whole queue) is decided in `policy.rs` and
+//! recorded here. Queued and hashing items are stepped here; an item being
+//! uploaded, in `upload.rs`.
 
+use super::policy::{self, Decision, Limits, Next, Setback, Tries};
 use super::ports::{
     Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
 };
-use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, MAX_UPLOAD_RESTARTS, backoff_ms};
 use super::{Engine, EngineError};
 use crate::crypto::{Blake2b512, hash_checkpoint, hash_resume, to_base64};
 use crate::protocol::api;
@@ -14,7 +15,7 @@ use crate::protocol::{
     Failure, HttpRequest, HttpResponse, PartPlan, Peer, URL_EXPIRED, classify, classify_transport,
 };
 use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
-use crate::queue::{Item, ItemError, Step};
+use crate::queue::{Item, Step};
 
 /// Larger sources are refused as absurd (a host reader reporting garbage).
 const MAX_SOURCE_BYTES: u64 = 1 << 40;
@@ -136,12 +137,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .advance(&mut after, &mut progress, &mut extra, deadline_ms)
             .await;
         let mut changes = Changes::new(self.counters().await?);
-        match result {
+        let setback = match result {
             Ok(()) => {
                 after.attempts = 0;
                 after.next_attempt_ms = 0;
                 after.last_error = None;
                 changes.counters.bytes_uploaded += progress.bytes_uploaded;
+                None
             }
             Err(StepError::Engine(err)) => return Err(err),
             Err(StepError::SourceChanged(info)) => {
@@ -152,92 +154,77 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 after.size = Some(info.size);
                 after.last_modified_ms = Some(info.last_modified_ms);
                 after.step = Step::Queued;
-                after.restarts = item.restarts + 1;
                 progress = Progress::default();
-                if after.restarts > MAX_RESTARTS {
-                    self.fail(
-                        &mut after,
-                        &mut extra,
-                        "SOURCE_UNSTABLE".into(),
-                        "the file kept changing while it was read (still being written, or \
-                         no longer readable); add it again once it is complete"
-                            .into(),
-                    );
-                } else {
-                    // A file edited once starts over at once; one that keeps
-                    // changing waits longer each time instead of spinning.
-                    if after.restarts > 1 {
-                        after.next_attempt_ms =
-                            self.backoff_until(item.id, after.restarts - 1, None);
-                    }
-                    after.last_error = Some(ItemError {
-                        code: "SOURCE_CHANGED".into(),
-                        message: "the file changed during upload; starting over with a new key"
-                            .into(),
-                    });
-                }
+                Some(Setback::SourceChanged)
             }
             Err(StepError::Failure(failure)) => {
                 after = item.clone();
                 progress = Progress::default();
                 extra = Batch::default();
-                match failure {
-                    Failure::Interrupted => {
-                        progress.interrupted = true;
-                        return Ok(progress);
-                    }
-                    Failure::Blocked(reason) => {
-                        // The item is untouched; the whole queue waits.
-                        let mut batch = Batch::default();
-                        batch.put(Table::Meta, BLOCKED_KEY.to_vec(), encode(&reason));
-                        self.env.store.commit(batch).await?;
-                        return Ok(progress);
-                    }
-                    Failure::Permanent { code, why } => {
-                        self.fail(&mut after, &mut extra, code, why)
-                    }
-                    Failure::UploadAgain { code, why } => {
-                        // URLs signed together expire together; a lost
-                        // upload says nothing about the pooled ones.
-                        if code == URL_EXPIRED {
-                            self.url_pool.borrow_mut().clear();
+                progress.unanswered = matches!(failure, Failure::NoAnswer { .. });
+                // URLs signed together expire together; a lost upload says
+                // nothing about the pooled ones.
+                if let Failure::UploadAgain {
+                    code: URL_EXPIRED, ..
+                } = failure
+                {
+                    self.url_pool.borrow_mut().clear();
+                }
+                Some(Setback::Failure(failure))
+            }
+        };
+        if let Some(setback) = setback {
+            let tries = Tries {
+                id: item.id,
+                attempts: item.attempts,
+                restarts: item.restarts,
+            };
+            match policy::next_state(setback, tries, &Limits::DEFAULT) {
+                Decision::Redo => {
+                    progress.interrupted = true;
+                    return Ok(progress);
+                }
+                Decision::Block(reason) => {
+                    // The item is untouched; the whole queue waits.
+                    let mut batch = Batch::default();
+                    batch.put(Table::Meta, BLOCKED_KEY.to_vec(), encode(&reason));
+                    self.env.store.commit(batch).await?;
+                    return Ok(progress);
+                }
+                Decision::Record {
+                    attempts,
+                    restarts,
+                    next,
+                    error,
+                } => {
+                    after.attempts = attempts;
+                    after.restarts = restarts;
+                    match next {
+                        Next::Fail => {
+                            // Once it fails, the item no longer stands for
+                            // its content: a later copy must be uploaded.
+                            forget_hash(&after, &mut extra);
+                            after.step = Step::Failed(error);
                         }
-                        // A new upload needs a new key and URLs; the hash stays.
-                        if let Step::Uploading(upload) = &item.step {
-                            let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
-                            after.step = Step::Uploading(Box::new(fresh));
+                        Next::Retry { delay_ms } => {
+                            after.next_attempt_ms = self.in_ms(delay_ms);
+                            after.last_error = Some(error);
                         }
-                        // Retried at once, but counted where progress does
-                        // not reset the count: between two refusals the
-                        // thumbnail and the new URLs succeed, so a store that
-                        // refuses every part (a clock skewed by hours) would
-                        // otherwise start the upload again for ever.
-                        after.restarts = item.restarts + 1;
-                        if after.restarts >= MAX_UPLOAD_RESTARTS {
-                            self.fail(&mut after, &mut extra, code.into(), why);
-                        } else {
-                            after.last_error = Some(ItemError {
-                                code: code.into(),
-                                message: why,
-                            });
+                        Next::UploadAgain => {
+                            // A new upload needs a new key and URLs; the
+                            // hash stays.
+                            if let Step::Uploading(upload) = &item.step {
+                                let fresh = self.prepare_upload(&item, upload.hash.clone()).await?;
+                                after.step = Step::Uploading(Box::new(fresh));
+                            }
+                            after.last_error = Some(error);
                         }
-                    }
-                    Failure::Transient {
-                        retry_after_ms,
-                        why,
-                    } => {
-                        after.attempts = item.attempts + 1;
-                        if after.attempts >= MAX_ATTEMPTS {
-                            self.fail(&mut after, &mut extra, "TOO_MANY_ATTEMPTS".into(), why);
-                        } else {
-                            self.retry_later(&mut after, retry_after_ms, why);
+                        Next::StartOver { delay_ms } => {
+                            if let Some(delay_ms) = delay_ms {
+                                after.next_attempt_ms = self.in_ms(delay_ms);
+                            }
+                            after.last_error = Some(error);
                         }
-                    }
-                    Failure::NoAnswer { why } => {
-                        // The backoff grows to its cap; the item never fails.
-                        progress.unanswered = true;
-                        after.attempts = item.attempts.saturating_add(1);
-                        self.retry_later(&mut after, None, why);
                     }
                 }
             }
@@ -270,32 +257,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(progress)
     }
 
-    /// Waits out the backoff for `item.attempts` before trying again.
-    fn retry_later(&self, item: &mut Item, retry_after_ms: Option<u64>, why: String) {
-        item.next_attempt_ms = self.backoff_until(item.id, item.attempts, retry_after_ms);
-        item.last_error = Some(ItemError {
-            code: "RETRYING".into(),
-            message: why,
-        });
-    }
-
-    /// The wall-clock time the backoff after `attempts` failures ends.
-    fn backoff_until(
-        &self,
-        id: crate::queue::ItemId,
-        attempts: u32,
-        retry_after_ms: Option<u64>,
-    ) -> i64 {
-        let delay = backoff_ms(id, attempts, retry_after_ms);
+    /// The wall-clock time `delay_ms` from now.
+    fn in_ms(&self, delay_ms: u64) -> i64 {
         self.env
             .clock
             .now_ms()
-            .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
-    }
-
-    fn fail(&self, item: &mut Item, extra: &mut Batch, code: String, message: String) {
-        forget_hash(item, extra);
-        item.step = Step::Failed(ItemError { code, message });
+            .saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
     }
 
     async fn advance(
