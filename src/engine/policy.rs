@@ -4,7 +4,7 @@
 //! clock: `Engine::step` records what this decides.
 
 use super::retry::{MAX_ATTEMPTS, MAX_RESTARTS, MAX_UPLOAD_RESTARTS, backoff_ms};
-use crate::protocol::{BlockedReason, Failure};
+use crate::protocol::{BlockedReason, Failure, ItemErrorCode};
 use crate::queue::{ItemError, ItemId};
 
 /// How a step went wrong, as far as the item's next state goes.
@@ -93,7 +93,7 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
             if restarts > limits.max_restarts {
                 (
                     Next::Fail,
-                    "SOURCE_UNSTABLE".into(),
+                    ItemErrorCode::SourceUnstable.name().into(),
                     "the file kept changing while it was read (still being written, or no \
                      longer readable); add it again once it is complete"
                         .into(),
@@ -104,7 +104,7 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
                 let delay_ms = (restarts > 1).then(|| backoff_ms(id, restarts - 1, None));
                 (
                     Next::StartOver { delay_ms },
-                    "SOURCE_CHANGED".into(),
+                    ItemErrorCode::SourceChanged.name().into(),
                     "the file changed during upload; starting over with a new key".into(),
                 )
             }
@@ -123,7 +123,7 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
             } else {
                 Next::UploadAgain
             };
-            (next, code.into(), why)
+            (next, code.name().into(), why)
         }
         Setback::Failure(Failure::Transient {
             retry_after_ms,
@@ -131,10 +131,18 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
         }) => {
             attempts += 1;
             if attempts >= limits.max_attempts {
-                (Next::Fail, "TOO_MANY_ATTEMPTS".into(), why)
+                (
+                    Next::Fail,
+                    ItemErrorCode::TooManyAttempts.name().into(),
+                    why,
+                )
             } else {
                 let delay_ms = backoff_ms(id, attempts, retry_after_ms);
-                (Next::Retry { delay_ms }, "RETRYING".into(), why)
+                (
+                    Next::Retry { delay_ms },
+                    ItemErrorCode::Retrying.name().into(),
+                    why,
+                )
             }
         }
         // No answer at all (the network or the server down): the backoff
@@ -142,7 +150,11 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
         Setback::Failure(Failure::NoAnswer { why }) => {
             attempts = attempts.saturating_add(1);
             let delay_ms = backoff_ms(id, attempts, None);
-            (Next::Retry { delay_ms }, "RETRYING".into(), why)
+            (
+                Next::Retry { delay_ms },
+                ItemErrorCode::Retrying.name().into(),
+                why,
+            )
         }
     };
     Decision::Record {
@@ -348,7 +360,7 @@ mod tests {
     #[test]
     fn an_upload_begins_again_until_its_restarts_are_capped() {
         let expired = || Failure::UploadAgain {
-            code: crate::protocol::URL_EXPIRED,
+            code: ItemErrorCode::UrlExpired,
             why: "an upload URL expired".into(),
         };
         for restarts in 0..MAX_UPLOAD_RESTARTS - 1 {
@@ -477,7 +489,7 @@ mod tests {
         );
         assert_eq!(next_of(Setback::SourceChanged, FRESH), (0, 1, Next::Fail));
         let lost = Failure::UploadAgain {
-            code: crate::protocol::UPLOAD_LOST,
+            code: ItemErrorCode::UploadLost,
             why: "gone".into(),
         };
         assert_eq!(next_of(Setback::Failure(lost), FRESH), (0, 1, Next::Fail));

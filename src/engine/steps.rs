@@ -12,7 +12,7 @@ use super::{Engine, EngineError};
 use crate::crypto::{Blake2b512, hash_checkpoint, hash_resume, to_base64};
 use crate::protocol::api;
 use crate::protocol::{
-    Failure, HttpRequest, HttpResponse, PartPlan, Peer, URL_EXPIRED, classify, classify_transport,
+    Failure, HttpRequest, HttpResponse, ItemErrorCode, PartPlan, Peer, classify, classify_transport,
 };
 use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
 use crate::queue::{Item, Step};
@@ -77,14 +77,14 @@ impl From<super::ports::StoreError> for StepError {
 pub(super) fn source_failure(err: SourceError) -> StepError {
     StepError::Failure(match err {
         SourceError::Gone(why) => Failure::Permanent {
-            code: "SOURCE_GONE".into(),
+            code: ItemErrorCode::SourceGone.name().into(),
             why,
         },
         SourceError::PermissionDenied(_) => {
             Failure::Blocked(crate::protocol::BlockedReason::Permission)
         }
         SourceError::Invalid(why) => Failure::Permanent {
-            code: "BAD_SOURCE".into(),
+            code: ItemErrorCode::BadSource.name().into(),
             why,
         },
         SourceError::Unreadable(why) => Failure::Transient {
@@ -165,7 +165,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 // URLs signed together expire together; a lost upload says
                 // nothing about the pooled ones.
                 if let Failure::UploadAgain {
-                    code: URL_EXPIRED, ..
+                    code: ItemErrorCode::UrlExpired,
+                    ..
                 } = failure
                 {
                     self.url_pool.borrow_mut().clear();
@@ -277,7 +278,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 let (_, info) = self.open_source(item).await?;
                 if info.size > MAX_SOURCE_BYTES {
                     return Err(Failure::Permanent {
-                        code: "BAD_SIZE".into(),
+                        code: ItemErrorCode::BadSize.name().into(),
                         why: format!("the source reports {} bytes", info.size),
                     }
                     .into());

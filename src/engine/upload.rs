@@ -7,14 +7,14 @@ use super::capture::{seal_metadata, with_static_thumbnail};
 use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{Batch, Clock, Source, Sources, Store, Table, Transport, Vault};
 use super::steps::{Progress, StepError, dedupe_key, protocol_failure, source_failure};
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, ErrorCode};
 use crate::crypto::{CHUNK_SIZE, FileEncryptor, Key, encrypt_message, to_base64, wrap_key};
 use crate::protocol::api::{
     self, NewFile, ObjectRef, parse_etag, parse_file_record, parse_multipart_urls,
     parse_upload_urls,
 };
 use crate::protocol::{
-    Failure, PartPlan, Peer, UPLOAD_LOST, classify, classify_registration, classify_transport,
+    Failure, ItemErrorCode, PartPlan, Peer, classify, classify_registration, classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::{Item, Step};
@@ -107,7 +107,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 // answers OBJECT_SIZE_FETCH_FAILED when it is not, which a
                 // second look turns into a fresh upload.
                 Err(StepError::Failure(Failure::UploadAgain {
-                    code: UPLOAD_LOST, ..
+                    code: ItemErrorCode::UploadLost,
+                    ..
                 })) => {}
                 Err(err) => return Err(err),
             }
@@ -115,16 +116,18 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             return Ok(());
         }
         let Some(thumbnail) = upload.thumbnail.as_ref() else {
-            return Err(
-                EngineError::new("CORRUPT_RECORD", "an upload has no thumbnail slot").into(),
-            );
+            return Err(EngineError::new(
+                ErrorCode::CorruptRecord,
+                "an upload has no thumbnail slot",
+            )
+            .into());
         };
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
         let collection_key = self
             .collection_key(item.new.collection_id)
             .await?
             .ok_or_else(|| Failure::Permanent {
-                code: "MISSING_COLLECTION_KEY".into(),
+                code: ItemErrorCode::MissingCollectionKey.name().into(),
                 why: format!("no key for collection {}", item.new.collection_id),
             })?;
         let wrapped = wrap_key(&file_key, &collection_key);
@@ -189,10 +192,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .min(first + self.step_parts.get().max(1) - 1);
         let (source, _) = self.open_source(item).await?;
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
-        let checkpoint = upload
-            .sealed_checkpoint
-            .as_ref()
-            .ok_or_else(|| EngineError::new("CORRUPT_RECORD", "an upload lost its encryptor"))?;
+        let checkpoint = upload.sealed_checkpoint.as_ref().ok_or_else(|| {
+            EngineError::new(ErrorCode::CorruptRecord, "an upload lost its encryptor")
+        })?;
         let mut encryptor =
             FileEncryptor::resume(&file_key, &self.env.vault.open(checkpoint).await?)?;
         let mut flights = Vec::new();
@@ -200,7 +202,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         for number in first..=last {
             let part = plan
                 .part(size, number)
-                .ok_or_else(|| EngineError::new("CORRUPT_RECORD", "part out of range"))?;
+                .ok_or_else(|| EngineError::new(ErrorCode::CorruptRecord, "part out of range"))?;
             let last_part = number == plan.part_count();
             let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
             if part.plaintext_len == 0 {
@@ -259,7 +261,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         let Some(checkpoint) = recorded else {
             return Err(first_failure.unwrap_or_else(|| {
-                EngineError::new("CORRUPT_RECORD", "no part to upload").into()
+                EngineError::new(ErrorCode::CorruptRecord, "no part to upload").into()
             }));
         };
         // Progress is kept; the failed part meets its error again next step.
