@@ -7,15 +7,17 @@ mod activity;
 mod capture;
 mod error;
 mod placeholder;
+mod policy;
 pub mod ports;
 mod remote_index;
 mod retry;
 mod run;
 mod steps;
+mod upload;
 
 use std::cell::RefCell;
 
-pub use error::EngineError;
+pub use error::{EngineError, ErrorCode};
 use ports::{Clock, Sources, Store, Table, Transport, Vault};
 
 use crate::crypto::Key;
@@ -214,7 +216,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             if self.collection_key(item.collection_id).await?.is_none() {
                 return Err(EngineError::new(
-                    "MISSING_COLLECTION_KEY",
+                    ErrorCode::MissingCollectionKey,
                     format!(
                         "item {index}: no key for collection {}; call setCollectionKey first",
                         item.collection_id
@@ -371,11 +373,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
 fn corrupt(err: impl std::fmt::Display) -> EngineError {
     EngineError::new(
-        "CORRUPT_RECORD",
+        ErrorCode::CorruptRecord,
         format!("a queue record is unreadable: {err}"),
     )
 }
 
 fn not_found(id: ItemId) -> EngineError {
-    EngineError::new("NOT_FOUND", format!("no item {id}"))
+    EngineError::new(ErrorCode::NotFound, format!("no item {id}"))
 }

@@ -14,7 +14,7 @@
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::steps::StepError;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, ErrorCode};
 use crate::crypto::Key;
 use crate::crypto::{decrypt_message, from_base64, unwrap_key};
 use crate::protocol::Peer;
@@ -141,9 +141,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         };
         let cursor_key = diff_cursor_key(collection_id);
         let mut since: i64 = match self.env.store.get(Table::Meta, &cursor_key).await? {
-            Some(bytes) => {
-                decode(&bytes).map_err(|e| EngineError::new("CORRUPT_RECORD", e.to_string()))?
-            }
+            Some(bytes) => decode(&bytes)
+                .map_err(|e| EngineError::new(ErrorCode::CorruptRecord, e.to_string()))?,
             None => 0,
         };
         for _ in 0..MAX_PAGES {

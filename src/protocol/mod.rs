@@ -11,7 +11,7 @@ pub mod part_plan;
 pub use api::Endpoint;
 pub use http::{HttpRequest, HttpResponse, Method, TransportError};
 pub use outcome::{
-    BlockedReason, Failure, OBJECT_SIZE_FETCH_FAILED, Peer, UPLOAD_LOST, UPLOAD_REJECTED,
-    URL_EXPIRED, classify, classify_registration, classify_transport,
+    BlockedReason, Failure, ItemErrorCode, OBJECT_SIZE_FETCH_FAILED, Peer, classify,
+    classify_registration, classify_transport,
 };
 pub use part_plan::{Part, PartPlan};

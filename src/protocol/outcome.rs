@@ -1,5 +1,6 @@
 //! What an HTTP outcome means for the upload, in one place: the retry
-//! policy and the queue's blocked state both follow from it.
+//! policy and the queue's blocked state both follow from it. Also the one
+//! list of the codes an item's error can carry (`ItemErrorCode`).
 
 use super::http::{HttpResponse, TransportError};
 
@@ -41,7 +42,7 @@ pub enum Failure {
     /// server refused to register objects it already holds under other
     /// attributes (`UPLOAD_REJECTED`). Start the upload again with a new key
     /// and new URLs; the hash is kept.
-    UploadAgain { code: &'static str, why: String },
+    UploadAgain { code: ItemErrorCode, why: String },
     /// This item can never succeed as it is (413, other 4xx).
     Permanent { code: String, why: String },
     /// Nothing can succeed until the host acts: pause the queue.
@@ -51,10 +52,71 @@ pub enum Failure {
     Interrupted,
 }
 
-/// Item error codes of `Failure::UploadAgain`.
-pub const URL_EXPIRED: &str = "URL_EXPIRED";
-pub const UPLOAD_LOST: &str = "UPLOAD_LOST";
-pub const UPLOAD_REJECTED: &str = "UPLOAD_REJECTED";
+/// Defines a set of error codes as one list: a fieldless enum, `ALL` (every
+/// code, in order) and `name()`, the code as the host sees it. Each code is
+/// one line, its name beside it, so none can be added without a name;
+/// `tests/names.rs` holds the TypeScript unions and the README's tables to
+/// `ALL`. Names are plain `&'static str` in a table: nothing is formatted.
+macro_rules! code_list {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $code:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $( $(#[$variant_meta])* $variant ),*
+        }
+
+        impl $name {
+            /// Every code, in the order of the definition.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The code as the host sees it.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code),*
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use code_list;
+
+code_list! {
+    /// The codes Ferry sets on a failed or waiting item (`error.code`, the
+    /// TypeScript `ItemErrorCode`). A refusal the server words itself
+    /// passes on as its own code (`Failure::Permanent`), or `HTTP_<status>`.
+    pub enum ItemErrorCode {
+        /// The source was deleted, moved, or changed on disk after it was picked.
+        SourceGone = "SOURCE_GONE",
+        /// The source changed at every look: still being written.
+        SourceUnstable = "SOURCE_UNSTABLE",
+        /// Waiting: the source changed during its upload, which starts over.
+        SourceChanged = "SOURCE_CHANGED",
+        /// The source describes itself impossibly.
+        BadSource = "BAD_SOURCE",
+        /// The source reports an absurd size.
+        BadSize = "BAD_SIZE",
+        /// The server's 413.
+        FileTooLarge = "FILE_TOO_LARGE",
+        /// Too many failures in a row that had an answer.
+        TooManyAttempts = "TOO_MANY_ATTEMPTS",
+        /// A presigned URL expired (the store's 403).
+        UrlExpired = "URL_EXPIRED",
+        /// The store or the server lost the uploaded object.
+        UploadLost = "UPLOAD_LOST",
+        /// The server refused to register the upload with a plain 400.
+        UploadRejected = "UPLOAD_REJECTED",
+        /// Waiting: a transient failure.
+        Retrying = "RETRYING",
+        /// No key for the item's collection when its file is registered.
+        MissingCollectionKey = "MISSING_COLLECTION_KEY",
+    }
+}
 
 /// museum's 503 code when it cannot HEAD an object at `POST /files`
 /// (`ente.ErrObjSizeFetchFailed`, after three tries in `sizeOf`): the
@@ -86,7 +148,7 @@ pub fn classify_registration(
         (503, Some(OBJECT_SIZE_FETCH_FAILED)) => {
             if previous_error.is_some_and(|m| m.starts_with(OBJECT_SIZE_FETCH_FAILED)) {
                 Failure::UploadAgain {
-                    code: UPLOAD_LOST,
+                    code: ItemErrorCode::UploadLost,
                     why: "the server again found nothing where the file was uploaded; \
                           starting it again"
                         .into(),
@@ -102,7 +164,7 @@ pub fn classify_registration(
             }
         }
         (400, None) => Failure::UploadAgain {
-            code: UPLOAD_REJECTED,
+            code: ItemErrorCode::UploadRejected,
             why: format!(
                 "the server refused to register the upload ({}); starting it again",
                 detail(response)
@@ -136,11 +198,11 @@ pub fn classify(response: &HttpResponse, peer: Peer) -> Option<Failure> {
         402 => Failure::Blocked(BlockedReason::Payment),
         426 => Failure::Blocked(BlockedReason::Quota),
         403 if store => Failure::UploadAgain {
-            code: URL_EXPIRED,
+            code: ItemErrorCode::UrlExpired,
             why: "an upload URL expired; asking for new ones".into(),
         },
         404 if store && s3_code(response) == Some("NoSuchUpload") => Failure::UploadAgain {
-            code: UPLOAD_LOST,
+            code: ItemErrorCode::UploadLost,
             why: "the store no longer has this upload; starting it again".into(),
         },
         408 | 425 | 429 | 500..=599 => Failure::Transient {
@@ -148,7 +210,7 @@ pub fn classify(response: &HttpResponse, peer: Peer) -> Option<Failure> {
             why: why(),
         },
         413 => Failure::Permanent {
-            code: "FILE_TOO_LARGE".into(),
+            code: ItemErrorCode::FileTooLarge.name().into(),
             why: why(),
         },
         _ => Failure::Permanent {
@@ -247,7 +309,7 @@ mod tests {
         assert!(matches!(
             classify(&response(403, &[], ""), Peer::ObjectStore),
             Some(Failure::UploadAgain {
-                code: URL_EXPIRED,
+                code: ItemErrorCode::UrlExpired,
                 ..
             })
         ));
@@ -256,7 +318,7 @@ mod tests {
         assert!(matches!(
             classify(&response(404, &[], no_such_upload), Peer::ObjectStore),
             Some(Failure::UploadAgain {
-                code: UPLOAD_LOST,
+                code: ItemErrorCode::UploadLost,
                 ..
             })
         ));
@@ -367,7 +429,7 @@ mod tests {
         assert!(matches!(
             classify_registration(&missing, Some(why)),
             Some(Failure::UploadAgain {
-                code: UPLOAD_LOST,
+                code: ItemErrorCode::UploadLost,
                 ..
             })
         ));
@@ -383,7 +445,7 @@ mod tests {
         assert!(matches!(
             classify_registration(&response(400, &[], "{}"), None),
             Some(Failure::UploadAgain {
-                code: UPLOAD_REJECTED,
+                code: ItemErrorCode::UploadRejected,
                 ..
             })
         ));

@@ -1,6 +1,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::crypto::CryptoError;
+use crate::engine::ErrorCode;
 
 #[wasm_bindgen(module = "/src/web/ferry_error.js")]
 extern "C" {
@@ -19,7 +20,7 @@ impl FerryError {
     /// The same error, said of item `index` of a batch (code `BAD_ITEM`).
     pub fn in_item(self, index: usize) -> Self {
         Self {
-            code: "BAD_ITEM",
+            code: ErrorCode::BadItem.name(),
             message: format!("item {index}: {}", self.message),
         }
     }
@@ -27,7 +28,7 @@ impl FerryError {
     /// A call on a `Ferry` after `close()`.
     pub fn closed() -> Self {
         Self {
-            code: "CLOSED",
+            code: ErrorCode::Closed.name(),
             message: "this Ferry is closed; open it again".into(),
         }
     }
@@ -35,7 +36,7 @@ impl FerryError {
     /// An argument of the wrong JavaScript type or shape.
     pub fn bad_input(message: impl Into<String>) -> Self {
         Self {
-            code: "BAD_INPUT",
+            code: ErrorCode::BadInput.name(),
             message: message.into(),
         }
     }
@@ -45,7 +46,7 @@ impl FerryError {
 impl From<JsValue> for FerryError {
     fn from(err: JsValue) -> Self {
         Self {
-            code: "PLATFORM_FAILED",
+            code: ErrorCode::PlatformFailed.name(),
             message: super::convert::describe(&err),
         }
     }
@@ -54,7 +55,7 @@ impl From<JsValue> for FerryError {
 impl From<CryptoError> for FerryError {
     fn from(err: CryptoError) -> Self {
         Self {
-            code: err.code(),
+            code: ErrorCode::from(&err).name(),
             message: err.to_string(),
         }
     }
@@ -72,7 +73,7 @@ impl From<crate::engine::EngineError> for FerryError {
 impl From<crate::engine::ports::StoreError> for FerryError {
     fn from(err: crate::engine::ports::StoreError) -> Self {
         Self {
-            code: "STORE_FAILED",
+            code: ErrorCode::StoreFailed.name(),
             message: err.0,
         }
     }
@@ -81,7 +82,7 @@ impl From<crate::engine::ports::StoreError> for FerryError {
 impl From<crate::queue::migrate::MigrateError> for FerryError {
     fn from(err: crate::queue::migrate::MigrateError) -> Self {
         Self {
-            code: err.code(),
+            code: ErrorCode::from(&err).name(),
             message: err.to_string(),
         }
     }
@@ -90,7 +91,7 @@ impl From<crate::queue::migrate::MigrateError> for FerryError {
 impl From<crate::engine::ports::VaultError> for FerryError {
     fn from(err: crate::engine::ports::VaultError) -> Self {
         Self {
-            code: "VAULT_FAILED",
+            code: ErrorCode::VaultFailed.name(),
             message: err.0,
         }
     }
@@ -102,6 +103,7 @@ impl From<FerryError> for JsValue {
     }
 }
 
+// Exactly the names of `ErrorCode::ALL` (`tests/names.rs` checks).
 #[wasm_bindgen(typescript_custom_section)]
 const FERRY_ERROR_CODES: &'static str = r#"
 /** Stable codes carried by `FerryError.code`. */

@@ -1,0 +1,405 @@
+//! The upload steps of an item whose content is hashed and not on the
+//! server: the thumbnail, the object's URLs, the parts, the multipart
+//! Complete, and the file's registration (`POST /files`). Each call does one
+//! of them; `Engine::step` records what it did before the next begins.
+
+use super::capture::{seal_metadata, with_static_thumbnail};
+use super::placeholder::PLACEHOLDER_THUMBNAIL;
+use super::ports::{Batch, Clock, Source, Sources, Store, Table, Transport, Vault};
+use super::steps::{Progress, StepError, dedupe_key, protocol_failure, source_failure};
+use super::{Engine, EngineError, ErrorCode};
+use crate::crypto::{CHUNK_SIZE, FileEncryptor, Key, encrypt_message, to_base64, wrap_key};
+use crate::protocol::api::{
+    self, NewFile, ObjectRef, parse_etag, parse_file_record, parse_multipart_urls,
+    parse_upload_urls,
+};
+use crate::protocol::{
+    Failure, ItemErrorCode, PartPlan, Peer, classify, classify_registration, classify_transport,
+};
+use crate::queue::item::{Target, Thumbnail, Upload};
+use crate::queue::{Item, Step};
+use futures_util::future::join_all;
+
+/// Single-PUT URLs asked for at once (the API's maximum).
+const URL_BATCH: u32 = 50;
+/// A host thumbnail larger than this is not a thumbnail; the placeholder goes instead.
+const MAX_THUMBNAIL_BYTES: u64 = 2 * 1024 * 1024;
+/// Ente's thumbnail limits: the longer side and the encoded size.
+const THUMBNAIL_SIDE: u32 = 720;
+const THUMBNAIL_BYTES: u32 = 100 * 1024;
+
+impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
+    /// A fresh file key and header, and the sealed metadata, for `hash`.
+    pub(super) async fn prepare_upload(
+        &self,
+        item: &Item,
+        hash: String,
+    ) -> Result<Upload, EngineError> {
+        let file_key = Key::generate();
+        let encryptor = FileEncryptor::new(&file_key);
+        let metadata = seal_metadata(&file_key, &self.file_metadata(item, &hash).await.to_json());
+        Ok(Upload {
+            hash,
+            sealed_file_key: self.env.vault.seal(file_key.as_bytes()).await?,
+            header: encryptor.header().to_vec(),
+            chunks_per_part: self.chunks_per_part.get(),
+            target: None,
+            etags: Vec::new(),
+            sealed_checkpoint: Some(self.env.vault.seal(&encryptor.checkpoint()).await?),
+            completed: false,
+            thumbnail: None,
+            metadata,
+            bytes_sent: 0,
+        })
+    }
+
+    pub(super) async fn upload_step(
+        &self,
+        item: &mut Item,
+        upload: &mut Upload,
+        progress: &mut Progress,
+        extra: &mut Batch,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let size = item.size.unwrap_or(0);
+        let plan = PartPlan::new(size, upload.chunks_per_part);
+        let thumbnail_sent = upload.thumbnail_sent();
+        if !thumbnail_sent || upload.target.is_none() {
+            // New object keys are about to be bound. If the database lost
+            // the commits of an upload that reached the server (a power cut
+            // takes back recent commits), the server holds this content
+            // already: a second upload would make a second file.
+            if let Some(file) = self
+                .already_on_server(item, &upload.hash, deadline_ms)
+                .await?
+            {
+                item.step = Step::Skipped { duplicate_of: file };
+                return Ok(());
+            }
+        }
+        if !thumbnail_sent {
+            return self
+                .send_thumbnail(item, upload, progress, deadline_ms)
+                .await;
+        }
+        let Some(target) = upload.target.clone() else {
+            return self.bind_target(upload, plan, deadline_ms).await;
+        };
+        let parts_done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
+        if parts_done < plan.part_count() {
+            return self
+                .upload_parts(item, upload, plan, &target, progress, deadline_ms)
+                .await;
+        }
+        if let (false, Target::Multipart(urls)) = (upload.completed, &target) {
+            let sent = self
+                .send(
+                    api::complete_multipart(&urls.complete_url, &upload.etags),
+                    Peer::ObjectStore,
+                    deadline_ms,
+                )
+                .await;
+            match sent {
+                Ok(_) => {}
+                // A Complete whose answer was lost, repeated on a store that
+                // forgets finished uploads, meets NoSuchUpload too. Going on
+                // is safe: `POST /files` checks the object is there, and
+                // answers OBJECT_SIZE_FETCH_FAILED when it is not, which a
+                // second look turns into a fresh upload.
+                Err(StepError::Failure(Failure::UploadAgain {
+                    code: ItemErrorCode::UploadLost,
+                    ..
+                })) => {}
+                Err(err) => return Err(err),
+            }
+            upload.completed = true;
+            return Ok(());
+        }
+        let Some(thumbnail) = upload.thumbnail.as_ref() else {
+            return Err(EngineError::new(
+                ErrorCode::CorruptRecord,
+                "an upload has no thumbnail slot",
+            )
+            .into());
+        };
+        let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+        let collection_key = self
+            .collection_key(item.new.collection_id)
+            .await?
+            .ok_or_else(|| Failure::Permanent {
+                code: ItemErrorCode::MissingCollectionKey.name().into(),
+                why: format!("no key for collection {}", item.new.collection_id),
+            })?;
+        let wrapped = wrap_key(&file_key, &collection_key);
+        let object_key = match &target {
+            Target::Single(url) => url.object_key.clone(),
+            Target::Multipart(urls) => urls.object_key.clone(),
+        };
+        let new_file = NewFile {
+            collection_id: item.new.collection_id,
+            encrypted_key: to_base64(&wrapped.encrypted_key),
+            key_decryption_nonce: to_base64(&wrapped.nonce),
+            file: ObjectRef {
+                object_key,
+                decryption_header: to_base64(&upload.header),
+                size: plan.encrypted_size(),
+            },
+            thumbnail: ObjectRef {
+                object_key: thumbnail.url.object_key.clone(),
+                decryption_header: to_base64(&thumbnail.header),
+                size: thumbnail.size,
+            },
+            metadata: upload.metadata.clone(),
+        };
+        let request = self.endpoint.borrow().create_file(&new_file);
+        let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
+        let response = self
+            .send_classified(request, deadline_ms, &|response| {
+                classify_registration(response, previous_error.as_deref())
+            })
+            .await?;
+        let record = parse_file_record(&response).map_err(protocol_failure)?;
+        // The file now stands behind this item's dedupe entry: its removal
+        // marker in a later diff must be able to take the entry out.
+        super::remote_index::record_registration(
+            extra,
+            item.new.collection_id,
+            record.id,
+            &dedupe_key(item, &upload.hash),
+        );
+        item.step = Step::Done { file_id: record.id };
+        Ok(())
+    }
+
+    /// Encrypts the next parts in order and puts them on the wire together,
+    /// each started as soon as it is sealed. The parts that succeeded in an
+    /// unbroken run from the first are recorded, with the encryptor state
+    /// after the last of them; a later part that succeeded after an earlier
+    /// one failed is sent again, since the stream cannot skip a part.
+    async fn upload_parts(
+        &self,
+        item: &Item,
+        upload: &mut Upload,
+        plan: PartPlan,
+        target: &Target,
+        progress: &mut Progress,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let size = item.size.unwrap_or(0);
+        let first = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX) + 1;
+        let last = plan
+            .part_count()
+            .min(first + self.step_parts.get().max(1) - 1);
+        let (source, _) = self.open_source(item).await?;
+        let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+        let checkpoint = upload.sealed_checkpoint.as_ref().ok_or_else(|| {
+            EngineError::new(ErrorCode::CorruptRecord, "an upload lost its encryptor")
+        })?;
+        let mut encryptor =
+            FileEncryptor::resume(&file_key, &self.env.vault.open(checkpoint).await?)?;
+        let mut flights = Vec::new();
+        let mut sealed_after = Vec::new();
+        for number in first..=last {
+            let part = plan
+                .part(size, number)
+                .ok_or_else(|| EngineError::new(ErrorCode::CorruptRecord, "part out of range"))?;
+            let last_part = number == plan.part_count();
+            let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
+            if part.plaintext_len == 0 {
+                encryptor.push_into(&mut body, &[], true)?;
+            }
+            // Read a chunk at a time: memory holds one part's ciphertext and
+            // one chunk of plaintext, whatever the part size.
+            let mut offset = 0;
+            while offset < part.plaintext_len {
+                let len = (CHUNK_SIZE as u64).min(part.plaintext_len - offset);
+                let chunk = source
+                    .read(part.plaintext_offset + offset, len)
+                    .await
+                    .map_err(source_failure)?;
+                offset += len;
+                encryptor.push_into(
+                    &mut body,
+                    &chunk,
+                    last_part && offset == part.plaintext_len,
+                )?;
+            }
+            let url = match target {
+                Target::Single(url) => url.url.clone(),
+                Target::Multipart(urls) => urls.part_urls[number as usize - 1].clone(),
+            };
+            let sent = body.len() as u64;
+            sealed_after.push((sent, encryptor.checkpoint()));
+            self.requests_in_step.set(self.requests_in_step.get() + 1);
+            flights.push(self.env.transport.send(api::put(&url, body), deadline_ms));
+        }
+        let mut first_failure = None;
+        let mut recorded = None;
+        for (result, (sent, checkpoint)) in join_all(flights).await.into_iter().zip(sealed_after) {
+            if first_failure.is_some() {
+                break;
+            }
+            let etag = result
+                .map_err(|e| StepError::Failure(classify_transport(&e)))
+                .and_then(|response| match classify(&response, Peer::ObjectStore) {
+                    // Only Complete reads ETags: a single PUT needs none.
+                    None if matches!(target, Target::Single(_)) => {
+                        Ok(parse_etag(&response).unwrap_or_default())
+                    }
+                    None => parse_etag(&response).map_err(protocol_failure),
+                    Some(failure) => Err(failure.into()),
+                });
+            match etag {
+                Ok(etag) => {
+                    upload.etags.push(etag);
+                    upload.bytes_sent += sent;
+                    progress.bytes_uploaded += sent;
+                    recorded = Some(checkpoint);
+                }
+                Err(err) => first_failure = Some(err),
+            }
+        }
+        let Some(checkpoint) = recorded else {
+            return Err(first_failure.unwrap_or_else(|| {
+                EngineError::new(ErrorCode::CorruptRecord, "no part to upload").into()
+            }));
+        };
+        // Progress is kept; the failed part meets its error again next step.
+        upload.sealed_checkpoint = Some(self.env.vault.seal(&checkpoint).await?);
+        if matches!(target, Target::Single(_)) {
+            upload.completed = true;
+        }
+        Ok(())
+    }
+
+    /// Whether a file with this item's content, type and title is on the
+    /// server already, as the dedupe index read this run sees it; the
+    /// server's file (`file:<id>`) if so.
+    async fn already_on_server(
+        &self,
+        item: &Item,
+        hash: &str,
+        deadline_ms: Option<f64>,
+    ) -> Result<Option<String>, StepError> {
+        self.index_remote(item.new.collection_id, deadline_ms)
+            .await?;
+        let key = dedupe_key(item, hash);
+        Ok(self
+            .env
+            .store
+            .get(Table::Hashes, &key)
+            .await?
+            .map(|owner| String::from_utf8_lossy(&owner).into_owned())
+            .filter(|owner| owner.starts_with("file:")))
+    }
+
+    /// Takes `count` single-PUT URLs from this run's pool, refilled 50 at a
+    /// time. A URL taken is never handed out again, whether or not the step
+    /// that took it is recorded.
+    async fn take_urls(
+        &self,
+        count: usize,
+        deadline_ms: Option<f64>,
+    ) -> Result<Vec<api::UploadUrl>, StepError> {
+        if self.url_pool.borrow().len() < count {
+            let request = self.endpoint.borrow().upload_urls(URL_BATCH);
+            let fresh = parse_upload_urls(&self.send(request, Peer::Api, deadline_ms).await?)
+                .map_err(protocol_failure)?;
+            if fresh.len() < count {
+                return Err(protocol_failure(api::ProtocolError(
+                    "the server gave too few upload URLs".into(),
+                )));
+            }
+            self.url_pool.borrow_mut().extend(fresh);
+        }
+        Ok(self.url_pool.borrow_mut().drain(..count).collect())
+    }
+
+    /// Encrypts the thumbnail and sends it to a URL taken for it in this
+    /// step. Its ciphertext cannot be made again byte for byte (a fresh
+    /// header each time, and a host's image encoder need not be
+    /// deterministic), so its URL is recorded in the same commit as its
+    /// header or never used again: an object key never holds two contents.
+    async fn send_thumbnail(
+        &self,
+        item: &Item,
+        upload: &mut Upload,
+        progress: &mut Progress,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        let mut urls = self.take_urls(1, deadline_ms).await?;
+        let url = urls.remove(0);
+        let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
+        let image = self.thumbnail_bytes(item).await;
+        // Recorded with the thumbnail: Ente's apps draw an icon for it.
+        if image == PLACEHOLDER_THUMBNAIL
+            && let Some(marked) = with_static_thumbnail(&file_key, &upload.metadata)
+        {
+            upload.metadata = marked;
+        }
+        let sealed = encrypt_message(&file_key, &image);
+        let size = sealed.ciphertext.len() as u64;
+        self.send(
+            api::put(&url.url, sealed.ciphertext),
+            Peer::ObjectStore,
+            deadline_ms,
+        )
+        .await?;
+        upload.thumbnail = Some(Thumbnail {
+            url,
+            header: sealed.header.to_vec(),
+            size,
+            uploaded: true,
+        });
+        progress.bytes_uploaded += size;
+        Ok(())
+    }
+
+    /// Gives the upload its object: a single-PUT URL from the pool, or a
+    /// multipart upload. The file's bytes are fixed by the key and header
+    /// recorded before (the same plaintext encrypts to the same ciphertext),
+    /// so its URLs may be used over several steps and runs.
+    async fn bind_target(
+        &self,
+        upload: &mut Upload,
+        plan: PartPlan,
+        deadline_ms: Option<f64>,
+    ) -> Result<(), StepError> {
+        upload.target = Some(match plan {
+            PartPlan::Single { .. } => {
+                Target::Single(self.take_urls(1, deadline_ms).await?.remove(0))
+            }
+            PartPlan::Multipart { parts, .. } => {
+                let request = self.endpoint.borrow().multipart_upload_urls(parts);
+                let response = self.send(request, Peer::Api, deadline_ms).await?;
+                Target::Multipart(parse_multipart_urls(&response, parts).map_err(protocol_failure)?)
+            }
+        });
+        Ok(())
+    }
+
+    /// The host's thumbnail, or the placeholder when there is none or it can
+    /// no longer be read: a missing thumbnail must not fail the photo.
+    async fn thumbnail_bytes(&self, item: &Item) -> Vec<u8> {
+        let Some(source_ref) = &item.new.thumbnail else {
+            return self
+                .env
+                .sources
+                .thumbnail(&item.new.source, THUMBNAIL_SIDE, THUMBNAIL_BYTES)
+                .await
+                .filter(|jpeg| !jpeg.is_empty() && jpeg.len() <= THUMBNAIL_BYTES as usize)
+                .unwrap_or_else(|| PLACEHOLDER_THUMBNAIL.to_vec());
+        };
+        let Ok(source) = self.env.sources.open(source_ref).await else {
+            return PLACEHOLDER_THUMBNAIL.to_vec();
+        };
+        let size = source.info().size;
+        if size == 0 || size > MAX_THUMBNAIL_BYTES {
+            return PLACEHOLDER_THUMBNAIL.to_vec();
+        }
+        source
+            .read(0, size)
+            .await
+            .unwrap_or_else(|_| PLACEHOLDER_THUMBNAIL.to_vec())
+    }
+}
