@@ -494,13 +494,21 @@ async fn no_answer_for_longer_than_any_retry_limit_fails_nothing() {
     let item = engine.item(id).await.unwrap().unwrap();
     assert_eq!(item.public_state(), PublicState::Waiting);
     assert!(item.attempts > 12, "attempts: {}", item.attempts);
+    // The API answered (URLs came), the store did not: its own code, and
+    // diagnose() names the likely cause.
     assert!(
         item.last_error
             .as_ref()
-            .is_some_and(|e| e.code == "RETRYING"),
+            .is_some_and(|e| e.code == "STORE_UNREACHABLE"),
         "{:?}",
         item.last_error
     );
+    let findings = engine.diagnose(&Default::default()).await.unwrap();
+    let silent = findings
+        .iter()
+        .find(|f| f.code == "STORE_UNREACHABLE")
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(silent.advice.contains("CORS"), "{silent:?}");
 
     // The outage ends: the next run uploads it.
     h.clear_faults().await;

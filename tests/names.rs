@@ -14,7 +14,7 @@ use ferry_sync::engine::ports::StoreError;
 use ferry_sync::protocol::{BlockedReason, ItemErrorCode};
 use ferry_sync::queue::migrate::MigrateError;
 use ferry_sync::queue::{FileType, PublicState};
-use ferry_sync::scheduler::{StopReason, Trigger};
+use ferry_sync::scheduler::{FindingCode, StopReason, Trigger};
 use serde::Serialize;
 
 /// The files whose TypeScript sections declare the package's unions.
@@ -80,6 +80,16 @@ fn item_error_codes() -> Vec<String> {
     )
 }
 
+fn finding_codes() -> Vec<String> {
+    set(
+        FindingCode::ALL
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect(),
+        "FindingCode",
+    )
+}
+
 /// The codes in the first column of the tables under `heading` in the
 /// README, up to the next heading: each a whole code in backticks, so a
 /// row for codes that are not Ferry's own (`HTTP_<status>`) names none.
@@ -136,6 +146,7 @@ fn typescript_code_unions_name_exactly_the_rust_codes() {
         set(ts_union("ItemErrorCode"), "ItemErrorCode"),
         item_error_codes()
     );
+    assert_eq!(set(ts_union("FindingCode"), "FindingCode"), finding_codes());
 }
 
 #[test]
@@ -147,6 +158,10 @@ fn the_readme_tables_explain_exactly_the_rust_codes() {
     assert_eq!(
         set(readme_codes("### Item errors"), "README's Item errors"),
         item_error_codes()
+    );
+    assert_eq!(
+        set(readme_codes("### Findings"), "README's Findings"),
+        finding_codes()
     );
 }
 

@@ -25,6 +25,9 @@ pub(super) struct Tries {
     pub attempts: u32,
     /// Starts over (source changes, uploads begun again); never reset.
     pub restarts: u32,
+    /// The last failure had no answer (see `Failure::NoAnswer`): `attempts`
+    /// then counts unanswered tries, which only pace the backoff.
+    pub after_no_answer: bool,
 }
 
 /// When an item gives up.
@@ -86,6 +89,7 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
         id,
         mut attempts,
         mut restarts,
+        after_no_answer,
     } = tries;
     let (next, code, message): (Next, String, String) = match setback {
         Setback::SourceChanged => {
@@ -129,6 +133,11 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
             retry_after_ms,
             why,
         }) => {
+            // The first answer after an outage counts from one: the
+            // unanswered tries before it must not use the item's attempts up.
+            if after_no_answer {
+                attempts = 0;
+            }
             attempts += 1;
             if attempts >= limits.max_attempts {
                 (
@@ -147,14 +156,10 @@ pub(super) fn next_state(setback: Setback, tries: Tries, limits: &Limits) -> Dec
         }
         // No answer at all (the network or the server down): the backoff
         // grows to its cap, and the item never fails for it.
-        Setback::Failure(Failure::NoAnswer { why }) => {
+        Setback::Failure(Failure::NoAnswer { code, why }) => {
             attempts = attempts.saturating_add(1);
             let delay_ms = backoff_ms(id, attempts, None);
-            (
-                Next::Retry { delay_ms },
-                ItemErrorCode::Retrying.name().into(),
-                why,
-            )
+            (Next::Retry { delay_ms }, code.name().into(), why)
         }
     };
     Decision::Record {
@@ -174,6 +179,7 @@ mod tests {
         id: 7,
         attempts: 0,
         restarts: 0,
+        after_no_answer: false,
     };
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Failure {
@@ -214,7 +220,10 @@ mod tests {
     #[test]
     fn the_deadline_or_an_abort_records_nothing() {
         assert_eq!(
-            decide(classify_transport(&TransportError::Aborted), FRESH),
+            decide(
+                classify_transport(&TransportError::Aborted, Peer::Api),
+                FRESH
+            ),
             Decision::Redo
         );
         // Not even near a limit does it count.
@@ -245,7 +254,7 @@ mod tests {
         }
         assert_eq!(
             decide(
-                classify_transport(&TransportError::Offline("no route".into())),
+                classify_transport(&TransportError::Offline("no route".into()), Peer::Api),
                 worn
             ),
             Decision::Block(BlockedReason::Offline)
@@ -262,6 +271,7 @@ mod tests {
             id: 3,
             attempts: 4,
             restarts: 2,
+            after_no_answer: false,
         };
         assert_eq!(
             decide(answer(413, &[], "{}"), tries),
@@ -342,19 +352,52 @@ mod tests {
 
     #[test]
     fn no_answer_retries_for_ever_and_never_fails_the_item() {
-        for attempts in [0, MAX_ATTEMPTS - 1, MAX_ATTEMPTS, 1_000, u32::MAX] {
-            let tries = Tries { attempts, ..FRESH };
-            let next = attempts.saturating_add(1);
-            let delay_ms = backoff_ms(FRESH.id, next, None);
-            assert_eq!(
-                decide(
-                    classify_transport(&TransportError::Network("reset".into())),
-                    tries
-                ),
-                record(next, 0, Next::Retry { delay_ms }, "RETRYING", "reset"),
-                "after {attempts} attempts"
-            );
+        for (peer, code) in [
+            (Peer::Api, "NO_ANSWER"),
+            (Peer::ObjectStore, "STORE_UNREACHABLE"),
+        ] {
+            for attempts in [0, MAX_ATTEMPTS - 1, MAX_ATTEMPTS, 1_000, u32::MAX] {
+                let tries = Tries { attempts, ..FRESH };
+                let next = attempts.saturating_add(1);
+                let delay_ms = backoff_ms(FRESH.id, next, None);
+                assert_eq!(
+                    decide(
+                        classify_transport(&TransportError::Network("reset".into()), peer),
+                        tries
+                    ),
+                    record(next, 0, Next::Retry { delay_ms }, code, "reset"),
+                    "after {attempts} attempts"
+                );
+            }
         }
+    }
+
+    /// Back from a long outage, the server's first answer is often a 503:
+    /// it starts the count of answered failures, it does not end it.
+    #[test]
+    fn the_first_answer_after_an_outage_counts_from_one() {
+        let after_outage = Tries {
+            attempts: MAX_ATTEMPTS + 40,
+            after_no_answer: true,
+            ..FRESH
+        };
+        let delay_ms = backoff_ms(FRESH.id, 1, None);
+        assert_eq!(
+            decide(transient("503"), after_outage),
+            record(1, 0, Next::Retry { delay_ms }, "RETRYING", "503")
+        );
+        // Without the outage, the same count is used up.
+        let worn = Tries {
+            after_no_answer: false,
+            ..after_outage
+        };
+        assert!(matches!(
+            decide(transient("503"), worn),
+            Decision::Record {
+                next: Next::Fail,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::{Engine, EngineError};
+use crate::protocol::ItemErrorCode;
 use crate::queue::records::{
     DEFERRED_KEY, LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY, THROUGHPUT_KEY, decode,
     encode, id_from_runnable_key, item_key, run_key, runnable_key,
@@ -377,12 +378,20 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let status = self.stored_status().await?;
         // Waiting items sort after every due one in the runnable index.
         let waiting = self.runnable_entries(1, 1_000).await?;
-        let mut struggling = 0;
+        let (mut struggling, mut store_unreachable, mut etag_hidden) = (0, 0, 0);
         for (key, _) in waiting {
-            if let Some(id) = id_from_runnable_key(&key)
-                && let Some(item) = self.item(id).await?
-                && item.attempts >= 3
-            {
+            let Some(id) = id_from_runnable_key(&key) else {
+                continue;
+            };
+            let Some(item) = self.item(id).await? else {
+                continue;
+            };
+            let code = item.last_error.as_ref().map(|e| &*e.code);
+            if code == Some(ItemErrorCode::StoreUnreachable.name()) {
+                store_unreachable += 1;
+            } else if code == Some(ItemErrorCode::EtagHidden.name()) {
+                etag_hidden += 1;
+            } else if item.attempts >= 3 {
                 struggling += 1;
             }
         }
@@ -391,6 +400,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             blocked: status.blocked,
             struggling,
             deferred: self.deferred().await?,
+            store_unreachable,
+            etag_hidden,
         };
         Ok(diagnose(&runs, &queue, env))
     }

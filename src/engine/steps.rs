@@ -179,6 +179,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 id: item.id,
                 attempts: item.attempts,
                 restarts: item.restarts,
+                after_no_answer: item.last_error.as_ref().is_some_and(|e| {
+                    ItemErrorCode::UNANSWERED
+                        .iter()
+                        .any(|code| code.name() == e.code)
+                }),
             };
             match policy::next_state(setback, tries, &Limits::DEFAULT) {
                 Decision::Redo => {
@@ -346,14 +351,17 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         peer: Peer,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, StepError> {
-        self.send_classified(request, deadline_ms, &|response| classify(response, peer))
-            .await
+        self.send_classified(request, peer, deadline_ms, &|response| {
+            classify(response, peer)
+        })
+        .await
     }
 
     /// Sends `request`; `classify` says what an answer means.
     pub(super) async fn send_classified(
         &self,
         request: HttpRequest,
+        peer: Peer,
         deadline_ms: Option<f64>,
         classify: &dyn Fn(&HttpResponse) -> Option<Failure>,
     ) -> Result<HttpResponse, StepError> {
@@ -363,7 +371,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .transport
             .send(request, deadline_ms)
             .await
-            .map_err(|e| StepError::Failure(classify_transport(&e)))?;
+            .map_err(|e| StepError::Failure(classify_transport(&e, peer)))?;
         match classify(&response) {
             None => Ok(response),
             Some(failure) => Err(failure.into()),

@@ -154,7 +154,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let request = self.endpoint.borrow().create_file(&new_file);
         let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
         let response = self
-            .send_classified(request, deadline_ms, &|response| {
+            .send_classified(request, Peer::Api, deadline_ms, &|response| {
                 classify_registration(response, previous_error.as_deref())
             })
             .await?;
@@ -240,13 +240,21 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 break;
             }
             let etag = result
-                .map_err(|e| StepError::Failure(classify_transport(&e)))
+                .map_err(|e| StepError::Failure(classify_transport(&e, Peer::ObjectStore)))
                 .and_then(|response| match classify(&response, Peer::ObjectStore) {
                     // Only Complete reads ETags: a single PUT needs none.
                     None if matches!(target, Target::Single(_)) => {
                         Ok(parse_etag(&response).unwrap_or_default())
                     }
-                    None => parse_etag(&response).map_err(protocol_failure),
+                    // A part stored but its ETag unreadable: the bucket's
+                    // CORS rules do not expose it, and no retry can help
+                    // until they do; the item waits, never failing for it.
+                    None => parse_etag(&response).map_err(|err| {
+                        StepError::Failure(Failure::NoAnswer {
+                            code: ItemErrorCode::EtagHidden,
+                            why: err.to_string(),
+                        })
+                    }),
                     Some(failure) => Err(failure.into()),
                 });
             match etag {

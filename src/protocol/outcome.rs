@@ -33,8 +33,11 @@ pub enum Failure {
     },
     /// No answer at all: the network failed, or the server is down. Retried
     /// with backoff like `Transient`, but never counted toward giving up: an
-    /// outage of a day must not fail the queue.
-    NoAnswer { why: String },
+    /// outage of a day must not fail the queue. `code` says whose answer
+    /// was missing (`NO_ANSWER`: the API's; `STORE_UNREACHABLE`: the object
+    /// store's; `ETAG_HIDDEN`: the store answered a part but its `ETag` was
+    /// not readable), since the cure differs.
+    NoAnswer { code: ItemErrorCode, why: String },
     /// The store no longer holds what this upload needs: a presigned URL
     /// expired (403, `URL_EXPIRED`), the multipart upload is gone (404
     /// `NoSuchUpload` from a lifecycle rule) or the server twice in a row
@@ -86,6 +89,12 @@ macro_rules! code_list {
 
 pub(crate) use code_list;
 
+impl ItemErrorCode {
+    /// The codes of `Failure::NoAnswer`: the item waits for an answer.
+    pub const UNANSWERED: &'static [Self] =
+        &[Self::NoAnswer, Self::StoreUnreachable, Self::EtagHidden];
+}
+
 code_list! {
     /// The codes Ferry sets on a failed or waiting item (`error.code`, the
     /// TypeScript `ItemErrorCode`). A refusal the server words itself
@@ -113,6 +122,15 @@ code_list! {
         UploadRejected = "UPLOAD_REJECTED",
         /// Waiting: a transient failure.
         Retrying = "RETRYING",
+        /// Waiting: no answer from the server (down, or the network failed).
+        NoAnswer = "NO_ANSWER",
+        /// Waiting: the object store gave no answer to an upload, though
+        /// the server's API hands out its URLs: a bucket without CORS rules
+        /// for this app's origin, or the store down.
+        StoreUnreachable = "STORE_UNREACHABLE",
+        /// Waiting: the object store took a part but its `ETag` header was
+        /// not readable: the bucket's CORS rules do not expose it.
+        EtagHidden = "ETAG_HIDDEN",
         /// No key for the item's collection when its file is registered.
         MissingCollectionKey = "MISSING_COLLECTION_KEY",
     }
@@ -220,10 +238,20 @@ pub fn classify(response: &HttpResponse, peer: Peer) -> Option<Failure> {
     })
 }
 
-pub fn classify_transport(err: &TransportError) -> Failure {
+/// A request that got no answer from `peer`. In a browser, a store whose
+/// CORS rules refuse this origin looks exactly like a store that is down
+/// (`fetch` says only "Failed to fetch"), so the store's silence has its
+/// own code: with the API answering, CORS is the likely cause.
+pub fn classify_transport(err: &TransportError, peer: Peer) -> Failure {
     match err {
         TransportError::Offline(_) => Failure::Blocked(BlockedReason::Offline),
-        TransportError::Network(why) => Failure::NoAnswer { why: why.clone() },
+        TransportError::Network(why) => Failure::NoAnswer {
+            code: match peer {
+                Peer::Api => ItemErrorCode::NoAnswer,
+                Peer::ObjectStore => ItemErrorCode::StoreUnreachable,
+            },
+            why: why.clone(),
+        },
         TransportError::Aborted => Failure::Interrupted,
     }
 }
@@ -471,15 +499,26 @@ mod tests {
     #[test]
     fn transport_errors() {
         assert_eq!(
-            classify_transport(&TransportError::Offline("no route".into())),
+            classify_transport(&TransportError::Offline("no route".into()), Peer::Api),
             Failure::Blocked(BlockedReason::Offline)
         );
+        let reset = TransportError::Network("reset".into());
         assert!(matches!(
-            classify_transport(&TransportError::Network("reset".into())),
-            Failure::NoAnswer { .. }
+            classify_transport(&reset, Peer::Api),
+            Failure::NoAnswer {
+                code: ItemErrorCode::NoAnswer,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_transport(&reset, Peer::ObjectStore),
+            Failure::NoAnswer {
+                code: ItemErrorCode::StoreUnreachable,
+                ..
+            }
         ));
         assert_eq!(
-            classify_transport(&TransportError::Aborted),
+            classify_transport(&TransportError::Aborted, Peer::ObjectStore),
             Failure::Interrupted
         );
     }

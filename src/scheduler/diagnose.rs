@@ -15,10 +15,34 @@ pub enum Severity {
     Error,
 }
 
+crate::protocol::outcome::code_list! {
+    /// The codes of `diagnose()`'s findings (the TypeScript `FindingCode`):
+    /// stable across releases, while the advice's wording is not.
+    pub enum FindingCode {
+        BlockedAuth = "BLOCKED_AUTH",
+        BlockedPayment = "BLOCKED_PAYMENT",
+        BlockedQuota = "BLOCKED_QUOTA",
+        BlockedPermission = "BLOCKED_PERMISSION",
+        Offline = "OFFLINE",
+        StoreUnreachable = "STORE_UNREACHABLE",
+        EtagHidden = "ETAG_HIDDEN",
+        NoBackgroundRun = "NO_BACKGROUND_RUN",
+        ItemsFailed = "ITEMS_FAILED",
+        ItemsRetrying = "ITEMS_RETRYING",
+        RunsFailing = "RUNS_FAILING",
+        NoBackgroundProgress = "NO_BACKGROUND_PROGRESS",
+        WorkDeferred = "WORK_DEFERRED",
+        RunsKilled = "RUNS_KILLED",
+        StorageNotPersisted = "STORAGE_NOT_PERSISTED",
+        PeriodicSyncUnavailable = "PERIODIC_SYNC_UNAVAILABLE",
+        BackgroundSyncUnavailable = "BACKGROUND_SYNC_UNAVAILABLE",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Stable across releases; advice wording is not.
-    pub code: String,
+    /// A [`FindingCode`]'s name.
+    pub code: &'static str,
     pub severity: Severity,
     pub advice: String,
 }
@@ -58,6 +82,10 @@ pub struct QueueState {
     pub struggling: u64,
     /// What the latest run left held back by a policy.
     pub deferred: Option<Deferred>,
+    /// Items waiting because the object store gave no answer
+    /// (`STORE_UNREACHABLE`) or hid a part's `ETag` (`ETAG_HIDDEN`).
+    pub store_unreachable: u64,
+    pub etag_hidden: u64,
 }
 
 /// Killed runs among the last background ones before it is a finding: one
@@ -75,9 +103,9 @@ fn files(n: u64) -> String {
     }
 }
 
-fn finding(code: &str, severity: Severity, advice: String) -> Finding {
+fn finding(code: FindingCode, severity: Severity, advice: String) -> Finding {
     Finding {
-        code: code.to_owned(),
+        code: code.name(),
         severity,
         advice,
     }
@@ -123,7 +151,7 @@ fn deferred_finding(deferred: &Deferred) -> Finding {
         advice.push_str(&part);
     }
     advice.push('.');
-    finding("WORK_DEFERRED", Severity::Info, advice)
+    finding(FindingCode::WorkDeferred, Severity::Info, advice)
 }
 
 /// Findings, most severe first. `runs` are newest first.
@@ -133,31 +161,62 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
 
     match queue.blocked {
         Some(BlockedReason::Auth) => out.push(finding(
-            "BLOCKED_AUTH",
+            FindingCode::BlockedAuth,
             Severity::Error,
             "Backup is paused because the session expired. Sign in again; backup continues where it stopped.".into(),
         )),
         Some(BlockedReason::Payment) => out.push(finding(
-            "BLOCKED_PAYMENT",
+            FindingCode::BlockedPayment,
             Severity::Error,
             "Backup is paused because the account has no active subscription. Renew it, then resume.".into(),
         )),
         Some(BlockedReason::Quota) => out.push(finding(
-            "BLOCKED_QUOTA",
+            FindingCode::BlockedQuota,
             Severity::Error,
             "Backup is paused because the storage is full. Free space or upgrade the plan, then resume.".into(),
         )),
         Some(BlockedReason::Permission) => out.push(finding(
-            "BLOCKED_PERMISSION",
+            FindingCode::BlockedPermission,
             Severity::Error,
             "Backup is paused because the app may no longer read your files. Grant access to the folder or photos again, then resume.".into(),
         )),
         Some(BlockedReason::Offline) => out.push(finding(
-            "OFFLINE",
+            FindingCode::Offline,
             Severity::Info,
             "The device was offline at the last run. Backup continues when it is back online.".into(),
         )),
         None => {}
+    }
+
+    // The store's silence while the API answers is, for a self-hosted
+    // server, almost always the bucket's CORS rules; said only when the
+    // device is not simply offline.
+    if queue.blocked != Some(BlockedReason::Offline) {
+        if queue.store_unreachable > 0 {
+            out.push(finding(
+                FindingCode::StoreUnreachable,
+                Severity::Warning,
+                format!(
+                    "{} wait{} because the server's file storage does not answer uploads, though the server itself answers. \
+                     If you run the server yourself, check the storage bucket's CORS rules: they must allow this app's origin \
+                     and the PUT and POST methods, and expose the ETag header. Otherwise the storage may be down; uploads retry on their own.",
+                    files(queue.store_unreachable),
+                    if queue.store_unreachable == 1 { "s" } else { "" }
+                ),
+            ));
+        }
+        if queue.etag_hidden > 0 {
+            out.push(finding(
+                FindingCode::EtagHidden,
+                Severity::Warning,
+                format!(
+                    "{} wait{} because the server's file storage hides the ETag header that large uploads need. \
+                     If you run the server yourself, add ETag to the exposed headers in the storage bucket's CORS rules.",
+                    files(queue.etag_hidden),
+                    if queue.etag_hidden == 1 { "s" } else { "" }
+                ),
+            ));
+        }
     }
 
     let background = runs.iter().find(|r| r.trigger.is_background());
@@ -173,7 +232,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
             // float printing into the wasm.
             let hours = (env.now_ms - since) / 3_600_000;
             out.push(finding(
-                "NO_BACKGROUND_RUN",
+                FindingCode::NoBackgroundRun,
                 Severity::Warning,
                 format!(
                     "No background backup for {hours} hours while {} wait{}. \
@@ -190,7 +249,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
     let failed = queue.counters.count(PublicState::Failed);
     if failed > 0 {
         out.push(finding(
-            "ITEMS_FAILED",
+            FindingCode::ItemsFailed,
             Severity::Warning,
             format!(
                 "{} could not be backed up. Each shows its reason; retry once the cause is fixed.",
@@ -200,7 +259,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
     }
     if queue.struggling > 0 {
         out.push(finding(
-            "ITEMS_RETRYING",
+            FindingCode::ItemsRetrying,
             Severity::Warning,
             format!(
                 "{} failed three or more times in a row and {} being retried. \
@@ -219,7 +278,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
     if recent_errors.len() == 3 {
         let last = recent_errors[0].error.as_deref().unwrap_or("unknown");
         out.push(finding(
-            "RUNS_FAILING",
+            FindingCode::RunsFailing,
             Severity::Error,
             format!("The last three runs stopped on an error ({last}). Storage may be full or the browser data damaged."),
         ));
@@ -236,7 +295,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
             .all(|r| r.stopped_because == StopReason::Budget && r.bytes_uploaded == 0)
     {
         out.push(finding(
-            "NO_BACKGROUND_PROGRESS",
+            FindingCode::NoBackgroundProgress,
             Severity::Warning,
             "Background runs end before finishing any work: the connection is too slow for the time the system grants. \
              Open the app on Wi-Fi for the first backup."
@@ -262,7 +321,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
         #[allow(clippy::cast_possible_truncation)] // seconds of a run
         let lasted_s = lasted_s.round() as i64;
         out.push(finding(
-            "RUNS_KILLED",
+            FindingCode::RunsKilled,
             Severity::Warning,
             format!(
                 "The system ended {} of the last background runs before they finished, after about {lasted_s} s. \
@@ -275,7 +334,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
 
     if env.storage_persisted == Some(false) && waiting > 0 {
         out.push(finding(
-            "STORAGE_NOT_PERSISTED",
+            FindingCode::StorageNotPersisted,
             Severity::Warning,
             "The browser may clear the backup queue when space runs low: persistent storage was not granted. \
              Installing the app usually grants it."
@@ -284,7 +343,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
     }
     if env.periodic_sync == Some(false) {
         out.push(finding(
-            "PERIODIC_SYNC_UNAVAILABLE",
+            FindingCode::PeriodicSyncUnavailable,
             Severity::Info,
             "Periodic background sync is not permitted, so backup runs only when the app or a push wakes it. \
              Install the app and use it regularly (Chromium grants it to installed, engaged apps)."
@@ -293,7 +352,7 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
     }
     if env.background_sync == Some(false) {
         out.push(finding(
-            "BACKGROUND_SYNC_UNAVAILABLE",
+            FindingCode::BackgroundSyncUnavailable,
             Severity::Info,
             "This browser has no Background Sync (Safari, Firefox, Android WebView): backup runs while the app is open or when a push wakes it."
                 .into(),
@@ -340,8 +399,43 @@ mod tests {
         }
     }
 
-    fn codes(findings: &[Finding]) -> Vec<&str> {
-        findings.iter().map(|f| f.code.as_str()).collect()
+    fn codes(findings: &[Finding]) -> Vec<&'static str> {
+        findings.iter().map(|f| f.code).collect()
+    }
+
+    /// The API answers and hands out URLs, the store never answers (or
+    /// hides `ETag`): the advice names the bucket's CORS rules, unless the
+    /// device is simply offline.
+    #[test]
+    fn a_silent_store_points_at_the_buckets_cors_rules() {
+        let env = Environment::default();
+        let mut q = queue(5, 0);
+        q.store_unreachable = 4;
+        q.etag_hidden = 1;
+        let findings = diagnose(&[], &q, &env);
+        let silent = findings
+            .iter()
+            .find(|f| f.code == "STORE_UNREACHABLE")
+            .unwrap();
+        assert!(
+            silent.advice.starts_with("4 files wait because"),
+            "{silent:?}"
+        );
+        assert!(silent.advice.contains("CORS"), "{silent:?}");
+        let hidden = findings.iter().find(|f| f.code == "ETAG_HIDDEN").unwrap();
+        assert!(
+            hidden.advice.starts_with("1 file waits because"),
+            "{hidden:?}"
+        );
+        assert!(hidden.advice.contains("ETag"), "{hidden:?}");
+
+        q.blocked = Some(BlockedReason::Offline);
+        let offline = codes(&diagnose(&[], &q, &env));
+        assert!(!offline.contains(&"STORE_UNREACHABLE"), "{offline:?}");
+        assert!(!offline.contains(&"ETAG_HIDDEN"), "{offline:?}");
+
+        let healthy = codes(&diagnose(&[], &queue(5, 0), &env));
+        assert!(!healthy.contains(&"STORE_UNREACHABLE"), "{healthy:?}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod report;
 mod throughput;
 mod trigger;
 
-pub use diagnose::{Environment, Finding, QueueState, Severity, diagnose};
+pub use diagnose::{Environment, Finding, FindingCode, QueueState, Severity, diagnose};
 pub use lease::{LEASE_MS, Lease};
 pub use plan::{Policies, RunPlan};
 pub use report::{Deferred, LiveRun, RunReport, StopReason};

@@ -93,7 +93,7 @@ export interface QueueStatus {
 export type ItemErrorCode =
   | "SOURCE_GONE" | "SOURCE_UNSTABLE" | "SOURCE_CHANGED" | "BAD_SOURCE" | "BAD_SIZE"
   | "FILE_TOO_LARGE" | "TOO_MANY_ATTEMPTS" | "URL_EXPIRED" | "UPLOAD_LOST" | "UPLOAD_REJECTED" | "RETRYING"
-  | "MISSING_COLLECTION_KEY" | (string & {});
+  | "NO_ANSWER" | "STORE_UNREACHABLE" | "ETAG_HIDDEN" | "MISSING_COLLECTION_KEY" | (string & {});
 export interface QueueItem {
   id: number; state: ItemState; collectionId: number; title: string; fileType: FileTypeName;
   size: number | null; bytesSent: number; fileId: number | null;
@@ -137,7 +137,13 @@ export interface RunReport {
    */
   deferred: DeferredWork | null;
 }
-export interface Finding { code: string; severity: "info" | "warning" | "error"; advice: string; }
+/** What `diagnose()` found: stable codes; the advice's wording may change. */
+export type FindingCode =
+  | "BLOCKED_AUTH" | "BLOCKED_PAYMENT" | "BLOCKED_QUOTA" | "BLOCKED_PERMISSION" | "OFFLINE"
+  | "STORE_UNREACHABLE" | "ETAG_HIDDEN" | "NO_BACKGROUND_RUN" | "ITEMS_FAILED" | "ITEMS_RETRYING"
+  | "RUNS_FAILING" | "NO_BACKGROUND_PROGRESS" | "WORK_DEFERRED" | "RUNS_KILLED" | "STORAGE_NOT_PERSISTED"
+  | "PERIODIC_SYNC_UNAVAILABLE" | "BACKGROUND_SYNC_UNAVAILABLE";
+export interface Finding { code: FindingCode; severity: "info" | "warning" | "error"; advice: string; }
 /** What the host knows of its platform; Ferry detects what it can. */
 export interface DiagnoseOptions {
   periodicSync?: boolean; backgroundSync?: boolean; storagePersisted?: boolean;
