@@ -63,31 +63,26 @@ fn set(mut names: Vec<String>, what: &str) -> Vec<String> {
     names
 }
 
+/// The names of a `code_list!`'s codes, as a set.
+macro_rules! listed {
+    ($list:ident) => {
+        set(
+            $list::ALL.iter().map(|c| c.name().to_owned()).collect(),
+            stringify!($list),
+        )
+    };
+}
+
 fn error_codes() -> Vec<String> {
-    set(
-        ErrorCode::ALL.iter().map(|c| c.name().to_owned()).collect(),
-        "ErrorCode",
-    )
+    listed!(ErrorCode)
 }
 
 fn item_error_codes() -> Vec<String> {
-    set(
-        ItemErrorCode::ALL
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect(),
-        "ItemErrorCode",
-    )
+    listed!(ItemErrorCode)
 }
 
 fn finding_codes() -> Vec<String> {
-    set(
-        FindingCode::ALL
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect(),
-        "FindingCode",
-    )
+    listed!(FindingCode)
 }
 
 /// The codes in the first column of the tables under `heading` in the

@@ -183,15 +183,7 @@ mod tests {
     };
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Failure {
-        let response = HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        };
-        classify(&response, Peer::Api).expect("a failure")
+        classify(&HttpResponse::sample(status, headers, body), Peer::Api).expect("a failure")
     }
 
     fn decide(failure: Failure, tries: Tries) -> Decision {

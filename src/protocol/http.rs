@@ -36,6 +36,19 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// A response as a server would send it, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn sample(status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        Self {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

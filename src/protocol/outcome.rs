@@ -309,14 +309,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse::sample(status, headers, body)
     }
 
     #[test]
