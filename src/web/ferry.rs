@@ -170,7 +170,9 @@ pub(super) struct Listeners(Rc<std::cell::RefCell<Vec<(String, Function)>>>);
 
 impl Listeners {
     /// Calls every listener of `event`. A listener that throws is the host's
-    /// bug; it must not stop an upload, so its error is contained here.
+    /// bug; it must not stop an upload, so its error is contained here, and
+    /// reported as any uncaught callback error is (`reportError`: the
+    /// global `error` event and the console), not swallowed.
     pub(super) fn emit(&self, event: &str, payload: &JsValue) {
         let listeners: Vec<Function> = self
             .0
@@ -180,7 +182,11 @@ impl Listeners {
             .map(|(_, f)| f.clone())
             .collect();
         for listener in listeners {
-            let _ = listener.call1(&JsValue::NULL, payload);
+            if let Err(error) = listener.call1(&JsValue::NULL, payload)
+                && let Some(report) = super::global::function("reportError")
+            {
+                let _ = report.call1(&JsValue::NULL, &error);
+            }
         }
     }
 }

@@ -60,6 +60,10 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
     const events = { item: [], progress: [], run: [] };
     for (const name of Object.keys(events)) ferry.on(name, (payload) => events[name].push(payload));
     ferry.on('item', () => { throw new Error('a broken listener'); });
+    // A listener's error is the host's bug: reported as any uncaught
+    // callback error is, not swallowed.
+    const reported = [];
+    globalThis.addEventListener('error', (event) => { reported.push(event.error?.message); event.preventDefault(); });
     let unknownEvent = null;
     try { ferry.on('finished', () => {}); } catch (err) { unknownEvent = { code: err.code, name: err.name }; }
     const ids = await ferry.enqueue(files.map((file) => ({ collectionId, file })));
@@ -87,7 +91,7 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
       copiesLeft = await storedCopies();
     }
     ferry.close();
-    return { ids, before, report, status, done, events, unknownEvent, copiesLeft };
+    return { ids, before, report, status, done, events, unknownEvent, copiesLeft, reported };
   }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], sizes, contentSource: content.toString() });
 
   assert.equal(result.ids.length, 5);
@@ -104,6 +108,8 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
   // Events: every item reported done, progress only grows and ends at the
   // encrypted size, one run report, and a throwing listener broke nothing.
   assert.deepEqual(result.unknownEvent, { code: 'BAD_INPUT', name: 'FerryError' });
+  assert.ok(result.reported.length >= 5, `the broken listener's errors were reported: ${result.reported.length}`);
+  assert.ok(result.reported.every((message) => message === 'a broken listener'), JSON.stringify(result.reported));
   for (const id of result.ids) {
     assert.ok(result.events.item.some((e) => e.id === id && e.state === 'done'), `item ${id} reported done`);
     const progress = result.events.progress.filter((e) => e.id === id);
