@@ -2063,3 +2063,86 @@ async fn a_store_that_refuses_every_url_fails_the_item_instead_of_looping() {
     }
     assert!(h.server_files().await.is_empty());
 }
+
+/// A device away for weeks: every stored URL has expired, the bucket's
+/// lifecycle rule has aborted every unfinished multipart upload, and the
+/// session token has expired. Items were left at different points: a
+/// multipart upload with parts stored, URLs pooled for files not yet
+/// begun. Once the person signs in again, one run recovers all of it:
+/// every file on the server exactly once, with its own bytes.
+#[tokio::test(flavor = "current_thread")]
+async fn one_run_after_a_long_absence_recovers_everything_once() {
+    let h = Harness::start(|config| config.url_expiry_secs = 1).await;
+    let sources = [
+        ("big.mp4", pattern(30 * MIB, 11)), // 4 parts of 2 chunks
+        ("small.jpg", pattern(300_000, 12)),
+        ("waiting.jpg", pattern(50_000, 13)),
+        ("later.jpg", pattern(70_000, 14)),
+    ];
+    for (title, data) in &sources {
+        h.sources.add(title, data.clone());
+    }
+    let engine = h.engine(2).await;
+    let mut ids = engine
+        .enqueue(vec![
+            h.item("big.mp4", "big.mp4"),
+            h.item("small.jpg", "small.jpg"),
+        ])
+        .await
+        .unwrap();
+    // The multipart upload has parts stored; the small file took single-PUT
+    // URLs from a batch, whose others stay pooled.
+    step_until(&engine, ids[0], |u| !u.etags.is_empty()).await;
+    ids.extend(
+        engine
+            .enqueue(vec![
+                h.item("waiting.jpg", "waiting.jpg"),
+                h.item("later.jpg", "later.jpg"),
+            ])
+            .await
+            .unwrap(),
+    );
+    let done_before = h.server_files().await.len();
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(h.abort_unfinished_uploads().await >= 1);
+    engine.set_token("expired-session".into());
+    engine.env().clock.sleep_ms(21 * 24 * 3_600_000).await;
+    assert_eq!(
+        engine.run(None).await.unwrap().stopped_because,
+        StopReason::Auth
+    );
+
+    engine.set_token(h.server.token.clone());
+    engine.resume().await.unwrap();
+    let outcome = engine.run(None).await.unwrap();
+    assert_eq!(outcome.stopped_because, StopReason::Idle, "{outcome:?}");
+    assert_eq!(outcome.files_done as usize, 4 - done_before, "{outcome:?}");
+    for id in &ids {
+        let item = engine.item(*id).await.unwrap().unwrap();
+        assert!(matches!(item.step, Step::Done { .. }), "{item:?}");
+    }
+    let mut files = h.server_files().await;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = sources.to_vec();
+    expected.sort_by(|a, b| a.0.cmp(b.0));
+    assert_eq!(files.len(), expected.len());
+    for (file, (title, data)) in files.iter().zip(&expected) {
+        assert_eq!(file.0, *title);
+        assert!(file.1 == *data, "{title} decrypts to its own bytes");
+    }
+    let counts = h.request_counts().await;
+    assert_eq!(
+        counts["POST /files"], 4,
+        "each file registered once: {counts}"
+    );
+    // The expired pool and the aborted upload were replaced, not retried.
+    assert!(
+        counts["GET /files/upload-urls"].as_u64().unwrap() >= 2,
+        "{counts}"
+    );
+    assert!(
+        counts["GET /files/multipart-upload-urls"].as_u64().unwrap() >= 2,
+        "{counts}"
+    );
+}
