@@ -53,6 +53,21 @@ impl Batch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
+impl StoreError {
+    const FULL: &'static str = "storage full: ";
+
+    /// The device's storage for this app ran out (IndexedDB's
+    /// `QuotaExceededError`): nothing more can be recorded until space is
+    /// freed, which the person must be told, unlike a damaged database.
+    pub fn full(cause: &str) -> Self {
+        Self(format!("{}{cause}", Self::FULL))
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0.starts_with(Self::FULL)
+    }
+}
+
 /// Durable key-value storage with atomic batches.
 pub trait Store {
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

@@ -34,6 +34,8 @@ code_list! {
         NewerDatabase = "NEWER_DATABASE",
         MigrationFailed = "MIGRATION_FAILED",
         StoreFailed = "STORE_FAILED",
+        /// The device's storage for this app ran out.
+        StorageFull = "STORAGE_FULL",
         VaultFailed = "VAULT_FAILED",
         /// A call after `close()`.
         Closed = "CLOSED",
@@ -106,7 +108,12 @@ impl std::error::Error for EngineError {}
 
 impl From<super::ports::StoreError> for EngineError {
     fn from(err: super::ports::StoreError) -> Self {
-        Self::new(ErrorCode::StoreFailed, err.0)
+        let code = if err.is_full() {
+            ErrorCode::StorageFull
+        } else {
+            ErrorCode::StoreFailed
+        };
+        Self::new(code, err.0)
     }
 }
 

@@ -23,6 +23,7 @@ crate::protocol::outcome::code_list! {
         BlockedPayment = "BLOCKED_PAYMENT",
         BlockedQuota = "BLOCKED_QUOTA",
         BlockedPermission = "BLOCKED_PERMISSION",
+        StorageFull = "STORAGE_FULL",
         Offline = "OFFLINE",
         StoreUnreachable = "STORE_UNREACHABLE",
         EtagHidden = "ETAG_HIDDEN",
@@ -270,6 +271,21 @@ pub fn diagnose(runs: &[RunReport], queue: &QueueState, env: &Environment) -> Ve
         ));
     }
 
+    // The run's own error code leads its error text (see `RunReport::error`).
+    if runs
+        .first()
+        .and_then(|r| r.error.as_deref())
+        .is_some_and(|e| e.starts_with("STORAGE_FULL"))
+    {
+        out.push(finding(
+            FindingCode::StorageFull,
+            Severity::Error,
+            "Backup stopped because the device's storage for this app is full: it cannot record its progress. \
+             Free space on the device, then backup continues where it stopped."
+                .into(),
+        ));
+    }
+
     let recent_errors: Vec<&RunReport> = runs
         .iter()
         .take(3)
@@ -401,6 +417,23 @@ mod tests {
 
     fn codes(findings: &[Finding]) -> Vec<&'static str> {
         findings.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn a_run_stopped_by_full_storage_says_to_free_space() {
+        let env = Environment::default();
+        let mut full = run(Trigger::Foreground, 0, StopReason::Error, 0);
+        full.error =
+            Some("STORAGE_FULL: storage full: IndexedDB commit: QuotaExceededError".into());
+        let findings = diagnose(&[full.clone()], &queue(3, 0), &env);
+        let said = findings.iter().find(|f| f.code == "STORAGE_FULL").unwrap();
+        assert_eq!(said.severity, Severity::Error);
+        assert!(said.advice.contains("Free space"), "{said:?}");
+        // Only the latest run counts: one that ran after space was freed clears it.
+        let later = run(Trigger::Foreground, 1, StopReason::Idle, 10);
+        assert!(!codes(&diagnose(&[later, full], &queue(3, 0), &env)).contains(&"STORAGE_FULL"));
+        let other = run(Trigger::Foreground, 0, StopReason::Error, 0);
+        assert!(!codes(&diagnose(&[other], &queue(3, 0), &env)).contains(&"STORAGE_FULL"));
     }
 
     /// The API answers and hands out URLs, the store never answers (or

@@ -12,4 +12,9 @@ export default function init(input?: InitInput | Promise<InitInput>): Promise<In
 export declare class FerryError extends Error {
   readonly name: 'FerryError';
   readonly code: FerryErrorCode;
+  /**
+   * With `STORAGE_FULL` from `enqueue`: how many of the items, from the first, the storage left held
+   * when it was measured (the browser takes back the refused batch's space a moment later).
+   */
+  readonly fits?: number;
 }

@@ -6,7 +6,7 @@ use crate::engine::ErrorCode;
 #[wasm_bindgen(module = "/src/web/ferry_error.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeFerryError)]
-    fn make_ferry_error(code: &str, message: &str) -> JsValue;
+    fn make_ferry_error(code: &str, message: &str, fits: Option<u32>) -> JsValue;
 }
 
 /// An error on its way to JavaScript, where it becomes a `FerryError`.
@@ -14,92 +14,99 @@ extern "C" {
 pub struct FerryError {
     code: &'static str,
     message: String,
+    /// With `STORAGE_FULL` from `enqueue`: how many of the items, from the
+    /// first, the storage left would hold.
+    fits: Option<u32>,
 }
 
 impl FerryError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            fits: None,
+        }
+    }
+
+    /// The device's storage for this origin ran out (`QuotaExceededError`);
+    /// `fits` items of the batch would have fitted.
+    pub fn storage_full(message: String, fits: u32) -> Self {
+        Self {
+            fits: Some(fits),
+            ..Self::new(ErrorCode::StorageFull.name(), message)
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The same error, said of item `index` of a batch (code `BAD_ITEM`).
     pub fn in_item(self, index: usize) -> Self {
-        Self {
-            code: ErrorCode::BadItem.name(),
-            message: format!("item {index}: {}", self.message),
-        }
+        Self::new(
+            ErrorCode::BadItem.name(),
+            format!("item {index}: {}", self.message),
+        )
     }
 
     /// A call on a `Ferry` after `close()`.
     pub fn closed() -> Self {
-        Self {
-            code: ErrorCode::Closed.name(),
-            message: "this Ferry is closed; open it again".into(),
-        }
+        Self::new(
+            ErrorCode::Closed.name(),
+            "this Ferry is closed; open it again",
+        )
     }
 
     /// An argument of the wrong JavaScript type or shape.
     pub fn bad_input(message: impl Into<String>) -> Self {
-        Self {
-            code: ErrorCode::BadInput.name(),
-            message: message.into(),
-        }
+        Self::new(ErrorCode::BadInput.name(), message)
     }
 }
 
 /// A platform API that failed where it should not (Web Locks, permissions).
 impl From<JsValue> for FerryError {
     fn from(err: JsValue) -> Self {
-        Self {
-            code: ErrorCode::PlatformFailed.name(),
-            message: super::convert::describe(&err),
-        }
+        Self::new(
+            ErrorCode::PlatformFailed.name(),
+            super::convert::describe(&err),
+        )
     }
 }
 
 impl From<CryptoError> for FerryError {
     fn from(err: CryptoError) -> Self {
-        Self {
-            code: ErrorCode::from(&err).name(),
-            message: err.to_string(),
-        }
+        Self::new(ErrorCode::from(&err).name(), err.to_string())
     }
 }
 
 impl From<crate::engine::EngineError> for FerryError {
     fn from(err: crate::engine::EngineError) -> Self {
-        Self {
-            code: err.code,
-            message: err.message,
-        }
+        Self::new(err.code, err.message)
     }
 }
 
 impl From<crate::engine::ports::StoreError> for FerryError {
     fn from(err: crate::engine::ports::StoreError) -> Self {
-        Self {
-            code: ErrorCode::StoreFailed.name(),
-            message: err.0,
-        }
+        // The engine's reading of it: STORAGE_FULL or STORE_FAILED.
+        crate::engine::EngineError::from(err).into()
     }
 }
 
 impl From<crate::queue::migrate::MigrateError> for FerryError {
     fn from(err: crate::queue::migrate::MigrateError) -> Self {
-        Self {
-            code: ErrorCode::from(&err).name(),
-            message: err.to_string(),
-        }
+        Self::new(ErrorCode::from(&err).name(), err.to_string())
     }
 }
 
 impl From<crate::engine::ports::VaultError> for FerryError {
     fn from(err: crate::engine::ports::VaultError) -> Self {
-        Self {
-            code: ErrorCode::VaultFailed.name(),
-            message: err.0,
-        }
+        Self::new(ErrorCode::VaultFailed.name(), err.0)
     }
 }
 
 impl From<FerryError> for JsValue {
     fn from(err: FerryError) -> Self {
-        make_ferry_error(err.code, &err.message)
+        make_ferry_error(err.code, &err.message, err.fits)
     }
 }
 
@@ -128,6 +135,7 @@ export type FerryErrorCode =
   | "NEWER_DATABASE"
   | "MIGRATION_FAILED"
   | "STORE_FAILED"
+  | "STORAGE_FULL"
   | "VAULT_FAILED"
   | "CLOSED"
   | "PLATFORM_FAILED";

@@ -20,7 +20,7 @@ use super::queue_js::{
 use super::sources::WebSources;
 use super::store::{IdbStore, SOURCES_STORE};
 use super::vault::WebCryptoVault;
-use crate::engine::{Engine, EngineConfig, EngineEvent, Env};
+use crate::engine::{Engine, EngineConfig, EngineEvent, Env, ErrorCode};
 use crate::protocol::Endpoint;
 use crate::queue::PublicState;
 use crate::queue::migrate::{self, MIGRATIONS, Migration, Opened};
@@ -139,7 +139,7 @@ export interface RunReport {
 }
 /** What `diagnose()` found: stable codes; the advice's wording may change. */
 export type FindingCode =
-  | "BLOCKED_AUTH" | "BLOCKED_PAYMENT" | "BLOCKED_QUOTA" | "BLOCKED_PERMISSION" | "OFFLINE"
+  | "BLOCKED_AUTH" | "BLOCKED_PAYMENT" | "BLOCKED_QUOTA" | "BLOCKED_PERMISSION" | "STORAGE_FULL" | "OFFLINE"
   | "STORE_UNREACHABLE" | "ETAG_HIDDEN" | "NO_BACKGROUND_RUN" | "ITEMS_FAILED" | "ITEMS_RETRYING"
   | "RUNS_FAILING" | "NO_BACKGROUND_PROGRESS" | "WORK_DEFERRED" | "RUNS_KILLED" | "STORAGE_NOT_PERSISTED"
   | "PERIODIC_SYNC_UNAVAILABLE" | "BACKGROUND_SYNC_UNAVAILABLE";
@@ -215,6 +215,32 @@ impl Ferry {
 extern "C" {
     #[wasm_bindgen(js_name = waitLock)]
     fn wait_lock(name: &str) -> Promise;
+}
+
+/// `STORAGE_FULL` for an `enqueue` whose items store `values` (each
+/// item's file and thumbnail), saying how many of them, from the first,
+/// the storage left holds. Measured, not estimated (`storage.estimate()`
+/// is coarse, and blind to a quota the browser lowered): the items' files
+/// are stored one item at a time until one does not fit, then removed.
+async fn storage_full(store: &IdbStore, values: &[Vec<(String, JsValue)>]) -> FerryError {
+    let mut fits = 0u32;
+    let mut keys = Vec::new();
+    for item in values {
+        if store.put_raw_values(SOURCES_STORE, item).await.is_err() {
+            break;
+        }
+        keys.extend(item.iter().map(|(key, _)| key.clone()));
+        fits += 1;
+    }
+    let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
+    FerryError::storage_full(
+        format!(
+            "the device's storage for this app is full: {fits} of the {} items would fit; \
+             nothing was queued",
+            values.len()
+        ),
+        fits,
+    )
 }
 
 /// The Web Lock that one runner per database takes (`sync`), and a
@@ -394,18 +420,40 @@ impl Ferry {
                 .dyn_into()
                 .map_err(|_| FerryError::bad_input("enqueue takes an array of items"))?;
             let mut new_items = Vec::new();
-            let mut stored = Vec::new();
+            let mut per_item = Vec::new();
             for (index, item) in items.iter().enumerate() {
                 let (new, values) = parse_item(&item).map_err(|e| e.in_item(index))?;
-                stored.extend(values);
+                per_item.push(values);
                 new_items.push(new);
             }
-            engine
+            let stored: Vec<(String, JsValue)> = per_item.iter().flatten().cloned().collect();
+            let queued = match engine
                 .env()
                 .store
                 .put_raw_values(SOURCES_STORE, &stored)
-                .await?;
-            let ids = engine.enqueue(new_items).await?;
+                .await
+            {
+                Ok(()) => engine.enqueue(new_items).await.map_err(FerryError::from),
+                Err(err) => Err(err.into()),
+            };
+            let ids = match queued {
+                Ok(ids) => ids,
+                Err(err) => {
+                    // All or nothing: the copies of a batch that was not
+                    // queued must not stay behind, taking the space.
+                    let keys: Vec<String> = stored.into_iter().map(|(key, _)| key).collect();
+                    let _ = engine
+                        .env()
+                        .store
+                        .delete_raw_values(SOURCES_STORE, &keys)
+                        .await;
+                    return Err(if err.code() == ErrorCode::StorageFull.name() {
+                        storage_full(&engine.env().store, &per_item).await
+                    } else {
+                        err
+                    });
+                }
+            };
             Ok(ids
                 .iter()
                 .map(|&id| JsValue::from_f64(id as f64))

@@ -9,6 +9,9 @@ export class FerryError extends Error {
   }
 }
 
-export function makeFerryError(code, message) {
-  return new FerryError(code, message);
+export function makeFerryError(code, message, fits) {
+  const error = new FerryError(code, message);
+  // STORAGE_FULL from enqueue: how many of the items, from the first, fit.
+  if (fits !== undefined) error.fits = fits;
+  return error;
 }

@@ -5,8 +5,8 @@
 //! packed buffer per call.
 
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::convert::describe;
 use crate::engine::ports::{Batch, Store, StoreError, Table};
@@ -91,7 +91,17 @@ pub struct IdbStore {
 /// What the browser said (`QuotaExceededError: …`), which is all a person
 /// can act on, after what Ferry was doing.
 fn store_error(context: &str) -> impl Fn(JsValue) -> StoreError + '_ {
-    move |err| StoreError(format!("IndexedDB {context}: {}", describe(&err)))
+    move |err| {
+        let cause = format!("IndexedDB {context}: {}", describe(&err));
+        if err
+            .dyn_ref::<js_sys::Error>()
+            .is_some_and(|e| e.name() == "QuotaExceededError")
+        {
+            StoreError::full(&cause)
+        } else {
+            StoreError(cause)
+        }
+    }
 }
 
 fn bytes_key(bytes: &[u8]) -> JsValue {

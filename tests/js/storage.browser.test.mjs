@@ -1,0 +1,91 @@
+// The device's storage running out, in headless Chromium with the origin's
+// quota turned down over the DevTools Protocol: an `enqueue` of files that
+// do not fit stores nothing, says how many would fit, and leaves the queue
+// as it was and usable.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveRepo, launchChromium } from './browser.mjs';
+import { startServer } from './server.mjs';
+import { MIB, newCollection as newCollectionOn, serverFiles as serverFilesOn } from './library.mjs';
+
+let site;
+let server;
+let browser;
+
+before(async () => {
+  [site, server, browser] = await Promise.all([serveRepo(), startServer(), launchChromium()]);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  site?.close();
+});
+
+test('an enqueue past the storage quota stores nothing, says how much fits, and the queue goes on', async () => {
+  const collection = await newCollectionOn(server);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.log('# page error:', err.message));
+  await page.goto(`${site.origin}/tests/js/fixtures/page.html`);
+  const cdp = await context.newCDPSession(page);
+  // Room for about two of the 6 MiB files below, after what Ferry itself keeps.
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: site.origin, quotaSize: 14 * MIB });
+
+  const result = await page.evaluate(async ({ api, token, collectionId, collectionKey, MIB }) => {
+    const { default: init, Ferry, FerryError } = await import('/pkg/index.js');
+    await init();
+    const ferry = await Ferry.open({ endpoint: api, token, database: 'quota' });
+    await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
+    const file = (name, size) => new File([crypto.getRandomValues(new Uint8Array(64 * 1024)), new Uint8Array(size - 64 * 1024)], name, { type: 'image/jpeg' });
+    const early = await ferry.enqueue([{ collectionId, file: file('early.jpg', 200 * 1024) }]);
+
+    const big = [1, 2, 3, 4, 5].map((i) => ({ collectionId, file: file(`big-${i}.jpg`, 6 * MIB) }));
+    const usage = async () => (await navigator.storage.estimate()).usage;
+    const usageBefore = await usage();
+    let refused = null;
+    try {
+      await ferry.enqueue(big);
+    } catch (err) {
+      refused = { isFerryError: err instanceof FerryError, code: err.code, fits: err.fits, message: err.message };
+    }
+    const afterRefusal = await ferry.status();
+    const items = await ferry.items({});
+    const storedCopies = await new Promise((resolve, reject) => {
+      const request = indexedDB.open('quota');
+      request.onerror = () => reject(request.error);
+      request.onsuccess = () => {
+        const db = request.result;
+        const count = db.transaction('sources').objectStore('sources').count();
+        count.onsuccess = () => { db.close(); resolve(count.result); };
+      };
+    });
+    // What it said would fit does fit, once the browser has taken back the
+    // space of the refused batch (it frees deleted files asynchronously).
+    for (let i = 0; i < 50 && (await usage()) > usageBefore + 256 * 1024; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const fitted = refused?.fits > 0 ? await ferry.enqueue(big.slice(0, refused.fits)) : [];
+    const report = await ferry.sync({ trigger: 'foreground' });
+    const status = await ferry.status();
+    ferry.close();
+    return { early, refused, afterRefusal, items: items.length, storedCopies, fitted: fitted.length, report, status };
+  }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], MIB });
+  await context.close();
+
+  assert.ok(result.refused, 'the enqueue past the quota was refused');
+  assert.equal(result.refused.isFerryError, true);
+  assert.equal(result.refused.code, 'STORAGE_FULL', result.refused.message);
+  assert.equal(typeof result.refused.fits, 'number');
+  assert.ok(result.refused.fits >= 1 && result.refused.fits < 5, `fits: ${result.refused.fits}`);
+  assert.match(result.refused.message, /of the 5 items would fit; nothing was queued/);
+  // Nothing of the refused batch is queued or stored.
+  assert.equal(result.afterRefusal.queued, 1);
+  assert.equal(result.items, 1);
+  assert.equal(result.storedCopies, 1, 'only the earlier file is stored');
+  // The queue goes on: the earlier file and what fitted upload.
+  assert.equal(result.fitted, result.refused.fits);
+  assert.equal(result.report.filesDone, 1 + result.refused.fits, JSON.stringify(result.report));
+  assert.equal(result.status.done, 1 + result.refused.fits);
+  const files = await serverFilesOn(server, collection);
+  assert.equal(files.length, 1 + result.refused.fits);
+});
