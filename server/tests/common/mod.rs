@@ -267,3 +267,71 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
         })
         .collect()
 }
+
+impl TestServer {
+    /// A server with the admin API (`--admin`).
+    pub async fn start_admin() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir);
+        config.admin = true;
+        Self::start_with(dir, config).await
+    }
+
+    /// `GET /admin/requests`.
+    pub async fn requests(&self) -> Value {
+        let (status, body) = self.get("/admin/requests").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Polls `GET /admin/requests` until `done` holds (10 s at most).
+    pub async fn wait_for_requests(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let requests = self.requests().await;
+            if done(&requests) {
+                return requests;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still waiting for {what}: {requests}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Sends a request over a raw TCP connection whose head announces
+/// `claimed` body bytes, sends only `sent`, and closes the connection: a
+/// page reloaded or a service worker stopped in the middle of an upload.
+pub async fn send_cut_off(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    claimed: usize,
+    sent: &[u8],
+) {
+    use tokio::io::AsyncWriteExt;
+    assert!(sent.len() < claimed);
+    let parsed = url::Url::parse(url).unwrap();
+    let host = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port_or_known_default().unwrap()
+    );
+    let target = &parsed[url::Position::BeforePath..];
+    let mut head =
+        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {claimed}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    stream.flush().await.unwrap();
+    // Let the server read what was sent before the connection goes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stream.shutdown().await.unwrap();
+    drop(stream);
+}
