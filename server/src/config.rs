@@ -85,6 +85,13 @@ pub struct Config {
     #[arg(long, env = "FERRY_S3_VIRTUAL_HOST")]
     pub s3_virtual_host: bool,
 
+    /// CORS of the embedded store: `full` (any origin, `ETag` readable),
+    /// or, to test a client against a misconfigured bucket, `none` (no
+    /// CORS headers; preflights refused as S3 refuses them) or `no-etag`
+    /// (CORS, but `ETag` not in `Access-Control-Expose-Headers`).
+    #[arg(long, env = "FERRY_S3_CORS", value_enum, default_value_t = S3Cors::Full)]
+    pub s3_cors: S3Cors,
+
     /// Fault injection rules as JSON (or @path to a JSON file), e.g.
     /// `{"seed":7,"rules":[{"route":"s3:UploadPart","errorRate":0.2}]}`.
     #[arg(long, env = "FERRY_FAULTS", value_parser = parse_faults)]
@@ -109,6 +116,18 @@ impl Config {
     pub fn url_expiry(&self) -> Duration {
         Duration::from_secs(self.url_expiry_secs)
     }
+}
+
+/// How the embedded store answers cross-origin requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Cors {
+    /// Any origin, every method the client uses, `ETag` exposed.
+    Full,
+    /// No CORS at all: the commonest self-hosting mistake.
+    None,
+    /// CORS without `ETag` among the exposed headers: a browser uploads
+    /// parts but cannot read their ETags to complete the upload.
+    NoEtag,
 }
 
 fn parse_faults(text: &str) -> Result<FaultConfig, String> {

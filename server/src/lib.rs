@@ -118,6 +118,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (store, s3_url) = match &config.s3_endpoint {
         Some(endpoint) => {
+            if config.s3_cors != config::S3Cors::Full {
+                return Err(StartError(
+                    "--s3-cors applies to the embedded store; an external bucket has its own CORS rules".into(),
+                ));
+            }
             let (Some(access), Some(secret)) = (&config.s3_access_key, &config.s3_secret_key)
             else {
                 return Err(StartError(
@@ -155,8 +160,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             let root = config.data_dir.join("objects");
             std::fs::create_dir_all(root.join(&config.s3_bucket))
                 .context("cannot create the object store")?;
-            let app = store::embedded::router(&root, &access, &secret, faults.clone(), db.clone())
-                .context("object store")?;
+            let app = store::embedded::router(
+                &root,
+                &access,
+                &secret,
+                faults.clone(),
+                db.clone(),
+                config.s3_cors,
+            )
+            .context("object store")?;
             tasks.push(serve::spawn(listener, app, stop_rx.clone()));
             let url = format!("http://{addr}");
             let store = ObjectStore::new(
@@ -206,12 +218,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             (faults, Side::Api),
             faults::inject,
         ))
-        .layer(cors(&[
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-        ]))
+        .layer(cors(
+            &[Method::GET, Method::POST, Method::PUT, Method::DELETE],
+            true,
+        ))
         .layer(TraceLayer::new_for_http());
     let listener = TcpListener::bind(config.listen)
         .await
@@ -230,16 +240,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
 /// Cross-origin access from any page: uploads go straight from the browser
 /// to the store, on another origin than the app, and the client must read
-/// the `ETag` of every part.
-pub(crate) fn cors(methods: &[Method]) -> CorsLayer {
+/// the `ETag` of every part (`expose_etag` false only to test a client
+/// against a bucket that forgot it).
+pub(crate) fn cors(methods: &[Method], expose_etag: bool) -> CorsLayer {
+    let mut exposed = vec![
+        header::RETRY_AFTER,
+        HeaderName::from_static("x-amz-request-id"),
+    ];
+    if expose_etag {
+        exposed.insert(0, header::ETAG);
+    }
     CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods(methods.to_vec())
         .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
-        .expose_headers([
-            header::ETAG,
-            header::RETRY_AFTER,
-            HeaderName::from_static("x-amz-request-id"),
-        ])
+        .expose_headers(exposed)
         .max_age(std::time::Duration::from_secs(3600))
 }

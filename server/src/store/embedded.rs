@@ -25,7 +25,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
 use md5::{Digest, Md5};
 use s3s::auth::SimpleAuth;
 use s3s::dto::{
@@ -41,17 +42,20 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use crate::config::S3Cors;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::faults::{Faults, Side};
 
-/// The S3 port: SigV4-checked `CheckedStore` behind fault injection and CORS.
+/// The S3 port: SigV4-checked `CheckedStore` behind fault injection and CORS
+/// (as `cors` says).
 pub fn router(
     root: &Path,
     access_key: &str,
     secret_key: &str,
     faults: Arc<Faults>,
     registered: Db,
+    cors: S3Cors,
 ) -> std::io::Result<axum::Router> {
     let mut builder = S3ServiceBuilder::new(CheckedStore::new(root, Some(registered))?);
     builder.set_auth(SimpleAuth::from_single(
@@ -75,20 +79,42 @@ pub fn router(
             Ok::<_, std::convert::Infallible>(response)
         }
     });
-    Ok(axum::Router::new()
-        .fallback_service(service)
-        .layer(axum::middleware::from_fn_with_state(
-            (faults, Side::S3),
-            crate::faults::inject,
+    let router =
+        axum::Router::new()
+            .fallback_service(service)
+            .layer(axum::middleware::from_fn_with_state(
+                (faults, Side::S3),
+                crate::faults::inject,
+            ));
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::POST,
+        Method::DELETE,
+    ];
+    let router = match cors {
+        S3Cors::Full => router.layer(crate::cors(&methods, true)),
+        S3Cors::NoEtag => router.layer(crate::cors(&methods, false)),
+        S3Cors::None => router.layer(axum::middleware::from_fn(refuse_preflight)),
+    };
+    Ok(router.layer(tower_http::trace::TraceLayer::new_for_http()))
+}
+
+/// A bucket without CORS rules: S3 answers a preflight 403 with no
+/// `Access-Control-*` header, and other requests without them either.
+async fn refuse_preflight(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() != Method::OPTIONS {
+        return next.run(req).await;
+    }
+    Response::builder()
+        .status(StatusCode::FORBIDDEN)
+        .header(header::CONTENT_TYPE, "application/xml")
+        .body(axum::body::Body::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessForbidden</Code>\
+             <Message>CORSResponse: CORS is not enabled for this bucket.</Message></Error>",
         ))
-        .layer(crate::cors(&[
-            Method::GET,
-            Method::HEAD,
-            Method::PUT,
-            Method::POST,
-            Method::DELETE,
-        ]))
-        .layer(tower_http::trace::TraceLayer::new_for_http()))
+        .unwrap_or_default()
 }
 
 /// Parts other than the last must be at least this large, as on AWS S3.
