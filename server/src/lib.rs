@@ -114,6 +114,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (stop, stop_rx) = watch::channel(false);
     let faults = Faults::new(config.faults.clone());
+    let locks = store::keys::KeyLocks::default();
     let mut tasks = Vec::new();
 
     let (store, s3_url) = match &config.s3_endpoint {
@@ -166,6 +167,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 &secret,
                 faults.clone(),
                 db.clone(),
+                locks.clone(),
                 config.s3_cors,
             )
             .context("object store")?;
@@ -197,6 +199,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let state = AppState {
         db,
         store,
+        locks,
         tokens: Arc::new(accepted),
         faults: faults.clone(),
         limits: Limits {

@@ -178,6 +178,19 @@ pub async fn create(
         .read(move |conn| check_collection(conn, user, collection, strict.then_some(&keys)))
         .await?;
 
+    // From the first HEAD to the commit, no write may replace either
+    // object (the embedded store refuses it): the sizes checked are the
+    // sizes kept. A write already in flight is a client still uploading.
+    let _held = state
+        .locks
+        .hold(&[&new.file.object_key, &new.thumbnail.object_key])
+        .ok_or_else(|| {
+            ApiError::coded(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OBJECT_SIZE_FETCH_FAILED",
+                "an object of this file is still being uploaded",
+            )
+        })?;
     let (file_size, thumb_size) = tokio::join!(
         object_size(&state, &new.file.object_key),
         object_size(&state, &new.thumbnail.object_key)

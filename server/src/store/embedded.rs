@@ -14,12 +14,18 @@
 //! * A Complete runs to its end even when the client goes away: `s3s-fs`
 //!   deletes the upload id before it writes the object, so a request cut
 //!   off in between (a page reloaded) used to lose the upload for good.
-//! * A PUT to an object key a registered file uses is refused (403
-//!   `AccessDenied`, as an expired URL would be): a device that lost power
-//!   after `POST /files` and replays an old presigned URL cannot overwrite
-//!   a file's bytes. museum has no such guard on a real bucket; it detects
-//!   the overwrite only at the next `POST /files` and reverts the newest
-//!   object version (`onExistingObjectsReplaced`, `pkg/controller/file.go`).
+//! * The objects of a registered file are immutable: every way to write
+//!   its key — a PUT, a CreateMultipartUpload, an UploadPart or a Complete
+//!   of an upload made before the registration — and a DELETE is refused
+//!   (403 `AccessDenied`, as an expired URL would be). Presigned URLs live
+//!   for days, so a device that lost power after `POST /files` and replays
+//!   an old URL cannot overwrite a file's bytes, nor a client store more
+//!   than the quota check at registration saw. A write in flight when a
+//!   registration starts makes the registration wait for nothing: it is
+//!   refused instead (see `keys`). museum has no such guard on a real
+//!   bucket; it detects the overwrite only at the next `POST /files` and
+//!   reverts the newest object version (`onExistingObjectsReplaced`,
+//!   `pkg/controller/file.go`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +48,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use super::keys::{KeyGuard, KeyLocks};
 use crate::config::S3Cors;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -55,9 +62,10 @@ pub fn router(
     secret_key: &str,
     faults: Arc<Faults>,
     registered: Db,
+    locks: KeyLocks,
     cors: S3Cors,
 ) -> std::io::Result<axum::Router> {
-    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root, Some(registered))?);
+    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root, registered, locks)?);
     builder.set_auth(SimpleAuth::from_single(
         access_key.to_owned(),
         secret_key.to_owned(),
@@ -126,8 +134,10 @@ pub struct CheckedStore {
     inner: Arc<s3s_fs::FileSystem>,
     root: PathBuf,
     completing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    /// The API's records: object keys of registered files refuse PUTs.
-    registered: Option<Db>,
+    /// The API's records: object keys of registered files refuse writes.
+    registered: Db,
+    /// Writes in flight, and keys a registration holds.
+    locks: KeyLocks,
 }
 
 /// What a finished Complete leaves behind, so a repeat can be answered.
@@ -140,7 +150,7 @@ struct Completion {
 }
 
 impl CheckedStore {
-    pub fn new(root: &Path, registered: Option<Db>) -> std::io::Result<Self> {
+    pub fn new(root: &Path, registered: Db, locks: KeyLocks) -> std::io::Result<Self> {
         std::fs::create_dir_all(root)?;
         let inner =
             s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
@@ -149,26 +159,44 @@ impl CheckedStore {
             root: root.to_path_buf(),
             completing: Arc::default(),
             registered,
+            locks,
         })
+    }
+
+    /// Starts a write to `key`, which holds until the guard is dropped:
+    /// refused while a registration holds the key, and once a registered
+    /// file uses it.
+    async fn start_write(&self, key: &str) -> S3Result<KeyGuard> {
+        let guard = self.locks.write(key).ok_or_else(|| {
+            s3_error!(
+                AccessDenied,
+                "this object is being registered as a file and cannot be written now"
+            )
+        })?;
+        if self.in_use(key).await? {
+            return Err(s3_error!(
+                AccessDenied,
+                "this object belongs to a registered file and cannot be replaced"
+            ));
+        }
+        Ok(guard)
     }
 
     /// Whether a registered file (trashed ones included: their objects
     /// stay) uses `key` as its file or thumbnail object.
     async fn in_use(&self, key: &str) -> S3Result<bool> {
-        let Some(db) = &self.registered else {
-            return Ok(false);
-        };
         let key = key.to_owned();
-        db.read(move |conn| {
-            conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1)",
-                [key],
-                |r| r.get(0),
-            )
-            .map_err(ApiError::internal)
-        })
-        .await
-        .map_err(|e| s3_error!(InternalError, "{}", e.message))
+        self.registered
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1)",
+                    [key],
+                    |r| r.get(0),
+                )
+                .map_err(ApiError::internal)
+            })
+            .await
+            .map_err(|e| s3_error!(InternalError, "{}", e.message))
     }
 
     fn completion_path(&self, upload_id: &str) -> PathBuf {
@@ -313,12 +341,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        if self.in_use(&req.input.key).await? {
-            return Err(s3_error!(
-                AccessDenied,
-                "this object belongs to a registered file and cannot be replaced"
-            ));
-        }
+        let _writing = self.start_write(&req.input.key).await?;
         self.inner.put_object(req).await
     }
 
@@ -340,6 +363,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let _writing = self.start_write(&req.input.key).await?;
         self.inner.delete_object(req).await
     }
 
@@ -347,6 +371,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let _writing = self.start_write(&req.input.key).await?;
         self.inner.create_multipart_upload(req).await
     }
 
@@ -358,6 +383,7 @@ impl S3 for CheckedStore {
         if !self.upload_in_progress(&upload_id) {
             return Err(s3_error!(NoSuchUpload));
         }
+        let _writing = self.start_write(&req.input.key).await?;
         let response = self.inner.upload_part(req).await?;
         // Remember the part's MD5 so Complete need not read the part twice.
         // Written after the part: a crash in between leaves a stale record,
@@ -433,6 +459,9 @@ impl CheckedStore {
         if !self.upload_in_progress(&upload_id) {
             return Err(s3_error!(NoSuchUpload));
         }
+        // A repeat of a finished Complete (above) writes nothing and may be
+        // answered even once the file is registered; a first one may not.
+        let _writing = self.start_write(&req.input.key).await?;
 
         let digests = self.validate_parts(&upload_id, &etags).await?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());

@@ -5,6 +5,7 @@
 //! endpoint.
 
 pub mod embedded;
+pub mod keys;
 
 use std::time::Duration;
 
