@@ -65,6 +65,19 @@ pub struct Config {
     #[arg(long, env = "FERRY_OBJECT_CHECK_RETRY_MS", default_value_t = 500)]
     pub object_check_retry_ms: u64,
 
+    /// Age after which an upload nobody registered is abandoned: its
+    /// multipart upload is aborted, its object deleted and its URLs
+    /// refused. The age counts from the URLs being handed out and from the
+    /// last write to the object or a part, whichever is later. 0 disables
+    /// the cleanup.
+    #[arg(long, env = "FERRY_STALE_UPLOAD_SECS", default_value_t = 24 * 3600)]
+    pub stale_upload_secs: u64,
+
+    /// How often the cleanup of abandoned uploads runs (also once at
+    /// start). 0 disables it.
+    #[arg(long, env = "FERRY_CLEANUP_INTERVAL_SECS", default_value_t = 3600)]
+    pub cleanup_interval_secs: u64,
+
     /// Serve this folder (the demo app) on the API port.
     #[arg(long, env = "FERRY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,

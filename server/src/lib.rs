@@ -4,6 +4,7 @@
 //! `--strict` adds refusals museum does not make, to catch client bugs.
 #![forbid(unsafe_code)]
 
+mod cleanup;
 pub mod config;
 mod db;
 mod error;
@@ -15,6 +16,7 @@ mod store;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
@@ -211,6 +213,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         },
         expired: Arc::new(RwLock::new(expired)),
     };
+    if config.stale_upload_secs > 0 && config.cleanup_interval_secs > 0 {
+        tasks.push(cleanup::spawn(
+            state.clone(),
+            Duration::from_secs(config.stale_upload_secs),
+            Duration::from_secs(config.cleanup_interval_secs),
+            stop_rx.clone(),
+        ));
+    }
     let mut api = routes::api_router(state, config.admin);
     if let Some(dir) = &config.static_dir {
         api = api.fallback_service(ServeDir::new(dir));
@@ -258,5 +268,5 @@ pub(crate) fn cors(methods: &[Method], expose_etag: bool) -> CorsLayer {
         .allow_methods(methods.to_vec())
         .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
         .expose_headers(exposed)
-        .max_age(std::time::Duration::from_secs(3600))
+        .max_age(Duration::from_secs(3600))
 }

@@ -242,6 +242,15 @@ pub async fn create(
             if let Some(existing) = holder_of(tx, &candidate.file_key, &candidate.thumb_key)? {
                 return same_registration(tx, existing, candidate);
             }
+            if retired(tx, &candidate.file_key, &candidate.thumb_key)? {
+                // Gone, or going, from the store: as museum answers for an
+                // object its cleanup removed.
+                return Err(ApiError::coded(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "OBJECT_SIZE_FETCH_FAILED",
+                    "an object of this file was abandoned and removed",
+                ));
+            }
             let time = next_updation_time(tx)?;
             tx.execute(
                 "INSERT INTO files (owner_id, collection_id, encrypted_key, key_decryption_nonce,
@@ -371,6 +380,16 @@ fn holder_of(conn: &Connection, file_key: &str, thumb_key: &str) -> ApiResult<Op
         },
     )
     .optional()
+    .map_err(ApiError::internal)
+}
+
+/// Whether the cleanup retired either key as abandoned.
+fn retired(conn: &Connection, file_key: &str, thumb_key: &str) -> ApiResult<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM objects WHERE object_key IN (?1, ?2) AND retired_at IS NOT NULL)",
+        params![file_key, thumb_key],
+        |r| r.get(0),
+    )
     .map_err(ApiError::internal)
 }
 

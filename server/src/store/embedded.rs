@@ -8,7 +8,8 @@
 //!   Complete only runs once it cannot fail on validation.
 //! * A missing part is a 500 in `s3s-fs`; here it is `InvalidPart` (400).
 //! * An upload id the store does not know (aborted, completed) is
-//!   `AccessDenied` in `s3s-fs`; here it is `NoSuchUpload` (404), as on S3.
+//!   `AccessDenied` in `s3s-fs` (and ListParts lists no parts); here it is
+//!   `NoSuchUpload` (404), as on S3.
 //! * Completing an upload again (a retry after a lost response) answers
 //!   success with the same ETag, as S3 does, instead of `NoSuchUpload`.
 //! * A Complete runs to its end even when the client goes away: `s3s-fs`
@@ -26,6 +27,9 @@
 //!   bucket; it detects the overwrite only at the next `POST /files` and
 //!   reverts the newest object version (`onExistingObjectsReplaced`,
 //!   `pkg/controller/file.go`).
+//! * The key of an upload the cleanup retired as abandoned refuses writes
+//!   the same way: its URLs may still be unexpired, and an object written
+//!   through them now would never be registered nor removed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -164,34 +168,44 @@ impl CheckedStore {
     }
 
     /// Starts a write to `key`, which holds until the guard is dropped:
-    /// refused while a registration holds the key, and once a registered
-    /// file uses it.
-    async fn start_write(&self, key: &str) -> S3Result<KeyGuard> {
+    /// refused while a registration or the cleanup holds the key, once a
+    /// registered file uses it, and (unless `retired_ok`, for the cleanup's
+    /// own DELETE) once the cleanup retired it as abandoned.
+    async fn start_write(&self, key: &str, retired_ok: bool) -> S3Result<KeyGuard> {
         let guard = self.locks.write(key).ok_or_else(|| {
             s3_error!(
                 AccessDenied,
-                "this object is being registered as a file and cannot be written now"
+                "this object is being registered or removed and cannot be written now"
             )
         })?;
-        if self.in_use(key).await? {
+        let (registered, retired) = self.standing(key).await?;
+        if registered {
             return Err(s3_error!(
                 AccessDenied,
                 "this object belongs to a registered file and cannot be replaced"
+            ));
+        }
+        if retired && !retired_ok {
+            return Err(s3_error!(
+                AccessDenied,
+                "this upload was abandoned and removed; ask for new upload URLs"
             ));
         }
         Ok(guard)
     }
 
     /// Whether a registered file (trashed ones included: their objects
-    /// stay) uses `key` as its file or thumbnail object.
-    async fn in_use(&self, key: &str) -> S3Result<bool> {
+    /// stay) uses `key` as its file or thumbnail object, and whether the
+    /// cleanup retired `key`.
+    async fn standing(&self, key: &str) -> S3Result<(bool, bool)> {
         let key = key.to_owned();
         self.registered
             .read(move |conn| {
                 conn.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1)",
+                    "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1),
+                            EXISTS (SELECT 1 FROM objects WHERE object_key = ?1 AND retired_at IS NOT NULL)",
                     [key],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(ApiError::internal)
             })
@@ -341,7 +355,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let _writing = self.start_write(&req.input.key).await?;
+        let _writing = self.start_write(&req.input.key, false).await?;
         self.inner.put_object(req).await
     }
 
@@ -363,7 +377,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let _writing = self.start_write(&req.input.key).await?;
+        let _writing = self.start_write(&req.input.key, true).await?;
         self.inner.delete_object(req).await
     }
 
@@ -371,7 +385,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let _writing = self.start_write(&req.input.key).await?;
+        let _writing = self.start_write(&req.input.key, false).await?;
         self.inner.create_multipart_upload(req).await
     }
 
@@ -383,7 +397,7 @@ impl S3 for CheckedStore {
         if !self.upload_in_progress(&upload_id) {
             return Err(s3_error!(NoSuchUpload));
         }
-        let _writing = self.start_write(&req.input.key).await?;
+        let _writing = self.start_write(&req.input.key, false).await?;
         let response = self.inner.upload_part(req).await?;
         // Remember the part's MD5 so Complete need not read the part twice.
         // Written after the part: a crash in between leaves a stale record,
@@ -398,6 +412,10 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        // s3s-fs lists no parts for an upload it does not know.
+        if !self.upload_in_progress(&req.input.upload_id) {
+            return Err(s3_error!(NoSuchUpload));
+        }
         self.inner.list_parts(req).await
     }
 
@@ -461,7 +479,7 @@ impl CheckedStore {
         }
         // A repeat of a finished Complete (above) writes nothing and may be
         // answered even once the file is registered; a first one may not.
-        let _writing = self.start_write(&req.input.key).await?;
+        let _writing = self.start_write(&req.input.key, false).await?;
 
         let digests = self.validate_parts(&upload_id, &etags).await?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
