@@ -16,7 +16,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const STALE_SECS: u64 = 5;
+const STALE_SECS: u64 = 6;
 
 async fn server(stale_upload_secs: u64, cleanup_interval_secs: u64) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
@@ -93,7 +93,7 @@ async fn abandoned_uploads_and_objects_go_on_their_own_and_the_rest_stays() {
     assert!(object_path(&server, &abandoned_key).exists());
     assert!(object_path(&server, completed_key).exists());
 
-    tokio::time::sleep(Duration::from_millis(3000).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(4000).saturating_sub(started.elapsed())).await;
     let active_second = put_part(&server.client, part_url(&active, 1), b"end").await;
     // Young: handed out now.
     let young = server.multipart_urls(1).await;
