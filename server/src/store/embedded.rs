@@ -21,9 +21,10 @@
 //!   (403 `AccessDenied`, as an expired URL would be). Presigned URLs live
 //!   for days, so a device that lost power after `POST /files` and replays
 //!   an old URL cannot overwrite a file's bytes, nor a client store more
-//!   than the quota check at registration saw. A write in flight when a
-//!   registration starts makes the registration wait for nothing: it is
-//!   refused instead (see `keys`). museum has no such guard on a real
+//!   than the quota check at registration saw. A registration holds its
+//!   keys from its first HEAD to its commit (a write meanwhile is refused)
+//!   and is itself refused while a write to one of them is in flight (see
+//!   `keys`), so the sizes it checks are kept. museum has no such guard on a real
 //!   bucket; it detects the overwrite only at the next `POST /files` and
 //!   reverts the newest object version (`onExistingObjectsReplaced`,
 //!   `pkg/controller/file.go`).
@@ -140,7 +141,7 @@ pub struct CheckedStore {
     completing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// The API's records: object keys of registered files refuse writes.
     registered: Db,
-    /// Writes in flight, and keys a registration holds.
+    /// Writes in flight, and keys a registration or the cleanup holds.
     locks: KeyLocks,
 }
 
