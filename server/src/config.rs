@@ -65,6 +65,19 @@ pub struct Config {
     #[arg(long, env = "FERRY_OBJECT_CHECK_RETRY_MS", default_value_t = 500)]
     pub object_check_retry_ms: u64,
 
+    /// Age after which an upload nobody registered is abandoned: its
+    /// multipart upload is aborted, its object deleted and its URLs
+    /// refused. The age counts from the URLs being handed out and from the
+    /// last write to the object or a part, whichever is later. 0 disables
+    /// the cleanup.
+    #[arg(long, env = "FERRY_STALE_UPLOAD_SECS", default_value_t = 24 * 3600)]
+    pub stale_upload_secs: u64,
+
+    /// How often the cleanup of abandoned uploads runs (also once at
+    /// start). 0 disables it.
+    #[arg(long, env = "FERRY_CLEANUP_INTERVAL_SECS", default_value_t = 3600)]
+    pub cleanup_interval_secs: u64,
+
     /// Serve this folder (the demo app) on the API port.
     #[arg(long, env = "FERRY_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
@@ -84,6 +97,13 @@ pub struct Config {
     /// Virtual-hosted-style URLs for the external endpoint (path style otherwise).
     #[arg(long, env = "FERRY_S3_VIRTUAL_HOST")]
     pub s3_virtual_host: bool,
+
+    /// CORS of the embedded store: `full` (any origin, `ETag` readable),
+    /// or, to test a client against a misconfigured bucket, `none` (no
+    /// CORS headers; preflights refused as S3 refuses them) or `no-etag`
+    /// (CORS, but `ETag` not in `Access-Control-Expose-Headers`).
+    #[arg(long, env = "FERRY_S3_CORS", value_enum, default_value_t = S3Cors::Full)]
+    pub s3_cors: S3Cors,
 
     /// Fault injection rules as JSON (or @path to a JSON file), e.g.
     /// `{"seed":7,"rules":[{"route":"s3:UploadPart","errorRate":0.2}]}`.
@@ -109,6 +129,18 @@ impl Config {
     pub fn url_expiry(&self) -> Duration {
         Duration::from_secs(self.url_expiry_secs)
     }
+}
+
+/// How the embedded store answers cross-origin requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Cors {
+    /// Any origin, every method the client uses, `ETag` exposed.
+    Full,
+    /// No CORS at all: the commonest self-hosting mistake.
+    None,
+    /// CORS without `ETag` among the exposed headers: a browser uploads
+    /// parts but cannot read their ETags to complete the upload.
+    NoEtag,
 }
 
 fn parse_faults(text: &str) -> Result<FaultConfig, String> {

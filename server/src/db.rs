@@ -48,6 +48,12 @@ const MIGRATIONS: &[&str] = &[
     // 2: a file removed from its collection (museum's trash) stays in the
     // diff as a removal marker, as museum's `collection_files.is_deleted`.
     "ALTER TABLE files ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;",
+    // 3: an object key handed out but abandoned (never registered, idle
+    // for longer than `--stale-upload-secs`) is retired: its URLs are
+    // refused from then on, and it cannot be registered. `purged` once its
+    // object and multipart upload are gone from the store.
+    "ALTER TABLE objects ADD COLUMN retired_at INTEGER;
+     ALTER TABLE objects ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, Clone)]

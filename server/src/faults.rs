@@ -12,16 +12,21 @@
 //! faults, whatever other routes do in between: a failing test replays.
 
 use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use hyper::body::{Frame, SizeHint};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use crate::error::ApiError;
 use crate::serve::ConnectionKill;
@@ -77,9 +82,17 @@ struct FaultState {
     config: Option<FaultConfig>,
     /// Requests seen per route since the rules were set (the decision input).
     seen: HashMap<String, u64>,
-    /// Requests per route and per object part, for tests to prove what was
-    /// (not) sent again. Never reset by a rule change.
+    /// Requests started (their head arrived) per route and per object
+    /// part, for tests to prove what was (not) sent again. Never reset by a
+    /// rule change; nor are the maps below.
     counts: BTreeMap<String, u64>,
+    /// Requests answered, keyed as `counts`.
+    finished: BTreeMap<String, u64>,
+    /// Requests whose body stopped before its end (the client went away),
+    /// keyed as `counts`: started, never answered.
+    cut_off: BTreeMap<String, u64>,
+    /// Answers per route (without the object detail) and status.
+    statuses: BTreeMap<String, BTreeMap<String, u64>>,
     /// Every fault injected, in order.
     injected: Vec<Injected>,
 }
@@ -123,17 +136,39 @@ impl Faults {
         self.lock().injected.clone()
     }
 
-    pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.lock().counts.clone()
+    /// What `GET /admin/requests` serves: `started` (also under the older
+    /// name `counts`), `finished`, `cutOff` and `statuses`.
+    pub fn counts(&self) -> Counts {
+        let state = self.lock();
+        Counts {
+            started: state.counts.clone(),
+            finished: state.finished.clone(),
+            cut_off: state.cut_off.clone(),
+            statuses: state.statuses.clone(),
+        }
+    }
+
+    /// Records the answer to a request `decide` counted.
+    fn finish(&self, route: &str, detail: Option<&str>, status: StatusCode) {
+        let mut state = self.lock();
+        bump(&mut state.finished, route, detail);
+        *state
+            .statuses
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status.as_u16().to_string())
+            .or_default() += 1;
+    }
+
+    /// Records a request whose body never arrived whole.
+    fn cut(&self, route: &str, detail: Option<&str>) {
+        bump(&mut self.lock().cut_off, route, detail);
     }
 
     /// Counts the request and decides its fate (and its added latency).
     pub fn decide(&self, route: &str, detail: Option<&str>) -> (Action, Duration) {
         let mut state = self.lock();
-        *state.counts.entry(route.to_owned()).or_default() += 1;
-        if let Some(detail) = detail {
-            *state.counts.entry(format!("{route} {detail}")).or_default() += 1;
-        }
+        bump(&mut state.counts, route, detail);
         let Some(config) = &state.config else {
             return (Action::Pass, Duration::ZERO);
         };
@@ -173,6 +208,24 @@ impl Faults {
             });
         }
         (action, Duration::from_millis(rule.latency_ms))
+    }
+}
+
+/// Request counts per route, and per route and object detail
+/// (`s3:UploadPart /ferry/<key>#<part>`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub started: BTreeMap<String, u64>,
+    pub finished: BTreeMap<String, u64>,
+    pub cut_off: BTreeMap<String, u64>,
+    pub statuses: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, route: &str, detail: Option<&str>) {
+    *map.entry(route.to_owned()).or_default() += 1;
+    if let Some(detail) = detail {
+        *map.entry(format!("{route} {detail}")).or_default() += 1;
     }
 }
 
@@ -269,8 +322,29 @@ pub async fn inject(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    match action {
-        Action::Pass => next.run(req).await,
+    let response = match action {
+        Action::Pass => {
+            let cut = Arc::new(CutOff::default());
+            let req = req.map(|inner| {
+                Body::new(Watched {
+                    inner,
+                    cut: cut.clone(),
+                })
+            });
+            tokio::select! {
+                biased;
+                () = cut.notify.notified() => {
+                    faults.cut(&route, detail.as_deref());
+                    tracing::debug!(
+                        %route,
+                        detail = detail.as_deref().unwrap_or(""),
+                        "the request body stopped before its end: the client went away"
+                    );
+                    return client_gone();
+                }
+                response = next.run(req) => response,
+            }
+        }
         Action::Error { status } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let why = format!("injected fault on {route}");
@@ -288,7 +362,72 @@ pub async fn inject(
             err.retry_after = retry_after_secs;
             err.into_response()
         }
-        Action::Reset => reset(req).await,
+        Action::Reset => return reset(req).await,
+    };
+    faults.finish(&route, detail.as_deref(), response.status());
+    response
+}
+
+/// nginx's "client closed request": what a request whose body was cut off
+/// is answered, if anything can still read it. It is the client's doing (a
+/// page reloaded, a service worker stopped, the network gone), not a
+/// server error.
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+fn client_gone() -> Response {
+    Response::builder()
+        .status(StatusCode::from_u16(CLIENT_CLOSED_REQUEST).unwrap_or(StatusCode::BAD_REQUEST))
+        .header(axum::http::header::CONNECTION, "close")
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// Set once the request body failed: the connection closed or reset before
+/// the body's end.
+#[derive(Debug, Default)]
+struct CutOff {
+    seen: AtomicBool,
+    notify: Notify,
+}
+
+/// The request body as the handler reads it. A failure of the underlying
+/// body (it only fails when the client stops sending) is not passed on: the
+/// handler would take it for a server error (the store answers 500 and logs
+/// it), so instead the body never yields again and `inject` drops the
+/// handler, which removes whatever it had half written.
+struct Watched {
+    inner: Body,
+    cut: Arc<CutOff>,
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if self.cut.seen.load(Ordering::Acquire) {
+            return Poll::Pending;
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Err(err))) => {
+                tracing::trace!(%err, "request body failed");
+                self.cut.seen.store(true, Ordering::Release);
+                self.cut.notify.notify_one();
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

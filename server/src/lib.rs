@@ -4,6 +4,7 @@
 //! `--strict` adds refusals museum does not make, to catch client bugs.
 #![forbid(unsafe_code)]
 
+mod cleanup;
 pub mod config;
 mod db;
 mod error;
@@ -15,6 +16,7 @@ mod store;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
@@ -114,10 +116,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (stop, stop_rx) = watch::channel(false);
     let faults = Faults::new(config.faults.clone());
+    let locks = store::keys::KeyLocks::default();
     let mut tasks = Vec::new();
 
     let (store, s3_url) = match &config.s3_endpoint {
         Some(endpoint) => {
+            if config.s3_cors != config::S3Cors::Full {
+                return Err(StartError(
+                    "--s3-cors applies to the embedded store; an external bucket has its own CORS rules".into(),
+                ));
+            }
             let (Some(access), Some(secret)) = (&config.s3_access_key, &config.s3_secret_key)
             else {
                 return Err(StartError(
@@ -155,8 +163,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             let root = config.data_dir.join("objects");
             std::fs::create_dir_all(root.join(&config.s3_bucket))
                 .context("cannot create the object store")?;
-            let app = store::embedded::router(&root, &access, &secret, faults.clone(), db.clone())
-                .context("object store")?;
+            let app = store::embedded::router(
+                &root,
+                &access,
+                &secret,
+                faults.clone(),
+                db.clone(),
+                locks.clone(),
+                config.s3_cors,
+            )
+            .context("object store")?;
             tasks.push(serve::spawn(listener, app, stop_rx.clone()));
             let url = format!("http://{addr}");
             let store = ObjectStore::new(
@@ -185,6 +201,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let state = AppState {
         db,
         store,
+        locks,
         tokens: Arc::new(accepted),
         faults: faults.clone(),
         limits: Limits {
@@ -196,6 +213,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         },
         expired: Arc::new(RwLock::new(expired)),
     };
+    if config.stale_upload_secs > 0 && config.cleanup_interval_secs > 0 {
+        tasks.push(cleanup::spawn(
+            state.clone(),
+            Duration::from_secs(config.stale_upload_secs),
+            Duration::from_secs(config.cleanup_interval_secs),
+            stop_rx.clone(),
+        ));
+    }
     let mut api = routes::api_router(state, config.admin);
     if let Some(dir) = &config.static_dir {
         api = api.fallback_service(ServeDir::new(dir));
@@ -206,12 +231,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             (faults, Side::Api),
             faults::inject,
         ))
-        .layer(cors(&[
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-        ]))
+        .layer(cors(
+            &[Method::GET, Method::POST, Method::PUT, Method::DELETE],
+            true,
+        ))
         .layer(TraceLayer::new_for_http());
     let listener = TcpListener::bind(config.listen)
         .await
@@ -230,16 +253,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
 /// Cross-origin access from any page: uploads go straight from the browser
 /// to the store, on another origin than the app, and the client must read
-/// the `ETag` of every part.
-pub(crate) fn cors(methods: &[Method]) -> CorsLayer {
+/// the `ETag` of every part (`expose_etag` false only to test a client
+/// against a bucket that forgot it).
+pub(crate) fn cors(methods: &[Method], expose_etag: bool) -> CorsLayer {
+    let mut exposed = vec![
+        header::RETRY_AFTER,
+        HeaderName::from_static("x-amz-request-id"),
+    ];
+    if expose_etag {
+        exposed.insert(0, header::ETAG);
+    }
     CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods(methods.to_vec())
         .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
-        .expose_headers([
-            header::ETAG,
-            header::RETRY_AFTER,
-            HeaderName::from_static("x-amz-request-id"),
-        ])
-        .max_age(std::time::Duration::from_secs(3600))
+        .expose_headers(exposed)
+        .max_age(Duration::from_secs(3600))
 }

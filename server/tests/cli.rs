@@ -121,3 +121,34 @@ fn bad_configuration_fails_with_a_message() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid fault rules"));
 }
+
+#[test]
+fn ferry_s3_cors_in_the_environment_sets_the_stores_cors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, announced) = spawn(dir.path(), &[("FERRY_S3_CORS", "none")]);
+    let api = announced["api"].as_str().unwrap();
+    let client = reqwest::blocking::Client::new();
+    let urls: serde_json::Value = client
+        .get(format!("{api}/files/upload-urls?count=1"))
+        .header("X-Auth-Token", announced["token"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let preflight = client
+        .request(
+            reqwest::Method::OPTIONS,
+            urls["urls"][0]["url"].as_str().unwrap(),
+        )
+        .header("Origin", "http://app.example.test")
+        .header("Access-Control-Request-Method", "PUT")
+        .send()
+        .unwrap();
+    assert_eq!(preflight.status(), reqwest::StatusCode::FORBIDDEN);
+    assert!(
+        !preflight
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+    stop(child, "-TERM");
+}

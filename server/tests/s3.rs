@@ -338,3 +338,116 @@ async fn an_aborted_upload_answers_no_such_upload_and_a_completed_one_is_kept() 
     let (status, body) = server.create_file(collection, (key, 5), (&thumb, 1)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// A preflight for a PUT from another origin, and the PUT itself.
+async fn preflight_and_put(
+    server: &TestServer,
+    origin: &str,
+) -> (reqwest::Response, reqwest::Response) {
+    let (_, urls) = server.get("/files/upload-urls?count=1").await;
+    let url = urls["urls"][0]["url"].as_str().unwrap();
+    let preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, url)
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "PUT")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    let put = server
+        .client
+        .put(url)
+        .header("Origin", origin)
+        .body(b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
+    (preflight, put)
+}
+
+fn cors_headers(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .filter(|name| name.starts_with("access-control-"))
+        .collect()
+}
+
+async fn server_with_cors(cors: ferry_server::config::S3Cors) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.s3_cors = cors;
+    TestServer::start_with(dir, config).await
+}
+
+#[tokio::test]
+async fn a_store_without_cors_sends_no_cors_headers_and_refuses_preflights() {
+    let server = server_with_cors(ferry_server::config::S3Cors::None).await;
+    let origin = "http://app.example.test:5173";
+    let (preflight, put) = preflight_and_put(&server, origin).await;
+    assert_eq!(preflight.status(), StatusCode::FORBIDDEN);
+    assert_eq!(cors_headers(&preflight), Vec::<String>::new());
+    assert!(
+        preflight
+            .text()
+            .await
+            .unwrap()
+            .contains("CORS is not enabled")
+    );
+    // A request a browser would not let through is still served: the
+    // bytes arrive, the page cannot read the answer.
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(cors_headers(&put), Vec::<String>::new());
+    assert!(put.headers().contains_key("etag"));
+
+    // The API keeps its CORS.
+    let api = server
+        .client
+        .get(server.url("/collections"))
+        .header("X-Auth-Token", &server.token)
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.headers()["access-control-allow-origin"], origin);
+}
+
+#[tokio::test]
+async fn a_store_can_allow_cors_but_hide_the_etag() {
+    let server = server_with_cors(ferry_server::config::S3Cors::NoEtag).await;
+    let origin = "http://app.example.test:5173";
+    let (preflight, put) = preflight_and_put(&server, origin).await;
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PUT")
+    );
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(put.headers()["access-control-allow-origin"], origin);
+    assert!(put.headers().contains_key("etag"), "the header is sent...");
+    let exposed = put.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(!exposed.contains("etag"), "...but not readable: {exposed}");
+    assert!(exposed.contains("retry-after"), "{exposed}");
+}
+
+#[test]
+fn the_cors_option_parses_and_defaults_to_full() {
+    use clap::Parser;
+    use ferry_server::config::S3Cors;
+    let parse = |args: &[&str]| {
+        ferry_server::Config::try_parse_from(["ferry-server"].iter().chain(args)).map(|c| c.s3_cors)
+    };
+    assert_eq!(parse(&[]).unwrap(), S3Cors::Full);
+    assert_eq!(parse(&["--s3-cors", "none"]).unwrap(), S3Cors::None);
+    assert_eq!(parse(&["--s3-cors", "no-etag"]).unwrap(), S3Cors::NoEtag);
+    assert_eq!(parse(&["--s3-cors", "full"]).unwrap(), S3Cors::Full);
+    assert!(parse(&["--s3-cors", "some"]).is_err());
+}

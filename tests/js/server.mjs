@@ -12,9 +12,12 @@ const PROFILE = process.env.FERRY_SERVER_PROFILE ?? 'debug';
 const BINARY = fileURLToPath(new URL(`../../target/${PROFILE}/ferry-server`, import.meta.url));
 
 /**
+ * `extraArgs` are more flags (e.g. `['--admin', '--s3-cors', 'none']`).
  * `options.dataDir` keeps the data (and the dev token) across a restart, and
  * `options.listen`/`options.s3Listen` fix the addresses, so a restarted server
- * is the same origin with the same files.
+ * is the same origin with the same files. `options.env` adds environment
+ * variables (e.g. `{ FERRY_S3_CORS: 'no-etag' }`; `FERRY_LOG` is `warn`
+ * unless set there).
  */
 export async function startServer(extraArgs = [], options = {}) {
   if (!existsSync(BINARY)) {
@@ -25,7 +28,7 @@ export async function startServer(extraArgs = [], options = {}) {
   const s3Listen = options.s3Listen ?? '127.0.0.1:0';
   const child = spawn(BINARY, ['--data-dir', dataDir, '--listen', listen, '--s3-listen', s3Listen, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, FERRY_LOG: 'warn' },
+    env: { ...process.env, FERRY_LOG: 'warn', ...options.env },
   });
   const line = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve);

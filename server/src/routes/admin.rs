@@ -34,8 +34,19 @@ pub async fn delete_faults(State(state): State<AppState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// Requests per route and per object part: `started` once the head
+/// arrived (`counts` is the same map, under the name it had first),
+/// `finished` once answered, `cutOff` when the body stopped before its end,
+/// and the answers' `statuses` per route.
 pub async fn requests(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "counts": state.faults.counts() }))
+    let counts = state.faults.counts();
+    Json(json!({
+        "counts": counts.started,
+        "started": counts.started,
+        "finished": counts.finished,
+        "cutOff": counts.cut_off,
+        "statuses": counts.statuses,
+    }))
 }
 
 /// Aborts every multipart upload that no file refers to yet, as an

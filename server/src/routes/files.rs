@@ -178,6 +178,19 @@ pub async fn create(
         .read(move |conn| check_collection(conn, user, collection, strict.then_some(&keys)))
         .await?;
 
+    // From the first HEAD to the commit, no write may replace either
+    // object (the embedded store refuses it): the sizes checked are the
+    // sizes kept. A write already in flight is a client still uploading.
+    let _held = state
+        .locks
+        .hold(&[&new.file.object_key, &new.thumbnail.object_key])
+        .ok_or_else(|| {
+            ApiError::coded(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OBJECT_SIZE_FETCH_FAILED",
+                "an object of this file is still being uploaded",
+            )
+        })?;
     let (file_size, thumb_size) = tokio::join!(
         object_size(&state, &new.file.object_key),
         object_size(&state, &new.thumbnail.object_key)
@@ -228,6 +241,15 @@ pub async fn create(
             // Checked inside the write lock: concurrent retries see each other.
             if let Some(existing) = holder_of(tx, &candidate.file_key, &candidate.thumb_key)? {
                 return same_registration(tx, existing, candidate);
+            }
+            if retired(tx, &candidate.file_key, &candidate.thumb_key)? {
+                // Gone, or going, from the store: as museum answers for an
+                // object its cleanup removed.
+                return Err(ApiError::coded(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "OBJECT_SIZE_FETCH_FAILED",
+                    "an object of this file was abandoned and removed",
+                ));
             }
             let time = next_updation_time(tx)?;
             tx.execute(
@@ -358,6 +380,16 @@ fn holder_of(conn: &Connection, file_key: &str, thumb_key: &str) -> ApiResult<Op
         },
     )
     .optional()
+    .map_err(ApiError::internal)
+}
+
+/// Whether the cleanup retired either key as abandoned.
+fn retired(conn: &Connection, file_key: &str, thumb_key: &str) -> ApiResult<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM objects WHERE object_key IN (?1, ?2) AND retired_at IS NOT NULL)",
+        params![file_key, thumb_key],
+        |r| r.get(0),
+    )
     .map_err(ApiError::internal)
 }
 

@@ -22,6 +22,7 @@ use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::faults::Faults;
 use crate::store::ObjectStore;
+use crate::store::keys::KeyLocks;
 
 /// Largest JSON body the API reads (metadata is small; files go to S3).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -30,6 +31,8 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub db: Db,
     pub store: ObjectStore,
+    /// Object keys being written (embedded store) or registered.
+    pub locks: KeyLocks,
     pub tokens: Arc<HashMap<String, i64>>,
     pub faults: Arc<Faults>,
     pub limits: Limits,

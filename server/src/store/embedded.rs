@@ -8,24 +8,36 @@
 //!   Complete only runs once it cannot fail on validation.
 //! * A missing part is a 500 in `s3s-fs`; here it is `InvalidPart` (400).
 //! * An upload id the store does not know (aborted, completed) is
-//!   `AccessDenied` in `s3s-fs`; here it is `NoSuchUpload` (404), as on S3.
+//!   `AccessDenied` in `s3s-fs` (and ListParts lists no parts); here it is
+//!   `NoSuchUpload` (404), as on S3.
 //! * Completing an upload again (a retry after a lost response) answers
 //!   success with the same ETag, as S3 does, instead of `NoSuchUpload`.
 //! * A Complete runs to its end even when the client goes away: `s3s-fs`
 //!   deletes the upload id before it writes the object, so a request cut
 //!   off in between (a page reloaded) used to lose the upload for good.
-//! * A PUT to an object key a registered file uses is refused (403
-//!   `AccessDenied`, as an expired URL would be): a device that lost power
-//!   after `POST /files` and replays an old presigned URL cannot overwrite
-//!   a file's bytes. museum has no such guard on a real bucket; it detects
-//!   the overwrite only at the next `POST /files` and reverts the newest
-//!   object version (`onExistingObjectsReplaced`, `pkg/controller/file.go`).
+//! * The objects of a registered file are immutable: every way to write
+//!   its key — a PUT, a CreateMultipartUpload, an UploadPart or a Complete
+//!   of an upload made before the registration — and a DELETE is refused
+//!   (403 `AccessDenied`, as an expired URL would be). Presigned URLs live
+//!   for days, so a device that lost power after `POST /files` and replays
+//!   an old URL cannot overwrite a file's bytes, nor a client store more
+//!   than the quota check at registration saw. A registration holds its
+//!   keys from its first HEAD to its commit (a write meanwhile is refused)
+//!   and is itself refused while a write to one of them is in flight (see
+//!   `keys`), so the sizes it checks are kept. museum has no such guard on a real
+//!   bucket; it detects the overwrite only at the next `POST /files` and
+//!   reverts the newest object version (`onExistingObjectsReplaced`,
+//!   `pkg/controller/file.go`).
+//! * The key of an upload the cleanup retired as abandoned refuses writes
+//!   the same way: its URLs may still be unexpired, and an object written
+//!   through them now would never be registered nor removed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
 use md5::{Digest, Md5};
 use s3s::auth::SimpleAuth;
 use s3s::dto::{
@@ -41,19 +53,24 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use super::keys::{KeyGuard, KeyLocks};
+use crate::config::S3Cors;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::faults::{Faults, Side};
 
-/// The S3 port: SigV4-checked `CheckedStore` behind fault injection and CORS.
+/// The S3 port: SigV4-checked `CheckedStore` behind fault injection and CORS
+/// (as `cors` says).
 pub fn router(
     root: &Path,
     access_key: &str,
     secret_key: &str,
     faults: Arc<Faults>,
     registered: Db,
+    locks: KeyLocks,
+    cors: S3Cors,
 ) -> std::io::Result<axum::Router> {
-    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root, Some(registered))?);
+    let mut builder = S3ServiceBuilder::new(CheckedStore::new(root, registered, locks)?);
     builder.set_auth(SimpleAuth::from_single(
         access_key.to_owned(),
         secret_key.to_owned(),
@@ -75,20 +92,42 @@ pub fn router(
             Ok::<_, std::convert::Infallible>(response)
         }
     });
-    Ok(axum::Router::new()
-        .fallback_service(service)
-        .layer(axum::middleware::from_fn_with_state(
-            (faults, Side::S3),
-            crate::faults::inject,
+    let router =
+        axum::Router::new()
+            .fallback_service(service)
+            .layer(axum::middleware::from_fn_with_state(
+                (faults, Side::S3),
+                crate::faults::inject,
+            ));
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::POST,
+        Method::DELETE,
+    ];
+    let router = match cors {
+        S3Cors::Full => router.layer(crate::cors(&methods, true)),
+        S3Cors::NoEtag => router.layer(crate::cors(&methods, false)),
+        S3Cors::None => router.layer(axum::middleware::from_fn(refuse_preflight)),
+    };
+    Ok(router.layer(tower_http::trace::TraceLayer::new_for_http()))
+}
+
+/// A bucket without CORS rules: S3 answers a preflight 403 with no
+/// `Access-Control-*` header, and other requests without them either.
+async fn refuse_preflight(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() != Method::OPTIONS {
+        return next.run(req).await;
+    }
+    Response::builder()
+        .status(StatusCode::FORBIDDEN)
+        .header(header::CONTENT_TYPE, "application/xml")
+        .body(axum::body::Body::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessForbidden</Code>\
+             <Message>CORSResponse: CORS is not enabled for this bucket.</Message></Error>",
         ))
-        .layer(crate::cors(&[
-            Method::GET,
-            Method::HEAD,
-            Method::PUT,
-            Method::POST,
-            Method::DELETE,
-        ]))
-        .layer(tower_http::trace::TraceLayer::new_for_http()))
+        .unwrap_or_default()
 }
 
 /// Parts other than the last must be at least this large, as on AWS S3.
@@ -100,8 +139,10 @@ pub struct CheckedStore {
     inner: Arc<s3s_fs::FileSystem>,
     root: PathBuf,
     completing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    /// The API's records: object keys of registered files refuse PUTs.
-    registered: Option<Db>,
+    /// The API's records: object keys of registered files refuse writes.
+    registered: Db,
+    /// Writes in flight, and keys a registration or the cleanup holds.
+    locks: KeyLocks,
 }
 
 /// What a finished Complete leaves behind, so a repeat can be answered.
@@ -114,7 +155,7 @@ struct Completion {
 }
 
 impl CheckedStore {
-    pub fn new(root: &Path, registered: Option<Db>) -> std::io::Result<Self> {
+    pub fn new(root: &Path, registered: Db, locks: KeyLocks) -> std::io::Result<Self> {
         std::fs::create_dir_all(root)?;
         let inner =
             s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
@@ -123,26 +164,54 @@ impl CheckedStore {
             root: root.to_path_buf(),
             completing: Arc::default(),
             registered,
+            locks,
         })
     }
 
-    /// Whether a registered file (trashed ones included: their objects
-    /// stay) uses `key` as its file or thumbnail object.
-    async fn in_use(&self, key: &str) -> S3Result<bool> {
-        let Some(db) = &self.registered else {
-            return Ok(false);
-        };
-        let key = key.to_owned();
-        db.read(move |conn| {
-            conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1)",
-                [key],
-                |r| r.get(0),
+    /// Starts a write to `key`, which holds until the guard is dropped:
+    /// refused while a registration or the cleanup holds the key, once a
+    /// registered file uses it, and (unless `retired_ok`, for the cleanup's
+    /// own DELETE) once the cleanup retired it as abandoned.
+    async fn start_write(&self, key: &str, retired_ok: bool) -> S3Result<KeyGuard> {
+        let guard = self.locks.write(key).ok_or_else(|| {
+            s3_error!(
+                AccessDenied,
+                "this object is being registered or removed and cannot be written now"
             )
-            .map_err(ApiError::internal)
-        })
-        .await
-        .map_err(|e| s3_error!(InternalError, "{}", e.message))
+        })?;
+        let (registered, retired) = self.standing(key).await?;
+        if registered {
+            return Err(s3_error!(
+                AccessDenied,
+                "this object belongs to a registered file and cannot be replaced"
+            ));
+        }
+        if retired && !retired_ok {
+            return Err(s3_error!(
+                AccessDenied,
+                "this upload was abandoned and removed; ask for new upload URLs"
+            ));
+        }
+        Ok(guard)
+    }
+
+    /// Whether a registered file (trashed ones included: their objects
+    /// stay) uses `key` as its file or thumbnail object, and whether the
+    /// cleanup retired `key`.
+    async fn standing(&self, key: &str) -> S3Result<(bool, bool)> {
+        let key = key.to_owned();
+        self.registered
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM files WHERE file_object_key = ?1 OR thumb_object_key = ?1),
+                            EXISTS (SELECT 1 FROM objects WHERE object_key = ?1 AND retired_at IS NOT NULL)",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(ApiError::internal)
+            })
+            .await
+            .map_err(|e| s3_error!(InternalError, "{}", e.message))
     }
 
     fn completion_path(&self, upload_id: &str) -> PathBuf {
@@ -287,12 +356,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        if self.in_use(&req.input.key).await? {
-            return Err(s3_error!(
-                AccessDenied,
-                "this object belongs to a registered file and cannot be replaced"
-            ));
-        }
+        let _writing = self.start_write(&req.input.key, false).await?;
         self.inner.put_object(req).await
     }
 
@@ -314,6 +378,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let _writing = self.start_write(&req.input.key, true).await?;
         self.inner.delete_object(req).await
     }
 
@@ -321,6 +386,7 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let _writing = self.start_write(&req.input.key, false).await?;
         self.inner.create_multipart_upload(req).await
     }
 
@@ -332,6 +398,7 @@ impl S3 for CheckedStore {
         if !self.upload_in_progress(&upload_id) {
             return Err(s3_error!(NoSuchUpload));
         }
+        let _writing = self.start_write(&req.input.key, false).await?;
         let response = self.inner.upload_part(req).await?;
         // Remember the part's MD5 so Complete need not read the part twice.
         // Written after the part: a crash in between leaves a stale record,
@@ -346,6 +413,10 @@ impl S3 for CheckedStore {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        // s3s-fs lists no parts for an upload it does not know.
+        if !self.upload_in_progress(&req.input.upload_id) {
+            return Err(s3_error!(NoSuchUpload));
+        }
         self.inner.list_parts(req).await
     }
 
@@ -407,6 +478,9 @@ impl CheckedStore {
         if !self.upload_in_progress(&upload_id) {
             return Err(s3_error!(NoSuchUpload));
         }
+        // A repeat of a finished Complete (above) writes nothing and may be
+        // answered even once the file is registered; a first one may not.
+        let _writing = self.start_write(&req.input.key, false).await?;
 
         let digests = self.validate_parts(&upload_id, &etags).await?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());

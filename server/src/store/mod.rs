@@ -5,6 +5,7 @@
 //! endpoint.
 
 pub mod embedded;
+pub mod keys;
 
 use std::time::Duration;
 
@@ -139,6 +140,92 @@ impl ObjectStore {
         }
     }
 
+    /// Deletes an object; one already gone is no error.
+    pub async fn delete_object(&self, key: &str) -> Result<(), StoreError> {
+        let url = self
+            .bucket
+            .delete_object(Some(&self.credentials), key)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.delete(url).send().await?;
+        match response.status() {
+            s if s.is_success() || s == reqwest::StatusCode::NOT_FOUND => Ok(()),
+            s => Err(StoreError(format!(
+                "DeleteObject: {s}: {}",
+                response.text().await.unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// When the object was last written (microseconds since the epoch), or
+    /// `None` when it does not exist.
+    pub async fn last_modified(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let url = self
+            .bucket
+            .head_object(Some(&self.credentials), key)
+            .sign(INTERNAL_EXPIRY);
+        let response = self.http.head(url).send().await?;
+        match response.status() {
+            s if s.is_success() => {
+                let header = response
+                    .headers()
+                    .get(reqwest::header::LAST_MODIFIED)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        StoreError("HeadObject answered without Last-Modified".into())
+                    })?;
+                http_date_micros(header)
+                    .map(Some)
+                    .ok_or_else(|| StoreError(format!("HeadObject: bad Last-Modified {header:?}")))
+            }
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s => Err(StoreError(format!("HeadObject: {s}"))),
+        }
+    }
+
+    /// When a part of a multipart upload was last uploaded (microseconds
+    /// since the epoch; `Some(None)` for an upload without parts), or
+    /// `None` when the store no longer knows the upload (completed or
+    /// aborted).
+    pub async fn last_part_uploaded(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Option<i64>>, StoreError> {
+        let mut latest = None;
+        let mut marker = None;
+        loop {
+            let mut action = self
+                .bucket
+                .list_parts(Some(&self.credentials), key, upload_id);
+            if let Some(marker) = marker {
+                action.set_part_number_marker(marker);
+            }
+            let response = self.http.get(action.sign(INTERNAL_EXPIRY)).send().await?;
+            let status = response.status();
+            let body = response.text().await?;
+            if status == reqwest::StatusCode::NOT_FOUND && body.contains("NoSuchUpload") {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(StoreError(format!("ListParts: {status}: {body}")));
+            }
+            // Read by hand: some stores (s3s-fs) list parts without ETags,
+            // which rusty-s3's parser requires.
+            for text in xml_texts(&body, "LastModified") {
+                let at = iso8601_micros(text)
+                    .ok_or_else(|| StoreError(format!("ListParts: bad LastModified {text:?}")))?;
+                latest = latest.max(Some(at));
+            }
+            let truncated = xml_texts(&body, "IsTruncated").first() == Some(&"true");
+            marker = xml_texts(&body, "NextPartNumberMarker")
+                .first()
+                .and_then(|m| m.parse::<u16>().ok());
+            if !truncated || marker.is_none() {
+                return Ok(Some(latest));
+            }
+        }
+    }
+
     /// The object's size, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let url = self
@@ -183,5 +270,62 @@ impl ObjectStore {
                 response.status()
             )))
         }
+    }
+}
+
+/// The text of every `<tag>…</tag>` in an XML answer.
+fn xml_texts<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| rest.split_once(close.as_str()).map(|(text, _)| text.trim()))
+        .collect()
+}
+
+/// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`) in microseconds since the
+/// epoch.
+fn http_date_micros(text: &str) -> Option<i64> {
+    jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(text)
+        .ok()
+        .map(|t| t.as_microsecond())
+}
+
+/// An S3 XML timestamp (`2015-10-21T07:28:00.000Z`) in microseconds since
+/// the epoch.
+fn iso8601_micros(text: &str) -> Option<i64> {
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_microsecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_of_s3_answers_are_read() {
+        let micros = 1_445_412_480 * 1_000_000;
+        assert_eq!(
+            http_date_micros("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(micros)
+        );
+        assert_eq!(iso8601_micros("2015-10-21T07:28:00.000Z"), Some(micros));
+        assert_eq!(
+            iso8601_micros("2015-10-21T07:28:00.25Z"),
+            Some(micros + 250_000)
+        );
+        assert_eq!(http_date_micros("yesterday"), None);
+        assert_eq!(iso8601_micros("2015-13-21T07:28:00Z"), None);
+    }
+
+    #[test]
+    fn xml_texts_are_found_in_order() {
+        let xml = "<ListPartsResult><IsTruncated>false</IsTruncated>\
+            <Part><LastModified>a</LastModified></Part><Part><LastModified> b </LastModified></Part>\
+            </ListPartsResult>";
+        assert_eq!(xml_texts(xml, "LastModified"), ["a", "b"]);
+        assert_eq!(xml_texts(xml, "IsTruncated"), ["false"]);
+        assert!(xml_texts(xml, "NextPartNumberMarker").is_empty());
     }
 }

@@ -267,3 +267,173 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
         })
         .collect()
 }
+
+impl TestServer {
+    /// A server with the admin API (`--admin`).
+    pub async fn start_admin() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir);
+        config.admin = true;
+        Self::start_with(dir, config).await
+    }
+
+    /// `GET /admin/requests`.
+    pub async fn requests(&self) -> Value {
+        let (status, body) = self.get("/admin/requests").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Polls `GET /admin/requests` until `done` holds (10 s at most).
+    pub async fn wait_for_requests(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let requests = self.requests().await;
+            if done(&requests) {
+                return requests;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still waiting for {what}: {requests}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Sends a request over a raw TCP connection whose head announces
+/// `claimed` body bytes, sends only `sent`, and closes the connection: a
+/// page reloaded or a service worker stopped in the middle of an upload.
+pub async fn send_cut_off(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    claimed: usize,
+    sent: &[u8],
+) {
+    use tokio::io::AsyncWriteExt;
+    assert!(sent.len() < claimed);
+    let parsed = url::Url::parse(url).unwrap();
+    let host = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port_or_known_default().unwrap()
+    );
+    let target = &parsed[url::Position::BeforePath..];
+    let mut head =
+        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {claimed}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    stream.flush().await.unwrap();
+    // Let the server read what was sent before the connection goes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stream.shutdown().await.unwrap();
+    drop(stream);
+}
+
+/// Signs S3 requests with the embedded store's own credentials (read from
+/// the server's database), as anyone holding a valid signature could:
+/// what the store refuses to such requests, it refuses to every client.
+pub struct StoreSigner {
+    bucket: rusty_s3::Bucket,
+    credentials: rusty_s3::Credentials,
+}
+
+impl StoreSigner {
+    pub fn new(server: &TestServer) -> Self {
+        let db = rusqlite::Connection::open(server.data_dir().join("ferry.sqlite3")).unwrap();
+        let meta = |key: &str| -> String {
+            db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .unwrap()
+        };
+        let credentials = rusty_s3::Credentials::new(meta("s3_access_key"), meta("s3_secret_key"));
+        let bucket = rusty_s3::Bucket::new(
+            server.running.s3_url.parse().unwrap(),
+            rusty_s3::UrlStyle::Path,
+            "ferry".to_owned(),
+            "us-east-1".to_owned(),
+        )
+        .unwrap();
+        Self {
+            bucket,
+            credentials,
+        }
+    }
+
+    fn expiry() -> std::time::Duration {
+        std::time::Duration::from_secs(600)
+    }
+
+    pub fn put(&self, key: &str) -> String {
+        use rusty_s3::S3Action;
+        self.bucket
+            .put_object(Some(&self.credentials), key)
+            .sign(Self::expiry())
+            .to_string()
+    }
+
+    pub fn delete(&self, key: &str) -> String {
+        use rusty_s3::S3Action;
+        self.bucket
+            .delete_object(Some(&self.credentials), key)
+            .sign(Self::expiry())
+            .to_string()
+    }
+
+    pub fn create_multipart(&self, key: &str) -> String {
+        use rusty_s3::S3Action;
+        self.bucket
+            .create_multipart_upload(Some(&self.credentials), key)
+            .sign(Self::expiry())
+            .to_string()
+    }
+
+    pub fn part(&self, key: &str, upload_id: &str, number: u16) -> String {
+        use rusty_s3::S3Action;
+        self.bucket
+            .upload_part(Some(&self.credentials), key, number, upload_id)
+            .sign(Self::expiry())
+            .to_string()
+    }
+
+    pub fn complete(&self, key: &str, upload_id: &str) -> String {
+        use rusty_s3::S3Action;
+        self.bucket
+            .complete_multipart_upload(Some(&self.credentials), key, upload_id, std::iter::empty())
+            .sign(Self::expiry())
+            .to_string()
+    }
+
+    pub fn get(&self, key: &str) -> String {
+        use rusty_s3::S3Action;
+        self.bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(Self::expiry())
+            .to_string()
+    }
+
+    /// Starts a multipart upload for `key`; its upload id, or the refusal.
+    pub async fn start_multipart(
+        &self,
+        client: &Client,
+        key: &str,
+    ) -> Result<String, (StatusCode, String)> {
+        let response = client
+            .post(self.create_multipart(key))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        if status != StatusCode::OK {
+            return Err((status, body));
+        }
+        let parsed = rusty_s3::actions::CreateMultipartUpload::parse_response(&body).unwrap();
+        Ok(parsed.upload_id().to_owned())
+    }
+}
