@@ -119,7 +119,7 @@ impl Blake2b512 {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         out[64..80].copy_from_slice(&self.t.to_le_bytes());
-        out[80] = u8::try_from(self.buf_len).unwrap_or(u8::MAX); // always 0..=128
+        out[80] = u8::try_from(self.buf_len).expect("a held-back block is at most 128 bytes");
         out[81..81 + self.buf_len].copy_from_slice(&self.buf[..self.buf_len]);
         out
     }
@@ -134,9 +134,9 @@ impl Blake2b512 {
         }
         let mut h = [0u64; 8];
         for (word, chunk) in h.iter_mut().zip(bytes[..64].chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            *word = u64::from_le_bytes(chunk.try_into().expect("chunks_exact(8)"));
         }
-        let t = u128::from_le_bytes(bytes[64..80].try_into().unwrap_or_default());
+        let t = u128::from_le_bytes(bytes[64..80].try_into().expect("16 bytes"));
         let mut buf = [0u8; BLOCK_BYTES];
         buf.copy_from_slice(&bytes[81..]);
         // Bytes past buf_len must be zero; anything else means corruption.

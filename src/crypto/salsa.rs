@@ -22,7 +22,7 @@ pub(crate) fn xsalsa20_xor(key: &[u8; 32], nonce: &[u8; 24], data: &mut [u8]) {
     words(&mut input[..2], &nonce[16..]);
     // The counter's high word stays zero: secretbox never seals 256 GiB.
     for (counter, piece) in data.chunks_mut(64).enumerate() {
-        input[2] = u32::try_from(counter).unwrap_or(u32::MAX);
+        input[2] = u32::try_from(counter).expect("a sealed box stays far below 256 GiB");
         let init = state(&key, &input);
         let mut x = init;
         rounds(&mut x);

@@ -187,7 +187,8 @@ impl StreamState {
     /// slice of a message body (which starts at ChaCha20 block 2).
     fn xor_message(&self, slice: &mut [u8], index: usize) {
         // A message of 4 MiB is 65,536 blocks, far below the 2^32 limit.
-        let counter = u32::try_from(2 + index * INTERLEAVE_BYTES / BLOCK_BYTES).unwrap_or(u32::MAX);
+        let counter = u32::try_from(2 + index * INTERLEAVE_BYTES / BLOCK_BYTES)
+            .expect("a 4 MiB message stays far below 2^32 blocks");
         xor_keystream(&self.k, &self.nonce, counter, slice);
     }
 
