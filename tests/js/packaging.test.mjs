@@ -73,6 +73,20 @@ test(`the wasm stays within ${WASM_GZIP_BUDGET} bytes gzip`, () => {
   assert.ok(size.gzip <= WASM_GZIP_BUDGET, `${size.gzip} bytes gzip is over the ${WASM_GZIP_BUDGET}-byte budget`);
 });
 
+// tsc checks each exported type only where a consumer names it.
+test('the type-checked consumer names every type the package exports', () => {
+  const declarations = ['index.d.ts', 'ferry_sync.d.ts', 'sw.d.ts', 'capacitor.d.ts', 'react-native-webview.d.ts'];
+  const exported = new Set();
+  for (const file of declarations) {
+    const text = readFileSync(join(ROOT, 'pkg', file), 'utf8');
+    for (const [, name] of text.matchAll(/^export (?:declare )?(?:type|interface) ([A-Za-z_]+)/gm)) exported.add(name);
+  }
+  const named = readFileSync(join(ROOT, 'tests/packaging/vite-app/src/types.ts'), 'utf8');
+  const missing = [...exported].filter((name) => !new RegExp(`\\b${name}\\b`).test(named));
+  assert.ok(exported.size > 30, `found ${exported.size} exported types`);
+  assert.deepEqual(missing, [], 'tests/packaging/vite-app/src/types.ts must name these');
+});
+
 test('a fresh Vite app installs the tarball, type-checks, builds and uploads', async () => {
   const dir = consumer('vite-app');
   run('npx', ['tsc', '--noEmit'], dir);
