@@ -209,6 +209,47 @@ mod simd_against_portable {
         }
     }
 
+    /// The inputs that push the SIMD path's 13-bit limbs to the ends of
+    /// their ranges: the largest clamped r and others with all-equal key
+    /// bytes, messages of all zeros, all ones and alternating blocks, long
+    /// enough for many four-block groups, entered from many accumulator
+    /// states (an odd-length prefix first goes through the portable code).
+    #[wasm_bindgen_test]
+    fn poly1305_extremes() {
+        let mut rng = Rng(4);
+        let mut keys: Vec<[u8; 32]> = [0xffu8, 0xfe, 0xfc, 0x0f, 0x80, 0x01, 0x00]
+            .map(|b| [b; 32])
+            .to_vec();
+        keys.extend((0..8).map(|_| rng.bytes::<32>()));
+        let fills: [fn(usize) -> u8; 4] = [
+            |_| 0,
+            |_| 0xff,
+            |i| if (i / 16) % 2 == 0 { 0xff } else { 0 },
+            |i| if i % 64 < 16 { 0xff } else { 0x7f },
+        ];
+        for key in &keys {
+            for fill in fills {
+                for len in [256, 320, 1024, 4096 + 64, 65536] {
+                    for prefix in [0, 1, 15, 17, 33] {
+                        let data: Vec<u8> = (0..prefix + len).map(fill).collect();
+                        let mut simd = Poly1305::new(key);
+                        let mut portable = Poly1305::new(key);
+                        for part in [&data[..prefix], &data[prefix..]] {
+                            simd.update(part);
+                            portable.update_portable(part);
+                        }
+                        assert_eq!(
+                            simd.finalize(),
+                            portable.finalize(),
+                            "key {:02x}…, {len} bytes after {prefix}",
+                            key[0]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[wasm_bindgen_test]
     fn blake2b_compression() {
         let mut rng = Rng(3);
