@@ -182,6 +182,45 @@ mod simd_against_portable {
         }
     }
 
+    /// The SIMD ChaCha20 splats each key word into a vector's four lanes;
+    /// once it returns, no copy of that layout may be left anywhere in wasm
+    /// memory (the stack it used included).
+    #[wasm_bindgen_test]
+    fn chacha20_leaves_no_splatted_key_words() {
+        use wasm_bindgen::JsCast;
+        let key = Rng(5).bytes::<32>();
+        // Allocated before the call, so that reading memory afterwards
+        // allocates nothing: growing it would detach the buffer being read.
+        let mut window = vec![0u8; 65536 + 15];
+        // Three whole four-block runs and a tail: both buffers are used.
+        let mut data = vec![0u8; 3 * 256 + 100];
+        xor_keystream(&key, &[7; 12], 1, &mut data);
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        let size = js_sys::Uint8Array::new(&memory.buffer()).length();
+        let mut found = Vec::with_capacity(64);
+        let mut at = 0;
+        loop {
+            let len = (size - at).min(window.len() as u32);
+            let view =
+                js_sys::Uint8Array::new_with_byte_offset_and_length(&memory.buffer(), at, len);
+            view.copy_to(&mut window[..len as usize]);
+            for (i, w) in window[..len as usize].windows(16).enumerate() {
+                // Four equal words, one of the key's (the pattern itself is
+                // never built, or the test would find it).
+                let splat = w[..12] == w[4..] && key.chunks_exact(4).any(|k| k == &w[..4]);
+                if splat && found.len() < 64 {
+                    found.push(at as usize + i);
+                }
+            }
+            if at + len == size {
+                break;
+            }
+            // The next window overlaps this one by 15 bytes.
+            at += len - 15;
+        }
+        assert!(found.is_empty(), "key words left splatted at {found:x?}");
+    }
+
     #[wasm_bindgen_test]
     fn poly1305() {
         let mut rng = Rng(2);
