@@ -33,9 +33,9 @@
 //! depends on the key or the message.
 
 use core::arch::wasm32::{
-    i16x8_add, i16x8_splat, i32x4, i32x4_add, i32x4_dot_i16x8, i32x4_extract_lane, i32x4_shl,
-    i32x4_shr, i32x4_shuffle, i32x4_splat, i64x2_shuffle, u32x4_add, u32x4_shl, u32x4_shr,
-    u32x4_splat, u32x4_sub, v128, v128_and, v128_or,
+    i16x8_add, i16x8_shuffle, i16x8_splat, i32x4, i32x4_add, i32x4_dot_i16x8, i32x4_extract_lane,
+    i32x4_shl, i32x4_shr, i32x4_shuffle, i32x4_splat, i64x2_shuffle, u32x4_shl, u32x4_shr,
+    u32x4_splat, v128, v128_and, v128_or,
 };
 use zeroize::Zeroize;
 
@@ -278,13 +278,11 @@ fn message(group: &[u8]) -> [v128; 5] {
         v128_and(v128_or(u32x4_shr(w2, 14), u32x4_shl(w3, 18)), mask),
         v128_or(u32x4_shr(w3, 8), u32x4_splat(HIBIT)),
     ];
-    // The high 13 bits of each field move up to bit 16: f + 8g − g with g
-    // those bits in place.
-    let high = u32x4_splat(MASK26 & !(MASK13 as u32));
-    fields.map(|f| {
-        let g = v128_and(f, high);
-        u32x4_sub(u32x4_add(f, u32x4_shl(g, 3)), g)
-    })
+    // Limb 2p: the low 13 bits, in the low half. Limb 2p + 1: bits 13‥26,
+    // which a shift by 3 moves to the high half (one `pblendw` picks the
+    // halves).
+    let low = u32x4_splat(MASK13 as u32);
+    fields.map(|f| i16x8_shuffle::<0, 9, 2, 11, 4, 13, 6, 15>(v128_and(f, low), u32x4_shl(f, 3)))
 }
 
 /// acc + m limb by limb: 16-bit lane adds, which never carry from one limb
