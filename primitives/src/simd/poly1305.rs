@@ -18,14 +18,15 @@
 //! (two unpacks and a `pmuludq`), and about a quarter more time over all.
 //!
 //! What keeps every sum inside an i32, and every limb inside an i16:
-//! * the multiplier's limbs are balanced, |Rₙ| ≤ 2^12 + 4, so the wrapped
-//!   ones, 5·Rₙ, stay below 20,500;
+//! * the multiplier's limbs are balanced: |R₀| ≤ 2^12 + 4 and |Rₙ| ≤ 2^12
+//!   for the others, so the wrapped ones, 5·Rₙ (n ≥ 1), stay within 20,480;
 //! * the limbs multiplied are centred: a = h + m − 2^13 with h and m in
 //!   [0, 2^13) give |a| ≤ 2^13 (plus the carries' slack below); the offset
 //!   subtracted, C = Σ 2^13·2^(13k), is added back after the product as the
-//!   constant K = C·R mod p;
-//! * so a product limb sums at most ten terms below 8,317 × 20,500, with K:
-//!   under 1.57·10^9 < 2^31.
+//!   constant K = C·R mod p (balanced too);
+//! * so product limb 0, the largest, sums one term up to 8,317 × 4,100 and
+//!   nine up to 8,317 × 20,480: with K, under 1.57·10^9 < 2^31. Each
+//!   `dot` adds two terms, under 3.5·10^8.
 //!
 //! After each product one carry pass in two chains (0→5 and 5→0, through
 //! the wrap) leaves every limb in [0, 2^13) but limbs 1 and 6, which end in
