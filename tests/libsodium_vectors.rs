@@ -182,6 +182,45 @@ mod simd_against_portable {
         }
     }
 
+    /// The SIMD ChaCha20 splats each key word into a vector's four lanes;
+    /// once it returns, no copy of that layout may be left anywhere in wasm
+    /// memory (the stack it used included).
+    #[wasm_bindgen_test]
+    fn chacha20_leaves_no_splatted_key_words() {
+        use wasm_bindgen::JsCast;
+        let key = Rng(5).bytes::<32>();
+        // Allocated before the call, so that reading memory afterwards
+        // allocates nothing: growing it would detach the buffer being read.
+        let mut window = vec![0u8; 65536 + 15];
+        // Three whole four-block runs and a tail: both buffers are used.
+        let mut data = vec![0u8; 3 * 256 + 100];
+        xor_keystream(&key, &[7; 12], 1, &mut data);
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        let size = js_sys::Uint8Array::new(&memory.buffer()).length();
+        let mut found = Vec::with_capacity(64);
+        let mut at = 0;
+        loop {
+            let len = (size - at).min(window.len() as u32);
+            let view =
+                js_sys::Uint8Array::new_with_byte_offset_and_length(&memory.buffer(), at, len);
+            view.copy_to(&mut window[..len as usize]);
+            for (i, w) in window[..len as usize].windows(16).enumerate() {
+                // Four equal words, one of the key's (the pattern itself is
+                // never built, or the test would find it).
+                let splat = w[..12] == w[4..] && key.chunks_exact(4).any(|k| k == &w[..4]);
+                if splat && found.len() < 64 {
+                    found.push(at as usize + i);
+                }
+            }
+            if at + len == size {
+                break;
+            }
+            // The next window overlaps this one by 15 bytes.
+            at += len - 15;
+        }
+        assert!(found.is_empty(), "key words left splatted at {found:x?}");
+    }
+
     #[wasm_bindgen_test]
     fn poly1305() {
         let mut rng = Rng(2);
@@ -206,6 +245,47 @@ mod simd_against_portable {
                 at = end;
             }
             assert_eq!(simd.finalize(), portable.finalize(), "{len} bytes");
+        }
+    }
+
+    /// The inputs that push the SIMD path's 13-bit limbs to the ends of
+    /// their ranges: the largest clamped r and others with all-equal key
+    /// bytes, messages of all zeros, all ones and alternating blocks, long
+    /// enough for many four-block groups, entered from many accumulator
+    /// states (an odd-length prefix first goes through the portable code).
+    #[wasm_bindgen_test]
+    fn poly1305_extremes() {
+        let mut rng = Rng(4);
+        let mut keys: Vec<[u8; 32]> = [0xffu8, 0xfe, 0xfc, 0x0f, 0x80, 0x01, 0x00]
+            .map(|b| [b; 32])
+            .to_vec();
+        keys.extend((0..8).map(|_| rng.bytes::<32>()));
+        let fills: [fn(usize) -> u8; 4] = [
+            |_| 0,
+            |_| 0xff,
+            |i| if (i / 16) % 2 == 0 { 0xff } else { 0 },
+            |i| if i % 64 < 16 { 0xff } else { 0x7f },
+        ];
+        for key in &keys {
+            for fill in fills {
+                for len in [256, 320, 1024, 4096 + 64, 65536] {
+                    for prefix in [0, 1, 15, 17, 33] {
+                        let data: Vec<u8> = (0..prefix + len).map(fill).collect();
+                        let mut simd = Poly1305::new(key);
+                        let mut portable = Poly1305::new(key);
+                        for part in [&data[..prefix], &data[prefix..]] {
+                            simd.update(part);
+                            portable.update_portable(part);
+                        }
+                        assert_eq!(
+                            simd.finalize(),
+                            portable.finalize(),
+                            "key {:02x}…, {len} bytes after {prefix}",
+                            key[0]
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -5,6 +5,10 @@
 //! (`simd::chacha`) and on the portable code here everywhere else; both
 //! compute the same bytes (`tests/differential.rs` natively, the libsodium
 //! vectors and `tests/libsodium_vectors.rs` in Chromium).
+//!
+//! Every state built from a key here is wiped before returning.
+
+use crate::wipe;
 
 /// "expand 32-byte k"
 pub(crate) const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
@@ -17,7 +21,11 @@ pub const BLOCK_BYTES: usize = 64;
 /// blocks).
 pub fn xor_keystream(key: &[u8; 32], nonce: &[u8; 12], counter: u32, data: &mut [u8]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    crate::simd::chacha::xor_keystream(&initial_state(key, nonce, counter), data);
+    {
+        let mut state = initial_state(key, nonce, counter);
+        crate::simd::chacha::xor_keystream(&state, data);
+        wipe(&mut state, 0);
+    }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     xor_keystream_portable(key, nonce, counter, data);
 }
@@ -26,8 +34,9 @@ pub fn xor_keystream(key: &[u8; 32], nonce: &[u8; 12], counter: u32, data: &mut 
 /// SIMD path against it on wasm.
 pub fn xor_keystream_portable(key: &[u8; 32], nonce: &[u8; 12], counter: u32, data: &mut [u8]) {
     let mut state = initial_state(key, nonce, counter);
+    let mut x = state;
     for piece in data.chunks_mut(BLOCK_BYTES) {
-        let mut x = state;
+        x = state;
         double_rounds(&mut x);
         for ((bytes, word), init) in piece.chunks_mut(4).zip(x).zip(state) {
             let keystream = word.wrapping_add(init).to_le_bytes();
@@ -37,6 +46,8 @@ pub fn xor_keystream_portable(key: &[u8; 32], nonce: &[u8; 12], counter: u32, da
         }
         state[12] = state[12].wrapping_add(1);
     }
+    wipe(&mut state, 0);
+    wipe(&mut x, 0);
 }
 
 /// HChaCha20: the first and last rows of the permuted state, without the
@@ -51,6 +62,7 @@ pub fn hchacha20(key: &[u8; 32], input: &[u8; 16]) -> [u8; 32] {
     for (bytes, word) in out.chunks_exact_mut(4).zip(x[..4].iter().chain(&x[12..])) {
         bytes.copy_from_slice(&word.to_le_bytes());
     }
+    wipe(&mut x, 0);
     out
 }
 

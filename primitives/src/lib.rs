@@ -26,5 +26,16 @@ mod simd;
 
 pub use poly1305::Poly1305;
 
+/// Overwrites `values`, which held key material or keystream, with `zero`,
+/// in stores the compiler may not drop as dead: it must assume that
+/// `black_box` reads them. Used where `zeroize` does not fit: it has no impl
+/// for `v128`, and its volatile stores, one an element, cost wasm bytes in
+/// the hot functions.
+#[inline(always)]
+pub(crate) fn wipe<T: Copy, const N: usize>(values: &mut [T; N], zero: T) {
+    *values = [zero; N];
+    core::hint::black_box(values);
+}
+
 /// Whether this build runs the SIMD128 paths (only wasm32 with `simd128`).
 pub const SIMD: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));

@@ -19,17 +19,42 @@ use super::load;
 use crate::blake2b::{BLOCK_BYTES, IV, SIGMA};
 
 pub(crate) fn compress_blocks(h: &mut [u64; 8], t: &mut u128, blocks: &[u8]) {
-    let mut state = to_vectors(h);
-    for block in blocks.chunks_exact(BLOCK_BYTES) {
-        *t += BLOCK_BYTES as u128;
-        compress(&mut state, block, *t, 0);
-    }
-    *h = from_vectors(&state);
+    compress_run(h, t, BLOCK_BYTES as u128, blocks, 0);
 }
 
 pub(crate) fn compress_last(h: &mut [u64; 8], t: u128, block: &[u8; BLOCK_BYTES]) {
+    compress_run(h, &mut { t }, 0, block, u64::MAX);
+}
+
+/// Compresses each block of `blocks`, adding `add` to the counter before
+/// each; `last` is all ones for the final block, zero otherwise. One copy
+/// serves every call (unrolled, the rounds are nine kilobytes of wasm), and
+/// the chaining value stays in vectors from one block to the next.
+#[inline(never)]
+fn compress_run(h: &mut [u64; 8], t: &mut u128, add: u128, blocks: &[u8], last: u64) {
     let mut state = to_vectors(h);
-    compress(&mut state, block, t, u64::MAX);
+    // Opaque, or LLVM turns the swizzles into shuffles (see `Masks`).
+    let masks = core::hint::black_box(Masks {
+        rotr24: i8x16(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10),
+        rotr16: i8x16(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9),
+    });
+    // A local, not `*t`: `black_box` below may, for all LLVM knows, write
+    // any memory it can reach, so a counter behind a pointer would go
+    // through memory at every block.
+    let mut counter = *t;
+    for block in blocks.chunks_exact(BLOCK_BYTES) {
+        counter += add;
+        let mut m = [u64x2(0, 0); 8];
+        for (word, bytes) in m.iter_mut().zip(block.chunks_exact(16)) {
+            *word = load(bytes);
+        }
+        // Opaque too: otherwise LLVM sees through the vectors to the
+        // sixteen 64-bit loads behind them and builds every pair of message
+        // words from two scalar loads and lane inserts, where one shuffle of
+        // two vectors does.
+        compress(&mut state, &core::hint::black_box(m), &masks, counter, last);
+    }
+    *t = counter;
     *h = from_vectors(&state);
 }
 
@@ -155,24 +180,11 @@ macro_rules! round {
     };
 }
 
-/// Compresses one block into `h` (rows `h[0..2]` and `h[2..4]`); `last` is
-/// all ones for the final block, zero otherwise. One copy serves every call:
-/// unrolled, it is ten kilobytes of wasm.
-#[inline(never)]
-fn compress(h: &mut [v128; 4], block: &[u8], t: u128, last: u64) {
-    let mut m = [u64x2(0, 0); 8];
-    for (word, bytes) in m.iter_mut().zip(block.chunks_exact(16)) {
-        *word = load(bytes);
-    }
-    // Opaque from here on: otherwise LLVM sees through the vectors to the
-    // sixteen 64-bit loads behind them and builds every pair of message
-    // words from two scalar loads and lane inserts, where one shuffle of two
-    // vectors does.
-    let m = core::hint::black_box(m);
-    let masks = core::hint::black_box(Masks {
-        rotr24: i8x16(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10),
-        rotr16: i8x16(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9),
-    });
+/// Compresses one block, message words `m`, into `h` (rows `h[0..2]` and
+/// `h[2..4]`).
+#[inline(always)]
+fn compress(h: &mut [v128; 4], m: &[v128; 8], masks: &Masks, t: u128, last: u64) {
+    let (m, masks) = (*m, *masks);
     let mut v: Rows = [
         [h[0], h[1]],
         [h[2], h[3]],

@@ -11,11 +11,13 @@ use core::arch::wasm32::{
 };
 
 use super::{load, store};
+use crate::wipe;
 
 const WIDE: usize = 256;
 
 /// XORs the keystream that starts at `state` (its word 12 the block
-/// counter) into `data`.
+/// counter) into `data`. The key-bearing vectors built here, and the
+/// keystream left in the tail's buffer, are wiped before returning.
 pub(crate) fn xor_keystream(state: &[u32; 16], data: &mut [u8]) {
     let mut initial = [u32x4_splat(0); 16];
     for (v, &w) in initial.iter_mut().zip(state) {
@@ -38,7 +40,9 @@ pub(crate) fn xor_keystream(state: &[u32; 16], data: &mut [u8]) {
         xor_four_blocks(&initial, &mut padded);
         let len = tail.len();
         tail.copy_from_slice(&padded[..len]);
+        wipe(&mut padded, 0);
     }
+    wipe(&mut initial, u32x4_splat(0));
 }
 
 /// The rotations by 16 and 8 bits as byte permutations for
@@ -79,8 +83,8 @@ fn quarter(v: &mut [v128; 16], m: &Masks, a: usize, b: usize, c: usize, d: usize
 /// Not inlined: the main loop and the tail share one copy.
 #[inline(never)]
 fn xor_four_blocks(initial: &[v128; 16], out: &mut [u8; WIDE]) {
-    let m = masks();
     let mut v = *initial;
+    let m = masks();
     for _ in 0..10 {
         quarter(&mut v, &m, 0, 4, 8, 12);
         quarter(&mut v, &m, 1, 5, 9, 13);
