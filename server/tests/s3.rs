@@ -16,19 +16,9 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn cors_preflight_from_another_origin_and_a_readable_etag() {
     let server = TestServer::start().await;
-    let (_, urls) = server.get("/files/upload-urls?count=1").await;
-    let url = urls["urls"][0]["url"].as_str().unwrap();
     let origin = "http://app.example.test:5173";
 
-    let preflight = server
-        .client
-        .request(reqwest::Method::OPTIONS, url)
-        .header("Origin", origin)
-        .header("Access-Control-Request-Method", "PUT")
-        .header("Access-Control-Request-Headers", "content-type")
-        .send()
-        .await
-        .unwrap();
+    let (preflight, put) = preflight_and_put(&server, origin).await;
     assert!(preflight.status().is_success(), "{}", preflight.status());
     let h = preflight.headers();
     assert_eq!(h["access-control-allow-origin"], origin);
@@ -45,14 +35,6 @@ async fn cors_preflight_from_another_origin_and_a_readable_etag() {
             .contains("content-type")
     );
 
-    let put = server
-        .client
-        .put(url)
-        .header("Origin", origin)
-        .body(b"hello".to_vec())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(put.status(), StatusCode::OK);
     assert_eq!(put.headers()["access-control-allow-origin"], origin);
     let exposed = put.headers()["access-control-expose-headers"]

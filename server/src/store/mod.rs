@@ -156,14 +156,19 @@ impl ObjectStore {
         }
     }
 
-    /// When the object was last written (microseconds since the epoch), or
-    /// `None` when it does not exist.
-    pub async fn last_modified(&self, key: &str) -> Result<Option<i64>, StoreError> {
+    /// A signed HeadObject for `key`, answered as it is.
+    async fn head_object(&self, key: &str) -> Result<reqwest::Response, StoreError> {
         let url = self
             .bucket
             .head_object(Some(&self.credentials), key)
             .sign(INTERNAL_EXPIRY);
-        let response = self.http.head(url).send().await?;
+        Ok(self.http.head(url).send().await?)
+    }
+
+    /// When the object was last written (microseconds since the epoch), or
+    /// `None` when it does not exist.
+    pub async fn last_modified(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let response = self.head_object(key).await?;
         match response.status() {
             s if s.is_success() => {
                 let header = response
@@ -228,11 +233,7 @@ impl ObjectStore {
 
     /// The object's size, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let url = self
-            .bucket
-            .head_object(Some(&self.credentials), key)
-            .sign(INTERNAL_EXPIRY);
-        let response = self.http.head(url).send().await?;
+        let response = self.head_object(key).await?;
         match response.status() {
             // Not `content_length()`: for HEAD that is the empty body's length.
             s if s.is_success() => response
