@@ -407,6 +407,7 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
     let config = EngineConfig {
         chunks_per_part: 2,
         parallel_parts: 2,
+        ..EngineConfig::default()
     };
     let first = h.engine_with(h.store.clone(), config).await;
     first
@@ -626,6 +627,7 @@ async fn a_file_changed_between_parts_restarts_with_a_new_key() {
     let config = EngineConfig {
         chunks_per_part: 2,
         parallel_parts: 1,
+        ..EngineConfig::default()
     };
     let engine = h.engine_with(h.store.clone(), config).await;
     let id = engine
@@ -1275,7 +1277,13 @@ async fn a_killed_run_is_recorded_by_the_next_and_its_item_is_not_shown_in_hand(
         .map(|i| h.item(&format!("p{i}"), &format!("p{i}.jpg")))
         .collect();
     items.push(h.item("big", "big.mov"));
-    let first = h.engine(2).await;
+    // One file at a time: the photos are done before the big file starts.
+    let config = EngineConfig {
+        chunks_per_part: 2,
+        parallel_files: 1,
+        ..EngineConfig::default()
+    };
+    let first = h.engine_with(h.store.clone(), config).await;
     let ids = first.enqueue(items).await.unwrap();
     let big = ids[3];
 
@@ -2145,4 +2153,160 @@ async fn one_run_after_a_long_absence_recovers_everything_once() {
         counts["GET /files/multipart-upload-urls"].as_u64().unwrap() >= 2,
         "{counts}"
     );
+}
+
+/// Twelve photos of 2 KB to 300 KB and two videos of three and two 8 MiB
+/// parts (at two chunks a part): a library's mix of many small files and a
+/// few large ones. Returns each title with its content.
+fn mixed_library(h: &Harness) -> (Vec<NewItem>, Vec<(String, Vec<u8>)>) {
+    let mut sizes: Vec<(String, usize)> = (0..12)
+        .map(|i| (format!("photo-{i}.jpg"), 2_000 + i * 27_000))
+        .collect();
+    sizes.push(("first.mov".into(), 18 * MIB + 5));
+    sizes.push(("second.mov".into(), 13 * MIB));
+    let mut items = Vec::new();
+    let mut expected = Vec::new();
+    for (i, (title, size)) in sizes.into_iter().enumerate() {
+        let data = pattern(size, 300 + i as u64);
+        h.sources.add(&title, data.clone());
+        items.push(h.item(&title, &title));
+        expected.push((title, data));
+    }
+    (items, expected)
+}
+
+/// Every expected file is on the server once, with its own bytes.
+async fn assert_each_once(h: &Harness, expected: &[(String, Vec<u8>)]) {
+    let files = h.server_files().await;
+    let titles: Vec<&str> = files.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(files.len(), expected.len(), "{titles:?}");
+    for (title, data) in expected {
+        let found: Vec<_> = files.iter().filter(|(t, _, _)| t == title).collect();
+        assert_eq!(found.len(), 1, "{title} is on the server once");
+        assert!(found[0].1 == *data, "{title} decrypts to its bytes");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn several_files_go_at_once_and_each_lands_once() {
+    let h = Harness::start(|_| {}).await;
+    let (items, expected) = mixed_library(&h);
+    let engine = h.engine(2).await;
+    engine.enqueue(items).await.unwrap();
+    let report = engine.run(None).await.unwrap();
+    assert_eq!(
+        (report.stopped_because, report.files_done),
+        (StopReason::Idle, 14)
+    );
+    assert_each_once(&h, &expected).await;
+    let transport = &engine.env().transport;
+    assert!(
+        transport.most_in_flight.get() >= 3,
+        "four files at once keep several requests in flight, saw at most {}",
+        transport.most_in_flight.get()
+    );
+    // Parts on the wire, all files together: the larger of parallel_files
+    // (4) and parallel_parts (3).
+    let most_puts = transport.most_puts_in_flight.get();
+    assert!((2..=4).contains(&most_puts), "{most_puts} PUTs at once");
+    let counts = h.request_counts().await;
+    assert_eq!(counts["POST /files"], 14, "{counts}");
+    // 12 file URLs and 14 thumbnail URLs: one batch of 50, even with
+    // several steps asking at once.
+    assert_eq!(counts["GET /files/upload-urls"], 1, "{counts}");
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 14);
+    assert_eq!(status.counters.count(PublicState::Queued), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_file_at_a_time_keeps_one_request_in_flight() {
+    let h = Harness::start(|_| {}).await;
+    let (items, expected) = mixed_library(&h);
+    let config = EngineConfig {
+        chunks_per_part: 2,
+        parallel_parts: 1,
+        parallel_files: 1,
+    };
+    let engine = h.engine_with(h.store.clone(), config).await;
+    engine.enqueue(items).await.unwrap();
+    assert_eq!(engine.run(None).await.unwrap().files_done, 14);
+    assert_each_once(&h, &expected).await;
+    assert_eq!(engine.env().transport.most_in_flight.get(), 1);
+}
+
+/// The URLs of everything the database says reached the store: recorded
+/// thumbnails, finished single PUTs and finished parts.
+async fn recorded_urls(engine: &TestEngine, into: &std::cell::RefCell<Vec<String>>) {
+    for item in engine.items(None, 0, 1_000).await.unwrap() {
+        let Step::Uploading(upload) = item.step else {
+            continue;
+        };
+        let mut urls = Vec::new();
+        if let Some(thumbnail) = upload.thumbnail.as_ref().filter(|t| t.uploaded) {
+            urls.push(thumbnail.url.url.clone());
+        }
+        match &upload.target {
+            Some(Target::Single(url)) if upload.completed => urls.push(url.url.clone()),
+            Some(Target::Multipart(parts)) => {
+                urls.extend(parts.part_urls[..upload.etags.len()].iter().cloned());
+            }
+            _ => {}
+        }
+        let mut known = into.borrow_mut();
+        for url in urls {
+            if !known.contains(&url) {
+                known.push(url);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn killed_again_and_again_with_several_files_in_flight_nothing_is_lost_or_sent_again() {
+    let h = Harness::start(|_| {}).await;
+    let (items, expected) = mixed_library(&h);
+    h.engine(2).await.enqueue(items).await.unwrap();
+    let recorded = Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let sent_again = Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let mut seed: u64 = 20_261_130;
+    let mut kills = 0;
+    for _ in 0..24 {
+        let engine = h.engine(2).await;
+        recorded_urls(&engine, &recorded).await;
+        let (known, again) = (recorded.clone(), sent_again.clone());
+        *engine.env().transport.hook.borrow_mut() = Some(Box::new(move |request| {
+            if request.method == Method::Put && known.borrow().contains(&request.url) {
+                again.borrow_mut().push(request.url.clone());
+            }
+        }));
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let kill_after = 2 + (seed >> 33) % 12;
+        let run = std::pin::pin!(engine.run(None));
+        let watch = std::pin::pin!(async {
+            // What the database holds is watched as the run goes: a part
+            // recorded in this run must not go out again in it either.
+            while engine.env().transport.sent.get() < kill_after {
+                recorded_urls(&engine, &recorded).await;
+                tokio::task::yield_now().await;
+            }
+        });
+        if let futures_util::future::Either::Right(_) =
+            futures_util::future::select(run, watch).await
+        {
+            kills += 1;
+        }
+    }
+    assert!(kills >= 15, "{kills} of 24 runs were killed mid-way");
+    let engine = h.engine(2).await;
+    let report = run_until_settled(&engine).await;
+    assert_eq!(report.stopped_because, StopReason::Idle);
+    assert_each_once(&h, &expected).await;
+    assert!(
+        sent_again.borrow().is_empty(),
+        "recorded objects were sent again: {:?}",
+        sent_again.borrow()
+    );
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 14);
 }

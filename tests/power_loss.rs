@@ -169,6 +169,7 @@ impl<'a> Trial<'a> {
         let config = EngineConfig {
             chunks_per_part: 2,
             parallel_parts: 2,
+            ..EngineConfig::default()
         };
         Engine::new(env, endpoint, config)
     }
@@ -370,20 +371,28 @@ async fn a_rollback_to_any_commit_after_a_finished_run_loses_and_duplicates_noth
         "too few commits to roll back through"
     );
 
-    for k in reference.enqueued_at..commits {
+    // Several files' steps interleave as their requests happen to finish,
+    // so the same work may make a commit more or less from trial to trial:
+    // each trial is rolled back to the next commit it made.
+    let mut k = reference.enqueued_at;
+    loop {
         let trial = Trial::start(&server, 1 + k as u64).await;
         trial.settle().await;
-        assert_eq!(
-            trial.store.commits(),
-            commits,
-            "the same work makes the same commits"
-        );
+        let made = trial.store.commits();
+        if k >= made {
+            break;
+        }
         trial.store.roll_back_to(k);
         trial.settle().await;
         trial
-            .check(&format!("rolled back to commit {k} of {commits}"))
+            .check(&format!("rolled back to commit {k} of {made}"))
             .await;
+        k += 1;
     }
+    assert!(
+        k + 3 >= commits,
+        "rolled back through {k} commits of about {commits}"
+    );
 }
 
 /// Power cuts at seeded random points, several in one run, each taking the

@@ -12,6 +12,7 @@ pub mod ports;
 mod remote_index;
 mod retry;
 mod run;
+mod serial;
 mod steps;
 mod upload;
 
@@ -38,6 +39,9 @@ pub struct EngineConfig {
     pub chunks_per_part: u32,
     /// Parts of one file on the wire at once.
     pub parallel_parts: u32,
+    /// Items whose steps run at once. Parts on the wire, all files
+    /// together, stay at most the larger of this and `parallel_parts`.
+    pub parallel_files: u32,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +49,7 @@ impl Default for EngineConfig {
         Self {
             chunks_per_part: 5,
             parallel_parts: 3,
+            parallel_files: 4,
         }
     }
 }
@@ -87,10 +92,11 @@ pub struct Engine<S, T, R, V, C> {
     stop_requested: std::cell::Cell<bool>,
     /// Chunks per part for uploads prepared in this run (the scheduler's choice).
     chunks_per_part: std::cell::Cell<u32>,
-    /// Parts the step in flight may put on the wire at once.
-    step_parts: std::cell::Cell<u32>,
-    /// Requests made by the step in flight.
-    requests_in_step: std::cell::Cell<u32>,
+    /// Taken from reading the counters until the commit that carries
+    /// them: steps of several items commit in turn.
+    counters_lock: serial::SerialLock,
+    /// Held while the URL pool is refilled.
+    url_refill: serial::SerialLock,
     /// Single-PUT URLs fetched in this run and not yet handed out. Kept in
     /// memory only: a pool in the database could come back after a power
     /// cut rolled back the commits that handed its URLs out, and give one
@@ -126,8 +132,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             indexed_this_run: RefCell::new(Vec::new()),
             stop_requested: std::cell::Cell::new(false),
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
-            step_parts: std::cell::Cell::new(config.parallel_parts),
-            requests_in_step: std::cell::Cell::new(0),
+            counters_lock: serial::SerialLock::default(),
+            url_refill: serial::SerialLock::default(),
             url_pool: RefCell::new(Vec::new()),
             running: std::cell::Cell::new(false),
             working: std::cell::Cell::new(None),
@@ -230,6 +236,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             None => 1,
         };
         let now = self.env.clock.now_ms();
+        let _counters = self.counters_lock.lock().await;
         let mut changes = Changes::new(self.counters().await?);
         let mut ids = Vec::with_capacity(items.len());
         for new in items {
@@ -337,6 +344,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         after.attempts = 0;
         after.next_attempt_ms = 0;
+        let _counters = self.counters_lock.lock().await;
         let mut changes = Changes::new(self.counters().await?);
         changes.write_item(Some(&item), &after);
         Ok(self.env.store.commit(changes.finish()).await?)
@@ -344,6 +352,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
         let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
+        let _counters = self.counters_lock.lock().await;
         let mut changes = Changes::new(self.counters().await?);
         changes.remove_item(&item);
         Ok(self.env.store.commit(changes.finish()).await?)

@@ -131,7 +131,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub(super) async fn index_remote(
         &self,
         collection_id: i64,
-        deadline_ms: Option<f64>,
+        scope: &super::steps::StepScope,
     ) -> Result<(), StepError> {
         if self.indexed_this_run.borrow().contains(&collection_id) {
             return Ok(());
@@ -147,7 +147,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         };
         for _ in 0..MAX_PAGES {
             let request = self.endpoint.borrow().diff(collection_id, since);
-            let response = self.send(request, Peer::Api, deadline_ms).await?;
+            let response = self.send(request, Peer::Api, scope).await?;
             let page = parse_diff(&response).map_err(super::steps::protocol_failure)?;
             let mut writes = PageWrites {
                 store: &self.env.store,

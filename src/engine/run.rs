@@ -1,7 +1,12 @@
-//! A run: pick the next unit of work that fits the time left, do it, learn
-//! how long it took, and stop on time with a record of what happened.
+//! A run: pick the next units of work that fit the time left (several
+//! items' steps at once), do them, learn how long they took, and stop on
+//! time with a record of what happened.
+
+use std::pin::Pin;
+use std::task::Poll;
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
+use super::steps::Progress;
 use super::{Engine, EngineError};
 use crate::protocol::ItemErrorCode;
 use crate::queue::records::{
@@ -19,8 +24,8 @@ const MAX_IN_RUN_WAIT_MS: i64 = 30_000;
 /// How often a run waiting in-run for a retry looks for a stop request.
 const STOP_POLL_MS: u64 = 250;
 /// How often the live record takes what the run has done, besides each
-/// time the run moves to another item: what a killed run is known to have
-/// done is at most this old.
+/// time the run starts a step of another item or after a file finished:
+/// what a killed run is known to have done is at most this old.
 const LIVE_EVERY_MS: f64 = 2_000.0;
 /// Steps in a row that got no answer at all before a run stops waiting for
 /// retries in-run: one is often a passing network error, two mean the
@@ -29,6 +34,80 @@ const UNANSWERED_BEFORE_GIVING_UP: u32 = 2;
 /// Runnable entries looked at to find a unit that fits; beyond them the
 /// run stops rather than read the whole queue.
 const PICK_WINDOW: usize = 32;
+
+/// Why a run stops starting steps.
+enum Stop {
+    Blocked(crate::protocol::BlockedReason),
+    /// Work is left that this run's policies hold back (`capped`: the
+    /// per-run file cap; else videos for a longer window).
+    Defer {
+        capped: bool,
+    },
+    /// The time is up, the host asked, or nothing left fits.
+    Budget,
+    Idle,
+    /// Another runner holds the database.
+    Busy,
+}
+
+/// What the run has learnt from the steps landed so far.
+#[derive(Default)]
+struct Tally {
+    /// Steps in a row that got no answer at all.
+    unanswered_in_a_row: u32,
+    /// A step was cut short by the deadline or the host.
+    interrupted: bool,
+}
+
+/// Items two steps at once must not share: dedupe compares hash, type and
+/// title within a collection, so two items that differ in any of the last
+/// three can never be each other's duplicate.
+#[derive(PartialEq)]
+struct DedupeScope {
+    collection_id: i64,
+    file_type: FileType,
+    title: String,
+}
+
+impl DedupeScope {
+    fn of(item: &Item) -> Self {
+        Self {
+            collection_id: item.new.collection_id,
+            file_type: item.new.file_type,
+            title: item.new.title.clone(),
+        }
+    }
+}
+
+/// A landed step: what it did and how long it took.
+struct Landed {
+    progress: Progress,
+    was_hashing: bool,
+    took: f64,
+}
+
+/// A step on its way: one item's, alongside other items' steps.
+struct Flight<'a> {
+    id: ItemId,
+    scope: DedupeScope,
+    /// Part slots it holds (parts of a file on the wire).
+    parts: u32,
+    step: Pin<Box<dyn Future<Output = Result<Landed, EngineError>> + 'a>>,
+}
+
+/// Waits for the first of `flights` to land and takes it out.
+async fn land_one(flights: &mut Vec<Flight<'_>>) -> Result<Landed, EngineError> {
+    std::future::poll_fn(|cx| {
+        for i in 0..flights.len() {
+            if let Poll::Ready(landed) = flights[i].step.as_mut().poll(cx) {
+                flights.swap_remove(i);
+                return Poll::Ready(landed);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
 
 /// The next unit of work, or why there is none.
 enum Pick {
@@ -118,111 +197,221 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         report: &mut RunReport,
         holder: u64,
     ) -> Result<(), EngineError> {
+        let mut flights = Vec::new();
+        let mut tally = Tally::default();
+        let stop = self
+            .fly(plan, throughput, report, holder, &mut flights, &mut tally)
+            .await;
+        // Whatever ended the run, the steps already started finish (or meet
+        // the deadline's abort) and are recorded before it reports: a run
+        // never ends with its own steps still writing.
+        while !flights.is_empty() {
+            let landed = land_one(&mut flights).await;
+            self.account(landed?, throughput, report, &mut tally);
+        }
+        let stop = stop?;
+        if tally.interrupted {
+            report.stopped_because = StopReason::Budget;
+            report.next_run_hint_ms = Some(0.0);
+            return Ok(());
+        }
+        match stop {
+            Stop::Blocked(reason) => {
+                report.stopped_because = StopReason::from_blocked(reason);
+                report.blocked = Some(reason);
+            }
+            Stop::Defer { capped } => self.defer(plan, report, capped).await?,
+            Stop::Budget => {
+                report.stopped_because = StopReason::Budget;
+                report.next_run_hint_ms = Some(0.0);
+            }
+            Stop::Idle => report.stopped_because = StopReason::Idle,
+            Stop::Busy => report.busy(),
+        }
+        Ok(())
+    }
+
+    /// Starts steps while there is room, waits for one to land, and again,
+    /// until a reason to stop starting them; returns it.
+    async fn fly<'a>(
+        &'a self,
+        plan: &RunPlan,
+        throughput: &mut Throughput,
+        report: &mut RunReport,
+        holder: u64,
+        flights: &mut Vec<Flight<'a>>,
+        tally: &mut Tally,
+    ) -> Result<Stop, EngineError> {
         let deadline = plan.deadline_ms;
         let mut lease_until = self.env.clock.now_ms() + LEASE_MS;
         let mut steps = 0;
-        let mut unanswered_in_a_row = 0;
         let mut live_written_ms = plan.started_ms;
+        let mut live_files_done = 0;
+        let room = self.config.parallel_files.max(1) as usize;
+        let part_slots = self
+            .config
+            .parallel_parts
+            .max(self.config.parallel_files)
+            .max(1);
         loop {
+            if tally.interrupted {
+                return Ok(Stop::Budget);
+            }
             if let Some(reason) = self.blocked().await? {
-                report.stopped_because = StopReason::from_blocked(reason);
-                report.blocked = Some(reason);
-                return Ok(());
+                return Ok(Stop::Blocked(reason));
             }
             let mono = self.env.clock.monotonic_ms();
             let out_of_time = deadline.is_some_and(|d| mono >= d);
-            if plan.max_files().is_some_and(|cap| report.files_done >= cap) {
-                return self.defer(plan, report, true).await;
+            let files_cap = plan.max_files();
+            if files_cap.is_some_and(|cap| report.files_done >= cap) {
+                return Ok(Stop::Defer { capped: true });
             }
             let capped = plan.max_steps.is_some_and(|cap| steps >= cap);
             if self.stop_requested.get() || out_of_time || capped {
-                report.stopped_because = StopReason::Budget;
-                report.next_run_hint_ms = Some(0.0);
-                return Ok(());
+                return Ok(Stop::Budget);
             }
             let now = self.env.clock.now_ms();
             if plan.use_lease && lease_until - now < LEASE_MS / 2 {
                 if !self.take_lease(holder).await? {
-                    report.busy();
-                    return Ok(());
+                    return Ok(Stop::Busy);
                 }
                 lease_until = now + LEASE_MS;
             }
-            self.chunks_per_part
-                .set(plan.chunks_per_part(throughput, self.config.chunks_per_part));
-            let time_left = deadline.map(|d| d - mono);
-            let mut held_back = false;
-            let picked = self
-                .pick(plan, throughput, now, time_left, &mut held_back)
-                .await?;
-            let (item, max_parts) = match picked {
-                Pick::Step(item, parts) => (item, parts),
-                Pick::Idle if held_back => return self.defer(plan, report, false).await,
-                Pick::Idle => {
-                    report.stopped_because = StopReason::Idle;
-                    return Ok(());
-                }
-                Pick::NothingFits => {
-                    report.stopped_because = StopReason::Budget;
-                    report.next_run_hint_ms = Some(0.0);
-                    return Ok(());
-                }
-                Pick::WaitUntil(at) => {
-                    let wait = at - now;
-                    report.next_run_hint_ms = Some(wait as f64);
-                    let fits = deadline.is_none_or(|d| mono + wait as f64 <= d);
-                    let unreachable = unanswered_in_a_row >= UNANSWERED_BEFORE_GIVING_UP;
-                    if wait > MAX_IN_RUN_WAIT_MS || !fits || unreachable {
-                        report.stopped_because = StopReason::Idle;
-                        return Ok(());
+            // A step in flight may finish its file: starting more than the
+            // cap allows could overrun it.
+            let at_cap =
+                files_cap.is_some_and(|cap| report.files_done + flights.len() as u64 >= cap);
+            if flights.len() < room && !at_cap {
+                self.chunks_per_part
+                    .set(plan.chunks_per_part(throughput, self.config.chunks_per_part));
+                let time_left = deadline.map(|d| d - mono);
+                let parts_free = part_slots.saturating_sub(flights.iter().map(|f| f.parts).sum());
+                let mut held_back = false;
+                let picked = self
+                    .pick(
+                        plan,
+                        throughput,
+                        now,
+                        time_left,
+                        flights,
+                        parts_free,
+                        &mut held_back,
+                    )
+                    .await?;
+                let idle = flights.is_empty();
+                match picked {
+                    Pick::Step(item, parts) => {
+                        if self.working.replace(Some(item.id)) != Some(item.id)
+                            || mono - live_written_ms >= LIVE_EVERY_MS
+                            || report.files_done != live_files_done
+                        {
+                            report.elapsed_ms = mono - plan.started_ms;
+                            self.update_live(report, item.id).await?;
+                            live_written_ms = mono;
+                            live_files_done = report.files_done;
+                        }
+                        steps += 1;
+                        flights.push(self.take_off(*item, deadline, parts));
+                        continue;
                     }
-                    self.sleep_unless_stopped(wait).await;
-                    report.next_run_hint_ms = None;
-                    continue;
+                    Pick::Idle if idle && held_back => return Ok(Stop::Defer { capped: false }),
+                    Pick::Idle if idle => return Ok(Stop::Idle),
+                    Pick::NothingFits if idle => return Ok(Stop::Budget),
+                    Pick::WaitUntil(at) if idle => {
+                        let wait = at - now;
+                        report.next_run_hint_ms = Some(wait as f64);
+                        let fits = deadline.is_none_or(|d| mono + wait as f64 <= d);
+                        let unreachable = tally.unanswered_in_a_row >= UNANSWERED_BEFORE_GIVING_UP;
+                        if wait > MAX_IN_RUN_WAIT_MS || !fits || unreachable {
+                            return Ok(Stop::Idle);
+                        }
+                        self.sleep_unless_stopped(wait).await;
+                        report.next_run_hint_ms = None;
+                        continue;
+                    }
+                    // Steps in flight may make more work runnable.
+                    _ => {}
                 }
-            };
-            if self.working.replace(Some(item.id)) != Some(item.id)
-                || mono - live_written_ms >= LIVE_EVERY_MS
-            {
-                report.elapsed_ms = mono - plan.started_ms;
-                self.update_live(report, item.id).await?;
-                live_written_ms = mono;
             }
-            let was_hashing = matches!(item.step, Step::Hashing { .. });
-            let started = self.env.clock.monotonic_ms();
-            let progress = self.step(*item, deadline, max_parts).await?;
-            steps += 1;
-            unanswered_in_a_row = if progress.unanswered {
-                unanswered_in_a_row + 1
-            } else {
-                0
-            };
-            let took = self.env.clock.monotonic_ms() - started;
-            if progress.interrupted {
-                report.stopped_because = StopReason::Budget;
-                report.next_run_hint_ms = Some(0.0);
-                return Ok(());
-            }
-            if progress.bytes_uploaded >= 64 * 1024 {
-                throughput.observe_upload(progress.bytes_uploaded, took);
-            } else if was_hashing {
-                throughput.observe_hash(progress.bytes_hashed, took);
-            } else if progress.requests > 0 {
-                throughput.observe_request(took / f64::from(progress.requests));
-            }
-            report.bytes_uploaded += progress.bytes_uploaded;
-            report.files_done += u64::from(progress.file_done);
+            let landed = land_one(flights).await?;
+            self.account(landed, throughput, report, tally);
         }
+    }
+
+    /// A step of `item` started, timed as it lands.
+    fn take_off(&self, item: Item, deadline: Option<f64>, parts: u32) -> Flight<'_> {
+        let was_hashing = matches!(item.step, Step::Hashing { .. });
+        let reserves = if estimate::has_parts_left(&item) {
+            parts
+        } else {
+            0
+        };
+        let scope = DedupeScope::of(&item);
+        let id = item.id;
+        let step = Box::pin(async move {
+            let started = self.env.clock.monotonic_ms();
+            let progress = self.step(item, deadline, parts).await?;
+            Ok(Landed {
+                progress,
+                was_hashing,
+                took: self.env.clock.monotonic_ms() - started,
+            })
+        });
+        Flight {
+            id,
+            scope,
+            parts: reserves,
+            step,
+        }
+    }
+
+    /// What a landed step tells the run's report and its estimates.
+    fn account(
+        &self,
+        landed: Landed,
+        throughput: &mut Throughput,
+        report: &mut RunReport,
+        tally: &mut Tally,
+    ) {
+        let Landed {
+            progress,
+            was_hashing,
+            took,
+        } = landed;
+        tally.unanswered_in_a_row = if progress.unanswered {
+            tally.unanswered_in_a_row + 1
+        } else {
+            0
+        };
+        if progress.interrupted {
+            tally.interrupted = true;
+            return;
+        }
+        if progress.bytes_uploaded >= 64 * 1024 {
+            throughput.observe_upload(progress.bytes_uploaded, took);
+        } else if was_hashing {
+            throughput.observe_hash(progress.bytes_hashed, took);
+        } else if progress.requests > 0 {
+            throughput.observe_request(took / f64::from(progress.requests));
+        }
+        report.bytes_uploaded += progress.bytes_uploaded;
+        report.files_done += u64::from(progress.file_done);
     }
 
     /// The first runnable item, in order, whose next step fits the time
     /// left; a smaller unit further on is preferred to stopping early.
+    /// Items in flight are passed over, and so is an item that could be a
+    /// duplicate of one in flight: dedupe must see the first one's hash
+    /// recorded before the second looks.
+    #[allow(clippy::too_many_arguments)]
     async fn pick(
         &self,
         plan: &RunPlan,
         throughput: &Throughput,
         now: i64,
         time_left: Option<f64>,
+        flights: &[Flight<'_>],
+        parts_free: u32,
         held_back: &mut bool,
     ) -> Result<Pick, EngineError> {
         let entries = self.runnable_entries(0, PICK_WINDOW).await?;
@@ -231,6 +420,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let Some(id) = id_from_runnable_key(&key) else {
                 continue;
             };
+            if flights.iter().any(|f| f.id == id) {
+                continue;
+            }
             let Some(item) = self.runnable_item(id).await? else {
                 continue;
             };
@@ -246,15 +438,23 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 *held_back = true;
                 continue;
             }
+            let scope = DedupeScope::of(&item);
+            if flights.iter().any(|f| f.scope == scope) {
+                continue;
+            }
+            let wants_parts = estimate::has_parts_left(&item);
+            if wants_parts && parts_free == 0 {
+                continue;
+            }
+            let mut parts = self.config.parallel_parts.min(parts_free).max(1);
             let Some(time_left) = time_left else {
-                return Ok(Pick::Step(Box::new(item), self.config.parallel_parts));
+                return Ok(Pick::Step(Box::new(item), parts));
             };
-            let mut parts = self.config.parallel_parts.max(1);
             loop {
                 if estimate::step_ms(&item, throughput, parts) <= time_left {
                     return Ok(Pick::Step(Box::new(item), parts));
                 }
-                if parts == 1 || !estimate::has_parts_left(&item) {
+                if parts == 1 || !wants_parts {
                     break;
                 }
                 parts -= 1;

@@ -35,6 +35,24 @@ pub(super) struct Progress {
     pub unanswered: bool,
 }
 
+/// What one step may use and what it used. Each step has its own: steps
+/// of several items run at once.
+#[derive(Debug)]
+pub(super) struct StepScope {
+    /// Monotonic time at which the step's requests are aborted.
+    pub deadline_ms: Option<f64>,
+    /// Parts the step may put on the wire at once.
+    pub parts: u32,
+    /// Requests the step made.
+    pub requests: std::cell::Cell<u32>,
+}
+
+impl StepScope {
+    pub(super) fn count_request(&self) {
+        self.requests.set(self.requests.get() + 1);
+    }
+}
+
 /// How a step went wrong.
 pub(super) enum StepError {
     Failure(Failure),
@@ -128,21 +146,22 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         deadline_ms: Option<f64>,
         max_parts: u32,
     ) -> Result<Progress, EngineError> {
-        self.step_parts.set(max_parts);
-        self.requests_in_step.set(0);
+        let scope = StepScope {
+            deadline_ms,
+            parts: max_parts,
+            requests: std::cell::Cell::new(0),
+        };
         let mut after = item.clone();
         let mut progress = Progress::default();
         let mut extra = Batch::default();
         let result = self
-            .advance(&mut after, &mut progress, &mut extra, deadline_ms)
+            .advance(&mut after, &mut progress, &mut extra, &scope)
             .await;
-        let mut changes = Changes::new(self.counters().await?);
         let setback = match result {
             Ok(()) => {
                 after.attempts = 0;
                 after.next_attempt_ms = 0;
                 after.last_error = None;
-                changes.counters.bytes_uploaded += progress.bytes_uploaded;
                 None
             }
             Err(StepError::Engine(err)) => return Err(err),
@@ -235,13 +254,17 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 }
             }
         }
-        progress.requests = self.requests_in_step.get();
+        progress.requests = scope.requests.get();
         progress.file_done =
             matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
+        let counters = self.counters_lock.lock().await;
+        let mut changes = Changes::new(self.counters().await?);
+        changes.counters.bytes_uploaded += progress.bytes_uploaded;
         changes.write_item(Some(&item), &after);
         let mut batch = changes.finish();
         batch.ops.extend(extra.ops);
         self.env.store.commit(batch).await?;
+        drop(counters);
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));
         }
@@ -276,7 +299,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         item: &mut Item,
         progress: &mut Progress,
         extra: &mut Batch,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<(), StepError> {
         match item.step.clone() {
             Step::Queued => {
@@ -321,8 +344,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     return Ok(());
                 }
                 let hash = to_base64(&hasher.finalize());
-                self.index_remote(item.new.collection_id, deadline_ms)
-                    .await?;
+                self.index_remote(item.new.collection_id, scope).await?;
                 let key = dedupe_key(item, &hash);
                 if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
                     item.step = Step::Skipped {
@@ -334,7 +356,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
             }
             Step::Uploading(mut upload) => {
-                self.upload_step(item, &mut upload, progress, extra, deadline_ms)
+                self.upload_step(item, &mut upload, progress, extra, scope)
                     .await?;
                 if matches!(item.step, Step::Uploading(_)) {
                     item.step = Step::Uploading(upload);
@@ -349,12 +371,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         request: HttpRequest,
         peer: Peer,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<HttpResponse, StepError> {
-        self.send_classified(request, peer, deadline_ms, &|response| {
-            classify(response, peer)
-        })
-        .await
+        self.send_classified(request, peer, scope, &|response| classify(response, peer))
+            .await
     }
 
     /// Sends `request`; `classify` says what an answer means.
@@ -362,14 +382,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         request: HttpRequest,
         peer: Peer,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
         classify: &dyn Fn(&HttpResponse) -> Option<Failure>,
     ) -> Result<HttpResponse, StepError> {
-        self.requests_in_step.set(self.requests_in_step.get() + 1);
+        scope.count_request();
         let response = self
             .env
             .transport
-            .send(request, deadline_ms)
+            .send(request, scope.deadline_ms)
             .await
             .map_err(|e| StepError::Failure(classify_transport(&e, peer)))?;
         match classify(&response) {

@@ -6,7 +6,7 @@
 use super::capture::{seal_metadata, with_static_thumbnail};
 use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{Batch, Clock, Source, Sources, Store, Table, Transport, Vault};
-use super::steps::{Progress, StepError, dedupe_key, protocol_failure, source_failure};
+use super::steps::{Progress, StepError, StepScope, dedupe_key, protocol_failure, source_failure};
 use super::{Engine, EngineError, ErrorCode};
 use crate::crypto::{CHUNK_SIZE, FileEncryptor, Key, encrypt_message, to_base64, wrap_key};
 use crate::protocol::api::{
@@ -59,7 +59,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         upload: &mut Upload,
         progress: &mut Progress,
         extra: &mut Batch,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<(), StepError> {
         let size = item.size.unwrap_or(0);
         let plan = PartPlan::new(size, upload.chunks_per_part);
@@ -69,26 +69,21 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             // the commits of an upload that reached the server (a power cut
             // takes back recent commits), the server holds this content
             // already: a second upload would make a second file.
-            if let Some(file) = self
-                .already_on_server(item, &upload.hash, deadline_ms)
-                .await?
-            {
+            if let Some(file) = self.already_on_server(item, &upload.hash, scope).await? {
                 item.step = Step::Skipped { duplicate_of: file };
                 return Ok(());
             }
         }
         if !thumbnail_sent {
-            return self
-                .send_thumbnail(item, upload, progress, deadline_ms)
-                .await;
+            return self.send_thumbnail(item, upload, progress, scope).await;
         }
         let Some(target) = upload.target.clone() else {
-            return self.bind_target(upload, plan, deadline_ms).await;
+            return self.bind_target(upload, plan, scope).await;
         };
         let parts_done = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX);
         if parts_done < plan.part_count() {
             return self
-                .upload_parts(item, upload, plan, &target, progress, deadline_ms)
+                .upload_parts(item, upload, plan, &target, progress, scope)
                 .await;
         }
         if let (false, Target::Multipart(urls)) = (upload.completed, &target) {
@@ -96,7 +91,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 .send(
                     api::complete_multipart(&urls.complete_url, &upload.etags),
                     Peer::ObjectStore,
-                    deadline_ms,
+                    scope,
                 )
                 .await;
             match sent {
@@ -154,7 +149,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let request = self.endpoint.borrow().create_file(&new_file);
         let previous_error = item.last_error.as_ref().map(|e| e.message.clone());
         let response = self
-            .send_classified(request, Peer::Api, deadline_ms, &|response| {
+            .send_classified(request, Peer::Api, scope, &|response| {
                 classify_registration(response, previous_error.as_deref())
             })
             .await?;
@@ -183,13 +178,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         plan: PartPlan,
         target: &Target,
         progress: &mut Progress,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<(), StepError> {
         let size = item.size.unwrap_or(0);
         let first = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX) + 1;
-        let last = plan
-            .part_count()
-            .min(first + self.step_parts.get().max(1) - 1);
+        let last = plan.part_count().min(first + scope.parts.max(1) - 1);
         let (source, _) = self.open_source(item).await?;
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
         let checkpoint = upload.sealed_checkpoint.as_ref().ok_or_else(|| {
@@ -230,8 +223,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             };
             let sent = body.len() as u64;
             sealed_after.push((sent, encryptor.checkpoint()));
-            self.requests_in_step.set(self.requests_in_step.get() + 1);
-            flights.push(self.env.transport.send(api::put(&url, body), deadline_ms));
+            scope.count_request();
+            flights.push(
+                self.env
+                    .transport
+                    .send(api::put(&url, body), scope.deadline_ms),
+            );
         }
         let mut first_failure = None;
         let mut recorded = None;
@@ -287,10 +284,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         item: &Item,
         hash: &str,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<Option<String>, StepError> {
-        self.index_remote(item.new.collection_id, deadline_ms)
-            .await?;
+        self.index_remote(item.new.collection_id, scope).await?;
         let key = dedupe_key(item, hash);
         Ok(self
             .env
@@ -307,11 +303,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     async fn take_urls(
         &self,
         count: usize,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<Vec<api::UploadUrl>, StepError> {
+        // One refill at a time: steps of several items asking together
+        // share a batch rather than each fetch one.
+        let _refill = self.url_refill.lock().await;
         if self.url_pool.borrow().len() < count {
             let request = self.endpoint.borrow().upload_urls(URL_BATCH);
-            let fresh = parse_upload_urls(&self.send(request, Peer::Api, deadline_ms).await?)
+            let fresh = parse_upload_urls(&self.send(request, Peer::Api, scope).await?)
                 .map_err(protocol_failure)?;
             if fresh.len() < count {
                 return Err(protocol_failure(api::ProtocolError(
@@ -333,9 +332,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         item: &Item,
         upload: &mut Upload,
         progress: &mut Progress,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<(), StepError> {
-        let mut urls = self.take_urls(1, deadline_ms).await?;
+        let mut urls = self.take_urls(1, scope).await?;
         let url = urls.remove(0);
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
         let image = self.thumbnail_bytes(item).await;
@@ -350,7 +349,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         self.send(
             api::put(&url.url, sealed.ciphertext),
             Peer::ObjectStore,
-            deadline_ms,
+            scope,
         )
         .await?;
         upload.thumbnail = Some(Thumbnail {
@@ -371,15 +370,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         &self,
         upload: &mut Upload,
         plan: PartPlan,
-        deadline_ms: Option<f64>,
+        scope: &StepScope,
     ) -> Result<(), StepError> {
         upload.target = Some(match plan {
-            PartPlan::Single { .. } => {
-                Target::Single(self.take_urls(1, deadline_ms).await?.remove(0))
-            }
+            PartPlan::Single { .. } => Target::Single(self.take_urls(1, scope).await?.remove(0)),
             PartPlan::Multipart { parts, .. } => {
                 let request = self.endpoint.borrow().multipart_upload_urls(parts);
-                let response = self.send(request, Peer::Api, deadline_ms).await?;
+                let response = self.send(request, Peer::Api, scope).await?;
                 Target::Multipart(parse_multipart_urls(&response, parts).map_err(protocol_failure)?)
             }
         });

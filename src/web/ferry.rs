@@ -15,7 +15,7 @@ use super::convert::{count, int, key};
 use super::http::FetchTransport;
 use super::queue_js::{
     ItemJs, ProgressJs, StatusJs, blocked_name, field, number_field, parse_item, policies_field,
-    state_from_name, string_field, to_js,
+    state_from_name, string_field, to_js, whole_field,
 };
 use super::sources::WebSources;
 use super::store::{IdbStore, SOURCES_STORE};
@@ -44,6 +44,11 @@ export interface FerryOptions {
   chunksPerPart?: number;
   /** Parts of one file uploaded at once, 1 to 6 (default 3). */
   parallelParts?: number;
+  /**
+   * Files worked on at once, 1 to 8 (default 4). Parts on the wire, all
+   * files together, stay at most the larger of this and `parallelParts`.
+   */
+  parallelFiles?: number;
   /** Background policies (defaults suit a phone's background windows). */
   policies?: Partial<Policies>;
 }
@@ -314,18 +319,9 @@ impl Ferry {
                     .map_err(|_| FerryError::bad_input("`resolveSource` must be a function"))?,
             )
         };
-        let chunks_per_part = number_field(&options, "chunksPerPart")?.unwrap_or(5.0);
-        if !(2.0..=5.0).contains(&chunks_per_part) || chunks_per_part.fract() != 0.0 {
-            return Err(FerryError::bad_input(
-                "`chunksPerPart` must be 2, 3, 4 or 5",
-            ));
-        }
-        let parallel_parts = number_field(&options, "parallelParts")?.unwrap_or(3.0);
-        if !(1.0..=6.0).contains(&parallel_parts) || parallel_parts.fract() != 0.0 {
-            return Err(FerryError::bad_input(
-                "`parallelParts` must be a whole number from 1 to 6",
-            ));
-        }
+        let chunks_per_part = whole_field(&options, "chunksPerPart", 2, 5, 5)?;
+        let parallel_parts = whole_field(&options, "parallelParts", 1, 6, 3)?;
+        let parallel_files = whole_field(&options, "parallelFiles", 1, 8, 4)?;
         let policies = policies_field(&options)?;
         let store = IdbStore::open(&database).await?;
         if let Err(err) = open_records(&store, &database).await {
@@ -348,8 +344,9 @@ impl Ferry {
             token,
         };
         let config = EngineConfig {
-            chunks_per_part: u32::try_from(count(chunks_per_part)).unwrap_or(5),
-            parallel_parts: u32::try_from(count(parallel_parts)).unwrap_or(3),
+            chunks_per_part,
+            parallel_parts,
+            parallel_files,
         };
         let env_store = env.store.clone();
         let engine = Engine::new(env, endpoint, config);

@@ -47,6 +47,26 @@ pub fn number_field(object: &JsValue, name: &str) -> Result<Option<f64>, FerryEr
     })
 }
 
+/// An optional whole-number option from `min` to `max`, `default` when absent.
+pub fn whole_field(
+    object: &JsValue,
+    name: &str,
+    min: u32,
+    max: u32,
+    default: u32,
+) -> Result<u32, FerryError> {
+    let Some(n) = number_field(object, name)? else {
+        return Ok(default);
+    };
+    if n.fract() != 0.0 || n < f64::from(min) || n > f64::from(max) {
+        return Err(FerryError::bad_input(format!(
+            "`{name}` must be a whole number from {min} to {max}"
+        )));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked above
+    Ok(n as u32)
+}
+
 /// A plain JS value of a result, through JSON text: serde_json's writer was
 /// already in the binary, and serde-wasm-bindgen's serializer added ~10 KB.
 /// Ferry's results (structs, string keys, whole numbers) always serialize;

@@ -313,6 +313,29 @@ pub struct HttpTransport {
     /// Drops `ETag` from every answer, as a browser does when the store's
     /// CORS rule does not expose it.
     pub hide_etag: Cell<bool>,
+    /// Requests sent and not yet answered, and the most there ever were.
+    pub in_flight: Cell<u32>,
+    pub most_in_flight: Cell<u32>,
+    /// The same for `PUT`s (file parts and thumbnails).
+    pub puts_in_flight: Cell<u32>,
+    pub most_puts_in_flight: Cell<u32>,
+}
+
+/// Counts a request in flight until dropped, whichever way it ends.
+struct InFlight<'a>(&'a Cell<u32>);
+
+impl<'a> InFlight<'a> {
+    fn enter(now: &'a Cell<u32>, most: &Cell<u32>) -> Self {
+        now.set(now.get() + 1);
+        most.set(most.get().max(now.get()));
+        Self(now)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl Transport for HttpTransport {
@@ -325,6 +348,9 @@ impl Transport for HttpTransport {
             hook(&request);
         }
         self.sent.set(self.sent.get() + 1);
+        let _request = InFlight::enter(&self.in_flight, &self.most_in_flight);
+        let _put = (request.method == Method::Put)
+            .then(|| InFlight::enter(&self.puts_in_flight, &self.most_puts_in_flight));
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Put => reqwest::Method::PUT,
