@@ -16,6 +16,8 @@ const MIB = Number(process.env.FERRY_BENCH_QUEUE_MIB ?? 256);
 const SMALL = Number(process.env.FERRY_BENCH_SMALL ?? 1000);
 const HUGE_MIB = Number(process.env.FERRY_BENCH_HUGE_MIB ?? 2048);
 const ITEMS = Number(process.env.FERRY_BENCH_ITEMS ?? 100_000);
+// Files per setting in the parallelFiles sweep.
+const SWEEP = Number(process.env.FERRY_BENCH_SWEEP ?? 300);
 // The same comparison over an uplink throttled with DevTools, as on a real link.
 const UPLINK = 20e6;
 const THROTTLED_MIB = 128;
@@ -83,7 +85,7 @@ async function inPage(phase, args, uplink = null) {
         // 2. Many small files: one File per photo, PUT as it is by the
         // baseline and queued by Ferry. Both sides retry: on loopback under
         // this load a few requests fail with a network error.
-        async small({ small }) {
+        async small({ small, parallelFiles, baseline = true }) {
           const files = Array.from({ length: small }, (_, i) => new File([random(256 * 1024)], `small-${i}.jpg`));
           const smallUrls = await urls(small);
           const putWithRetry = async (url, file) => {
@@ -97,11 +99,13 @@ async function inPage(phase, args, uplink = null) {
             }
           };
           let t = performance.now();
-          for (let i = 0; i < small; i += 8) {
-            await Promise.all(files.slice(i, i + 8).map((file, j) => putWithRetry(smallUrls[i + j].url, file)));
+          if (baseline) {
+            for (let i = 0; i < small; i += 8) {
+              await Promise.all(files.slice(i, i + 8).map((file, j) => putWithRetry(smallUrls[i + j].url, file)));
+            }
+            out.smallPlainMs = performance.now() - t;
           }
-          out.smallPlainMs = performance.now() - t;
-          const ferry = await open('bench-small');
+          const ferry = await open('bench-small', parallelFiles ? { parallelFiles } : {});
           for (let i = 0; i < small; i += 100) {
             await ferry.enqueue(files.slice(i, i + 100).map((file) => ({ collectionId: collection.id, file })));
           }
@@ -173,29 +177,59 @@ async function inPage(phase, args, uplink = null) {
   }
 }
 
+// FERRY_BENCH_PHASES (comma-separated: throttled, large, small, files,
+// huge, enqueue; default all) runs only some measurements.
+const PHASES = new Set((process.env.FERRY_BENCH_PHASES ?? 'throttled,large,small,files,huge,enqueue').split(','));
+const when = async (phase, run) => (PHASES.has(phase) ? run() : {});
 try {
-  const throttled = await inPage('large', { mib: THROTTLED_MIB }, UPLINK);
+  const throttled = await when('throttled', () => inPage('large', { mib: THROTTLED_MIB }, UPLINK));
   const result = {
-    ...(await inPage('large', { mib: MIB })),
-    ...(await inPage('small', { small: SMALL })),
-    ...(await inPage('huge', { hugeMib: HUGE_MIB })),
-    ...(await inPage('enqueue', { items: ITEMS })),
+    ...(await when('large', () => inPage('large', { mib: MIB }))),
+    ...(await when('small', () => inPage('small', { small: SMALL }))),
+    ...(await when('huge', () => inPage('huge', { hugeMib: HUGE_MIB }))),
+    ...(await when('enqueue', () => inPage('enqueue', { items: ITEMS }))),
   };
-
+  // How many files at once: the small-file line at each setting, the
+  // baseline measured once in the same context as the first.
+  const sweep = [];
+  if (PHASES.has('files')) {
+    for (const parallelFiles of [1, 2, 4, 8]) {
+      const r = await inPage('small', { small: SWEEP, parallelFiles, baseline: sweep.length === 0 });
+      sweep.push({ parallelFiles, ...r });
+    }
+  }
   const mbps = (mib, ms) => (mib * 1024 * 1024) / 1e6 / (ms / 1000);
-  const perSecond = (ms) => SMALL / (ms / 1000);
+  const perSecond = (ms, files = SMALL) => files / (ms / 1000);
+  const row = (...cells) => console.log(`| ${cells.join(' | ')} |`);
   console.log(`\nQueue in headless Chromium (${process.env.CHROMIUM ?? '/usr/bin/chromium'}), reference server on loopback`);
-  console.log('| measurement | result | vs baseline |');
-  console.log('|---|---:|---:|');
-  console.log(`| plain fetch PUT of ${MIB} MiB (baseline) | ${mbps(MIB, result.plainMs).toFixed(0)} MB/s | 1.00× |`);
-  console.log(`| Ferry: hash, encrypt, multipart upload, POST /files of ${MIB} MiB | ${mbps(MIB, result.ferryMs).toFixed(0)} MB/s | ${(result.plainMs / result.ferryMs).toFixed(2)}× |`);
-  console.log(`| plain fetch PUT of ${THROTTLED_MIB} MiB over a 20 MB/s uplink (baseline) | ${mbps(THROTTLED_MIB, throttled.plainMs).toFixed(1)} MB/s | 1.00× |`);
-  console.log(`| Ferry, ${THROTTLED_MIB} MiB over the same uplink | ${mbps(THROTTLED_MIB, throttled.ferryMs).toFixed(1)} MB/s | ${(throttled.plainMs / throttled.ferryMs).toFixed(2)}× |`);
-  console.log(`| plain PUTs of ${SMALL} × 256 KiB, 8 at a time (baseline) | ${perSecond(result.smallPlainMs).toFixed(0)} files/s | 1.00× |`);
-  console.log(`| Ferry: ${SMALL} × 256 KiB, each hashed, encrypted, PUT with its thumbnail, POST /files (${result.smallRuns} runs) | ${perSecond(result.smallFerryMs).toFixed(0)} files/s | ${(result.smallPlainMs / result.smallFerryMs).toFixed(2)}× |`);
-  console.log(`| wasm memory before / after uploading ${HUGE_MIB} MiB (${mbps(HUGE_MIB, result.hugeMs).toFixed(0)} MB/s) | ${result.memoryBeforeMiB.toFixed(0)} / ${result.memoryAfterMiB.toFixed(0)} MiB | |`);
-  console.log(`| enqueue ${ITEMS.toLocaleString('en')} items in one call | ${(result.enqueueMs / 1000).toFixed(1)} s | |`);
-  console.log(`| status() with ${ITEMS.toLocaleString('en')} queued, median / p95 | ${result.statusMedianMs.toFixed(2)} / ${result.statusP95Ms.toFixed(2)} ms | |`);
+  row('measurement', 'result', 'vs baseline');
+  row('---', '---:', '---:');
+  if (result.plainMs) {
+    row(`plain fetch PUT of ${MIB} MiB (baseline)`, `${mbps(MIB, result.plainMs).toFixed(0)} MB/s`, '1.00×');
+    row(`Ferry: hash, encrypt, multipart upload, POST /files of ${MIB} MiB`, `${mbps(MIB, result.ferryMs).toFixed(0)} MB/s`, `${(result.plainMs / result.ferryMs).toFixed(2)}×`);
+  }
+  if (throttled.plainMs) {
+    row(`plain fetch PUT of ${THROTTLED_MIB} MiB over a 20 MB/s uplink (baseline)`, `${mbps(THROTTLED_MIB, throttled.plainMs).toFixed(1)} MB/s`, '1.00×');
+    row(`Ferry, ${THROTTLED_MIB} MiB over the same uplink`, `${mbps(THROTTLED_MIB, throttled.ferryMs).toFixed(1)} MB/s`, `${(throttled.plainMs / throttled.ferryMs).toFixed(2)}×`);
+  }
+  if (result.smallPlainMs) {
+    row(`plain PUTs of ${SMALL} × 256 KiB, 8 at a time (baseline)`, `${perSecond(result.smallPlainMs).toFixed(0)} files/s`, '1.00×');
+    row(`Ferry: ${SMALL} × 256 KiB, each hashed, encrypted, PUT with its thumbnail, POST /files (${result.smallRuns} runs)`, `${perSecond(result.smallFerryMs).toFixed(0)} files/s`, `${(result.smallPlainMs / result.smallFerryMs).toFixed(2)}×`);
+  }
+  if (sweep.length) {
+    const base = sweep[0].smallPlainMs;
+    row(`plain PUTs of ${SWEEP} × 256 KiB, 8 at a time (baseline for the sweep)`, `${perSecond(base, SWEEP).toFixed(0)} files/s`, '1.00×');
+    for (const { parallelFiles, smallFerryMs } of sweep) {
+      row(`Ferry, ${SWEEP} × 256 KiB, parallelFiles ${parallelFiles}`, `${perSecond(smallFerryMs, SWEEP).toFixed(0)} files/s`, `${(base / smallFerryMs).toFixed(2)}×`);
+    }
+  }
+  if (result.hugeMs) {
+    row(`wasm memory before / after uploading ${HUGE_MIB} MiB (${mbps(HUGE_MIB, result.hugeMs).toFixed(0)} MB/s)`, `${result.memoryBeforeMiB.toFixed(0)} / ${result.memoryAfterMiB.toFixed(0)} MiB`, '');
+  }
+  if (result.enqueueMs) {
+    row(`enqueue ${ITEMS.toLocaleString('en')} items in one call`, `${(result.enqueueMs / 1000).toFixed(1)} s`, '');
+    row(`status() with ${ITEMS.toLocaleString('en')} queued, median / p95`, `${result.statusMedianMs.toFixed(2)} / ${result.statusP95Ms.toFixed(2)} ms`, '');
+  }
 } finally {
   await browser.close();
   await server.stop();
