@@ -402,8 +402,8 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
     let h = Harness::start(|_| {}).await;
     let data = pattern(30 * MIB, 7); // 8 chunks: 4 parts of 2 chunks
     h.sources.add("big", data.clone());
-    // Two parts on the wire at once: parts 1 and 2 finish together, then
-    // 3 and 4 go out together and are cut off.
+    // Up to two parts on the wire at once (one while the link is not yet
+    // measured); the run is cut off as the third part goes out.
     let config = EngineConfig {
         chunks_per_part: 2,
         parallel_parts: 2,
@@ -435,6 +435,12 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
     drop(first);
 
     let second = h.engine_with(h.store.clone(), config).await;
+    // The parts recorded when the run was killed: those before the third.
+    let recorded = match second.items(None, 0, 1).await.unwrap()[0].step {
+        Step::Uploading(ref upload) => upload.etags.len() as u32,
+        ref other => panic!("killed mid-upload, found {other:?}"),
+    };
+    assert!((1..=2).contains(&recorded), "{recorded} parts recorded");
     let outcome = second.run(None).await.unwrap();
     assert_eq!(outcome.files_done, 1);
     let files = h.server_files().await;
@@ -452,9 +458,10 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
     assert_eq!(part_puts.len(), 4, "{counts}");
     for (part, count) in &part_puts {
         let number: u32 = part.rsplit('#').next().unwrap().parse().unwrap();
-        match number {
-            1 | 2 => assert_eq!(*count, 1, "finished part {number} was sent again"),
-            _ => assert!(*count <= 2, "a part in flight is redone at most once"),
+        if number <= recorded {
+            assert_eq!(*count, 1, "recorded part {number} was sent again");
+        } else {
+            assert!(*count <= 2, "a part in flight is redone at most once");
         }
     }
     assert_eq!(counts["s3:CompleteMultipartUpload"], 1);
@@ -1399,6 +1406,9 @@ impl Clock for RealClock {
     async fn sleep_ms(&self, ms: u64) {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
+    async fn pace_ms(&self, ms: u64) {
+        self.sleep_ms(ms).await;
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -2281,7 +2291,7 @@ async fn killed_again_and_again_with_several_files_in_flight_nothing_is_lost_or_
             }
         }));
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let kill_after = 2 + (seed >> 33) % 12;
+        let kill_after = 2 + (seed >> 33) % 8;
         let run = std::pin::pin!(engine.run(None));
         let watch = std::pin::pin!(async {
             // What the database holds is watched as the run goes: a part

@@ -193,6 +193,8 @@ impl Clock for DateClock {
         js_sys::Date::now()
     }
     async fn sleep_ms(&self, _: u64) {}
+    // Nothing here sends a part: no progress to pace.
+    async fn pace_ms(&self, _: u64) {}
 }
 
 async fn engine(name: &str) -> Engine<IdbStore, NoNetwork, NoSources, WebCryptoVault, DateClock> {

@@ -100,15 +100,20 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(self.env.store.commit(batch).await?)
     }
 
-    /// Moves the live record on to `working`, with what the run has done.
-    pub(super) async fn update_live(
-        &self,
-        report: &RunReport,
-        working: ItemId,
-    ) -> Result<(), EngineError> {
+    /// Moves the live record on to `working`, with what the run has done:
+    /// written with the next step's commit rather than in a transaction of
+    /// its own (each costs a step's worth of IndexedDB time).
+    pub(super) fn update_live(&self, report: &RunReport, working: ItemId) {
         let mut batch = Batch::default();
         self.put_live(&mut batch, report, working);
-        Ok(self.env.store.commit(batch).await?)
+        *self.live_pending.borrow_mut() = Some(batch);
+    }
+
+    /// The live record staged by [`Self::update_live`], if any, into `batch`.
+    pub(super) fn take_live(&self, batch: &mut Batch) {
+        if let Some(live) = self.live_pending.borrow_mut().take() {
+            batch.ops.extend(live.ops);
+        }
     }
 
     fn put_live(&self, batch: &mut Batch, report: &RunReport, working: ItemId) {
@@ -123,6 +128,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// The run's end: its live record goes, and the work it left held back
     /// is kept for `diagnose` (or forgotten once nothing is).
     pub(super) fn end_live(&self, report: &RunReport, batch: &mut Batch) {
+        self.live_pending.borrow_mut().take();
         batch.delete(Table::Meta, LIVE_RUN_KEY.to_vec());
         match &report.deferred {
             Some(deferred) => {

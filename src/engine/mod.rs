@@ -9,6 +9,7 @@ mod error;
 mod placeholder;
 mod policy;
 pub mod ports;
+mod progress;
 mod remote_index;
 mod retry;
 mod run;
@@ -69,9 +70,13 @@ pub struct Env<S, T, R, V, C> {
 pub enum EngineEvent<'a> {
     /// An item changed state (queued → hashing → … → done, failed, …).
     Item(&'a Item),
-    /// Bytes of an item reached the server.
+    /// An item's plaintext was hashed further, or its bytes went further
+    /// on their way to the server: recorded, or estimated while its parts
+    /// are on the wire. Never lower than the last report for the item,
+    /// unless its upload started again.
     Progress {
         item: &'a Item,
+        bytes_hashed: u64,
         bytes_sent: u64,
         encrypted_size: u64,
     },
@@ -97,6 +102,13 @@ pub struct Engine<S, T, R, V, C> {
     counters_lock: serial::SerialLock,
     /// Held while the URL pool is refilled.
     url_refill: serial::SerialLock,
+    /// Upload rate (bytes per ms) of one step, as measured: what progress
+    /// estimates go by.
+    link_rate: std::cell::Cell<f64>,
+    /// The live record's next state, written with the next step's commit.
+    live_pending: RefCell<Option<ports::Batch>>,
+    /// The last progress reported per item.
+    shown_progress: RefCell<Vec<progress::Shown>>,
     /// Single-PUT URLs fetched in this run and not yet handed out. Kept in
     /// memory only: a pool in the database could come back after a power
     /// cut rolled back the commits that handed its URLs out, and give one
@@ -134,6 +146,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
             counters_lock: serial::SerialLock::default(),
             url_refill: serial::SerialLock::default(),
+            link_rate: std::cell::Cell::new(0.0),
+            shown_progress: RefCell::new(Vec::new()),
+            live_pending: RefCell::new(None),
             url_pool: RefCell::new(Vec::new()),
             running: std::cell::Cell::new(false),
             working: std::cell::Cell::new(None),

@@ -79,6 +79,11 @@ pub trait Clock {
     fn now_ms(&self) -> i64;
     fn monotonic_ms(&self) -> f64;
     async fn sleep_ms(&self, ms: u64);
+    /// Waits about `ms` of real time without moving the clock: it paces
+    /// progress reports while requests are in flight and never waits for
+    /// work, so a clock whose sleeps skip time ahead (tests) still waits
+    /// here for real.
+    async fn pace_ms(&self, ms: u64);
     /// The device's offset from UTC in minutes (east positive) at the
     /// instant `utc_ms`. A photo's date without an offset is local time
     /// where it is uploaded, as Ente's clients take it. Without a time zone

@@ -144,6 +144,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub async fn run_plan(&self, plan: RunPlan) -> Result<RunReport, EngineError> {
         self.indexed_this_run.borrow_mut().clear();
         self.url_pool.borrow_mut().clear();
+        self.shown_progress.borrow_mut().clear();
+        self.live_pending.borrow_mut().take();
         self.stop_requested.set(false);
         let mut report = RunReport::new(&plan, self.env.clock.now_ms(), StopReason::Idle);
         let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
@@ -253,13 +255,17 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .parallel_parts
             .max(self.config.parallel_files)
             .max(1);
+        // Only a step blocks the queue (or a runner elsewhere, which the
+        // lease keeps out): the record is read again after each landing.
+        let mut may_be_blocked = true;
         loop {
             if tally.interrupted {
                 return Ok(Stop::Budget);
             }
-            if let Some(reason) = self.blocked().await? {
+            if may_be_blocked && let Some(reason) = self.blocked().await? {
                 return Ok(Stop::Blocked(reason));
             }
+            may_be_blocked = false;
             let mono = self.env.clock.monotonic_ms();
             let out_of_time = deadline.is_some_and(|d| mono >= d);
             let files_cap = plan.max_files();
@@ -284,6 +290,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             if flights.len() < room && !at_cap {
                 self.chunks_per_part
                     .set(plan.chunks_per_part(throughput, self.config.chunks_per_part));
+                self.link_rate.set(throughput.upload_rate());
                 let time_left = deadline.map(|d| d - mono);
                 let parts_free = part_slots.saturating_sub(flights.iter().map(|f| f.parts).sum());
                 let mut held_back = false;
@@ -306,7 +313,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                             || report.files_done != live_files_done
                         {
                             report.elapsed_ms = mono - plan.started_ms;
-                            self.update_live(report, item.id).await?;
+                            self.update_live(report, item.id);
                             live_written_ms = mono;
                             live_files_done = report.files_done;
                         }
@@ -335,12 +342,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             let landed = land_one(flights).await?;
             self.account(landed, throughput, report, tally);
+            may_be_blocked = true;
         }
     }
 
     /// A step of `item` started, timed as it lands.
     fn take_off(&self, item: Item, deadline: Option<f64>, parts: u32) -> Flight<'_> {
-        let was_hashing = matches!(item.step, Step::Hashing { .. });
+        let was_hashing = matches!(item.step, Step::Queued | Step::Hashing { .. });
         let reserves = if estimate::has_parts_left(&item) {
             parts
         } else {
@@ -446,7 +454,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             if wants_parts && parts_free == 0 {
                 continue;
             }
-            let mut parts = self.config.parallel_parts.min(parts_free).max(1);
+            let mut parts = self
+                .config
+                .parallel_parts
+                .min(parts_free)
+                .min(estimate::parts_within_loss_window(&item, throughput))
+                .max(1);
             let Some(time_left) = time_left else {
                 return Ok(Pick::Step(Box::new(item), parts));
             };

@@ -12,7 +12,7 @@ use super::{Engine, EngineError};
 use crate::crypto::{Blake2b512, hash_checkpoint, hash_resume, to_base64};
 use crate::protocol::api;
 use crate::protocol::{
-    Failure, HttpRequest, HttpResponse, ItemErrorCode, PartPlan, Peer, classify, classify_transport,
+    Failure, HttpRequest, HttpResponse, ItemErrorCode, Peer, classify, classify_transport,
 };
 use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
 use crate::queue::{Item, Step};
@@ -155,7 +155,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let mut progress = Progress::default();
         let mut extra = Batch::default();
         let result = self
-            .advance(&mut after, &mut progress, &mut extra, &scope)
+            .paced(
+                &item,
+                self.advance(&mut after, &mut progress, &mut extra, &scope),
+            )
             .await;
         let setback = match result {
             Ok(()) => {
@@ -263,26 +266,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         changes.write_item(Some(&item), &after);
         let mut batch = changes.finish();
         batch.ops.extend(extra.ops);
+        self.take_live(&mut batch);
         self.env.store.commit(batch).await?;
         drop(counters);
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));
         }
-        let sent_before = match &item.step {
-            Step::Uploading(upload) => upload.bytes_sent,
-            _ => 0,
-        };
-        if let Step::Uploading(upload) = &after.step
-            && upload.bytes_sent > sent_before
-        {
-            let encrypted_size =
-                PartPlan::new(after.size.unwrap_or(0), upload.chunks_per_part).encrypted_size();
-            self.notify(&super::EngineEvent::Progress {
-                item: &after,
-                bytes_sent: upload.bytes_sent,
-                encrypted_size,
-            });
-        }
+        self.report_recorded(&item, &after);
         Ok(progress)
     }
 
@@ -302,8 +292,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         scope: &StepScope,
     ) -> Result<(), StepError> {
         match item.step.clone() {
+            // The first step also hashes the first stretch: a photo is
+            // read, hashed and checked for duplicates in one step and one
+            // commit.
             Step::Queued => {
-                let (_, info) = self.open_source(item).await?;
+                let (source, info) = self.open_source(item).await?;
                 if info.size > MAX_SOURCE_BYTES {
                     return Err(Failure::Permanent {
                         code: ItemErrorCode::BadSize.name().into(),
@@ -313,47 +306,26 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 }
                 item.size = Some(info.size);
                 item.last_modified_ms = Some(info.last_modified_ms);
-                let sealed_state = self
-                    .env
-                    .vault
-                    .seal(&hash_checkpoint(&Blake2b512::new()))
-                    .await?;
-                item.step = Step::Hashing {
-                    sealed_state,
-                    hashed: 0,
-                };
+                self.hash_from(
+                    item,
+                    &source,
+                    info,
+                    Blake2b512::new(),
+                    0,
+                    progress,
+                    extra,
+                    scope,
+                )
+                .await?;
             }
             Step::Hashing {
                 sealed_state,
                 hashed,
             } => {
                 let (source, info) = self.open_source(item).await?;
-                let mut hasher = hash_resume(&self.env.vault.open(&sealed_state).await?)?;
-                let len = crate::scheduler::estimate::HASH_STEP_BYTES
-                    .min(info.size - hashed.min(info.size));
-                if len > 0 {
-                    hasher.update(&source.read(hashed, len).await.map_err(source_failure)?);
-                }
-                progress.bytes_hashed = len;
-                if hashed + len < info.size {
-                    let sealed_state = self.env.vault.seal(&hash_checkpoint(&hasher)).await?;
-                    item.step = Step::Hashing {
-                        sealed_state,
-                        hashed: hashed + len,
-                    };
-                    return Ok(());
-                }
-                let hash = to_base64(&hasher.finalize());
-                self.index_remote(item.new.collection_id, scope).await?;
-                let key = dedupe_key(item, &hash);
-                if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
-                    item.step = Step::Skipped {
-                        duplicate_of: String::from_utf8_lossy(&other).into_owned(),
-                    };
-                    return Ok(());
-                }
-                extra.put(Table::Hashes, key, format!("item:{}", item.id).into_bytes());
-                item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
+                let hasher = hash_resume(&self.env.vault.open(&sealed_state).await?)?;
+                self.hash_from(item, &source, info, hasher, hashed, progress, extra, scope)
+                    .await?;
             }
             Step::Uploading(mut upload) => {
                 self.upload_step(item, &mut upload, progress, extra, scope)
@@ -364,6 +336,48 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => {}
         }
+        Ok(())
+    }
+
+    /// Hashes the next stretch of `source` from `hashed` on; once all of it
+    /// is, looks for a duplicate and prepares the upload.
+    #[allow(clippy::too_many_arguments)]
+    async fn hash_from(
+        &self,
+        item: &mut Item,
+        source: &R::Source,
+        info: SourceInfo,
+        mut hasher: Blake2b512,
+        hashed: u64,
+        progress: &mut Progress,
+        extra: &mut Batch,
+        scope: &StepScope,
+    ) -> Result<(), StepError> {
+        let len =
+            crate::scheduler::estimate::HASH_STEP_BYTES.min(info.size - hashed.min(info.size));
+        if len > 0 {
+            hasher.update(&source.read(hashed, len).await.map_err(source_failure)?);
+        }
+        progress.bytes_hashed = len;
+        if hashed + len < info.size {
+            let sealed_state = self.env.vault.seal(&hash_checkpoint(&hasher)).await?;
+            item.step = Step::Hashing {
+                sealed_state,
+                hashed: hashed + len,
+            };
+            return Ok(());
+        }
+        let hash = to_base64(&hasher.finalize());
+        self.index_remote(item.new.collection_id, scope).await?;
+        let key = dedupe_key(item, &hash);
+        if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
+            item.step = Step::Skipped {
+                duplicate_of: String::from_utf8_lossy(&other).into_owned(),
+            };
+            return Ok(());
+        }
+        extra.put(Table::Hashes, key, format!("item:{}", item.id).into_bytes());
+        item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
         Ok(())
     }
 

@@ -230,9 +230,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     .send(api::put(&url, body), scope.deadline_ms),
             );
         }
+        let in_flight = sealed_after.iter().map(|(sent, _)| sent).sum();
+        self.parts_out(item.id, upload.bytes_sent, in_flight);
+        let results = join_all(flights).await;
+        self.parts_landed(item.id);
         let mut first_failure = None;
         let mut recorded = None;
-        for (result, (sent, checkpoint)) in join_all(flights).await.into_iter().zip(sealed_after) {
+        for (result, (sent, checkpoint)) in results.into_iter().zip(sealed_after) {
             if first_failure.is_some() {
                 break;
             }

@@ -30,14 +30,47 @@ pub fn has_parts_left(item: &Item) -> bool {
     }
 }
 
+/// Parts of the item's next step that together take at most
+/// [`LOSS_WINDOW_MS`](super::plan::LOSS_WINDOW_MS) on the measured link
+/// (at least one): what a kill mid-step throws away stays seconds of
+/// upload on a slow link, while a fast one keeps every part busy.
+pub fn parts_within_loss_window(item: &Item, throughput: &Throughput) -> u32 {
+    let Step::Uploading(upload) = &item.step else {
+        return 1;
+    };
+    let size = item.size.unwrap_or(0);
+    let plan = PartPlan::new(size, upload.chunks_per_part);
+    let next = u32::try_from(upload.etags.len()).unwrap_or(u32::MAX) + 1;
+    let Some(part) = plan.part(size, next) else {
+        return 1;
+    };
+    let window = throughput.upload_rate() * super::plan::LOSS_WINDOW_MS;
+    let parts = (window / part.encrypted_len.max(1) as f64).floor();
+    // Not `f64::clamp`: its NaN assertion formats floats, 10 KB of wasm.
+    #[allow(
+        clippy::manual_clamp,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )] // 1..=64
+    let parts = parts.min(64.0).max(1.0) as u32;
+    parts
+}
+
 /// How long the item's next step should take, with `parts` on the wire.
 pub fn step_ms(item: &Item, throughput: &Throughput, parts: u32) -> f64 {
     let request = throughput.request_ms();
     let size = item.size.unwrap_or(0);
     match &item.step {
-        Step::Queued => request / 4.0,
-        Step::Hashing { hashed, .. } => {
-            let left = size.saturating_sub(*hashed);
+        // The first step hashes the first stretch too; before the source
+        // is opened its size is unknown, and a small file's hash is
+        // finished (the server's index, the upload prepared) in it.
+        Step::Queued if item.size.is_none() => throughput.hash_ms(HASH_STEP_BYTES) + 2.0 * request,
+        Step::Queued | Step::Hashing { .. } => {
+            let hashed = match &item.step {
+                Step::Hashing { hashed, .. } => *hashed,
+                _ => 0,
+            };
+            let left = size.saturating_sub(hashed);
             let step = left.min(HASH_STEP_BYTES);
             // The last hashing step also indexes the server and prepares.
             let finish = if step == left { 2.0 * request } else { 0.0 };
@@ -176,7 +209,38 @@ mod tests {
             },
         );
         assert_eq!(step_ms(&last, &link(), 3), MIB as f64 / 10_000.0 + 200.0);
-        assert_eq!(step_ms(&item(big, Step::Queued), &link(), 3), 25.0);
+        // Queued, the first stretch is hashed in the same step.
+        assert_eq!(
+            step_ms(&item(big, Step::Queued), &link(), 3),
+            HASH_STEP_BYTES as f64 / 10_000.0
+        );
+        let mut unknown = item(MIB, Step::Queued);
+        unknown.size = None;
+        assert_eq!(
+            step_ms(&unknown, &link(), 3),
+            HASH_STEP_BYTES as f64 / 10_000.0 + 200.0
+        );
+    }
+
+    #[test]
+    fn a_step_keeps_about_eight_seconds_of_the_link_on_the_wire() {
+        // 60 MiB in parts of 5 chunks (20 MiB each).
+        let upload = item(60 * MIB, uploading(multipart(3), 0, false));
+        let rate = |bytes_per_ms| Throughput {
+            upload_bytes_per_ms: Some(bytes_per_ms),
+            ..link()
+        };
+        // 1 MB/s: 8 MB in 8 s, less than one part; one part still goes.
+        assert_eq!(parts_within_loss_window(&upload, &rate(1_000.0)), 1);
+        // 6 MB/s: 48 MB, two whole parts.
+        assert_eq!(parts_within_loss_window(&upload, &rate(6_000.0)), 2);
+        // Loopback: every part the host allows.
+        assert!(parts_within_loss_window(&upload, &rate(500_000.0)) >= 6);
+        // Steps that send no part are not held back.
+        assert_eq!(
+            parts_within_loss_window(&item(MIB, Step::Queued), &rate(1.0)),
+            1
+        );
     }
 
     #[test]

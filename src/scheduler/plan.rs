@@ -4,6 +4,11 @@ use super::{Throughput, Trigger};
 use crate::crypto::CHUNK_SIZE;
 
 /// Configurable by the host; the defaults suit a phone's background windows.
+/// The most link time a kill or a reload mid-upload may throw away: a
+/// part takes at most this long on the measured link (but for S3's 5 MiB
+/// minimum), and so do one step's parts on the wire together.
+pub const LOSS_WINDOW_MS: f64 = 8_000.0;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policies {
     /// Videos wait for a run with at least this budget (an iOS wake-up of
@@ -78,13 +83,13 @@ impl RunPlan {
 
     /// Chunks per part for a new upload: as many as `max` (at most 5) but
     /// few enough that one part takes at most a quarter of the budget (and
-    /// 15 s) on the measured link, so a short wake-up on a slow link still
-    /// finishes whole parts. Never fewer than 2: every part but the last must
-    /// be at least 5 MiB, S3's minimum.
+    /// [`LOSS_WINDOW_MS`]) on the measured link, so a short wake-up on a
+    /// slow link still finishes whole parts. Never fewer than 2: every part
+    /// but the last must be at least 5 MiB, S3's minimum.
     pub fn chunks_per_part(&self, throughput: &Throughput, max: u32) -> u32 {
         let window_ms = self
             .budget_ms
-            .map_or(15_000.0, |budget| (budget / 4.0).min(15_000.0));
+            .map_or(LOSS_WINDOW_MS, |budget| (budget / 4.0).min(LOSS_WINDOW_MS));
         let bytes = throughput.upload_rate() * (window_ms - throughput.request_ms()).max(0.0);
         let chunks = (bytes / CHUNK_SIZE as f64).floor();
         let max = max.clamp(2, 5);
@@ -151,9 +156,12 @@ mod tests {
         assert_eq!(short.chunks_per_part(&slow, 5), 2);
         // 2 MB/s: a quarter of 25 s carries about 12 MB, two whole chunks.
         assert_eq!(short.chunks_per_part(&measured(2_000.0), 5), 2);
-        assert_eq!(long.chunks_per_part(&measured(2_000.0), 5), 5);
-        // 1.2 MB/s over 15 s: about 18 MB, four chunks.
-        assert_eq!(long.chunks_per_part(&measured(1_200.0), 5), 4);
+        // 2 MB/s over 8 s: about 16 MB, three chunks.
+        assert_eq!(long.chunks_per_part(&measured(2_000.0), 5), 3);
+        // 1.2 MB/s over 8 s: about 9.6 MB, two chunks.
+        assert_eq!(long.chunks_per_part(&measured(1_200.0), 5), 2);
+        // 3 MB/s: about 24 MB, five chunks.
+        assert_eq!(long.chunks_per_part(&measured(3_000.0), 5), 5);
         // The host's maximum wins.
         assert_eq!(long.chunks_per_part(&fast, 3), 3);
     }

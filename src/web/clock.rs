@@ -20,6 +20,10 @@ impl Clock for WebClock {
         global::sleep_ms(ms as f64).await;
     }
 
+    async fn pace_ms(&self, ms: u64) {
+        global::sleep_ms(ms as f64).await;
+    }
+
     fn utc_offset_minutes(&self, utc_ms: i64) -> i32 {
         // getTimezoneOffset() is minutes *behind* UTC, at that date.
         let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(utc_ms as f64));

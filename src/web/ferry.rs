@@ -104,6 +104,16 @@ export interface QueueItem {
   size: number | null; bytesSent: number; fileId: number | null;
   error: { code: ItemErrorCode; message: string } | null;
 }
+/**
+ * A `progress` event, at least every half second while a file's parts are
+ * on the wire and after each step: `bytesHashed` of `size` read for its
+ * hash, `bytesSent` of `encryptedSize` on their way to the store (recorded
+ * parts, plus an estimate of the parts in flight from the link's measured
+ * rate). Neither goes back unless the file's upload starts again.
+ */
+export interface Progress {
+  id: number; title: string; size: number; bytesHashed: number; bytesSent: number; encryptedSize: number;
+}
 export type Trigger = "foreground" | "sync" | "periodicsync" | "push" | "ios-refresh" | "ios-push" | "android-work";
 /**
  * `budgetMs` defaults to the trigger's budget (unlimited in the foreground);
@@ -367,12 +377,15 @@ impl Ferry {
             }
             EngineEvent::Progress {
                 item,
+                bytes_hashed,
                 bytes_sent,
                 encrypted_size,
             } => {
                 let progress = ProgressJs {
                     id: item.id,
                     title: &item.new.title,
+                    size: item.size.unwrap_or(0),
+                    bytes_hashed: *bytes_hashed,
                     bytes_sent: *bytes_sent,
                     encrypted_size: *encrypted_size,
                 };
@@ -544,9 +557,8 @@ impl Ferry {
         self.engine.set_token(token);
     }
 
-    /// Calls `callback` on every `item` change (with the item), upload
-    /// `progress` ({id, title, bytesSent, encryptedSize}) and finished
-    /// `run` (with its report).
+    /// Calls `callback` on every `item` change (with the item), `progress`
+    /// (a `Progress`) and finished `run` (with its report).
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "\"item\" | \"progress\" | \"run\"")] event: String,

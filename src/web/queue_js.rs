@@ -82,6 +82,8 @@ pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, FerryError> {
 pub struct ProgressJs<'a> {
     pub id: u64,
     pub title: &'a str,
+    pub size: u64,
+    pub bytes_hashed: u64,
     pub bytes_sent: u64,
     pub encrypted_size: u64,
 }

@@ -299,6 +299,10 @@ impl Clock for FastClock {
     async fn sleep_ms(&self, ms: u64) {
         self.skipped_ms.set(self.skipped_ms.get() + ms);
     }
+
+    async fn pace_ms(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 /// What the test wants to happen to a request before it is sent.

@@ -4,8 +4,8 @@
 import type {
   BlockedReason, DecryptedChunk, DeferredWork, DiagnoseOptions, EncryptedBytes, EnqueueItem, FerryErrorCode,
   FerryOptions, FileTypeName, Finding, FindingCode, HostReader, InitInput, InitOutput, ItemErrorCode, ItemState,
-  ItemsQuery, Policies, QueueItem, QueueStatus, RunReport, SealedBox, StopReason, SyncInitInput, SyncOptions,
-  Trigger, WrappedKey,
+  ItemsQuery, Policies, Progress, QueueItem, QueueStatus, RunReport, SealedBox, StopReason, SyncInitInput,
+  SyncOptions, Trigger, WrappedKey,
 } from 'ferry-sync';
 import type { BackgroundGrants, BackgroundSyncOptions, ServiceWorkerScope } from 'ferry-sync/sw';
 import type { ShellCompletion, ShellTrigger, ShellWake, WakePlugin } from 'ferry-sync/capacitor';
@@ -14,8 +14,8 @@ import type { BridgeCommand, BridgeErrorCode, FromWebView, ToWebView } from 'fer
 export type EveryExport = [
   BlockedReason, DecryptedChunk, DeferredWork, DiagnoseOptions, EncryptedBytes, EnqueueItem, FerryErrorCode,
   FerryOptions, FileTypeName, Finding, FindingCode, HostReader, InitInput, InitOutput, ItemErrorCode, ItemState,
-  ItemsQuery, Policies, QueueItem, QueueStatus, RunReport, SealedBox, StopReason, SyncInitInput, SyncOptions,
-  Trigger, WrappedKey, BackgroundGrants, BackgroundSyncOptions, ServiceWorkerScope, ShellCompletion, ShellTrigger,
+  ItemsQuery, Policies, Progress, QueueItem, QueueStatus, RunReport, SealedBox, StopReason, SyncInitInput,
+  SyncOptions, Trigger, WrappedKey, BackgroundGrants, BackgroundSyncOptions, ServiceWorkerScope, ShellCompletion, ShellTrigger,
   ShellWake, WakePlugin, BridgeCommand, BridgeErrorCode, FromWebView, ToWebView,
 ];
 
