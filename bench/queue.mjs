@@ -1,14 +1,20 @@
 // The queue in headless Chromium against the reference server, each
 // measurement beside a baseline taken in the same run:
 //  1. one large file through Ferry (hash, encrypt, multipart upload, POST
-//     /files) against a plain fetch PUT of the same bytes to the same store;
-//  2. 1,000 files of 256 KiB through Ferry against 1,000 plain PUTs;
+//     /files) against a plain fetch PUT of the same bytes to the same store,
+//     on loopback and over a 20 MB/s uplink throttled with DevTools, and
+//     against a plain multipart upload with Ferry's part size and parallelism;
+//  2. 1,000 files of 256 KiB through Ferry against 1,000 plain PUTs, 8 at a
+//     time, and the same line at each parallelFiles setting; 500 photos of
+//     3 MiB over the throttled uplink with 100 ms latency;
 //  3. peak wasm memory while uploading a 2 GiB file (read from a host
 //     reader, so the page never holds it);
 //  4. enqueueing 100,000 items in one call, and status() latency with them queued.
 // FERRY_BENCH_QUEUE_MIB (default 256; 512 overflows headless
-// Chromium's blob storage here), FERRY_BENCH_SMALL (1000),
-// FERRY_BENCH_HUGE_MIB (2048) and FERRY_BENCH_ITEMS (100000) scale it down.
+// Chromium's blob storage here), FERRY_BENCH_THROTTLED_MIB (256),
+// FERRY_BENCH_SMALL (1000), FERRY_BENCH_SWEEP (300), FERRY_BENCH_PHOTOS
+// (500), FERRY_BENCH_HUGE_MIB (2048) and FERRY_BENCH_ITEMS (100000) scale
+// it down.
 import { serveRepo, launchChromium } from '../tests/js/browser.mjs';
 import { startServer } from '../tests/js/server.mjs';
 
@@ -20,14 +26,16 @@ const ITEMS = Number(process.env.FERRY_BENCH_ITEMS ?? 100_000);
 const SWEEP = Number(process.env.FERRY_BENCH_SWEEP ?? 300);
 // The same comparison over an uplink throttled with DevTools, as on a real link.
 const UPLINK = 20e6;
-const THROTTLED_MIB = 128;
+const THROTTLED_MIB = Number(process.env.FERRY_BENCH_THROTTLED_MIB ?? 256);
+// Photos of 3 MiB over that uplink with 100 ms of latency.
+const PHOTOS = Number(process.env.FERRY_BENCH_PHOTOS ?? 500);
 
 const [site, server, browser] = await Promise.all([serveRepo(), startServer(), launchChromium()]);
 
 // Each measurement in a fresh browser context, so one phase's blobs (a
 // quarter GiB and more) are gone before the next: headless Chromium's blob
 // storage overflows into unreadable blobs past about half a GiB here.
-async function inPage(phase, args, uplink = null) {
+async function inPage(phase, args, uplink = null, latency = 20) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -35,7 +43,7 @@ async function inPage(phase, args, uplink = null) {
     if (uplink) {
       const cdp = await context.newCDPSession(page);
       await cdp.send('Network.enable');
-      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: 100e6, uploadThroughput: uplink });
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency, downloadThroughput: 100e6, uploadThroughput: uplink });
     }
     return await page.evaluate(async ({ api, token, phase, args }) => {
       const { default: init, Ferry, generateKey, toBase64 } = await import('/pkg/index.js');
@@ -126,6 +134,64 @@ async function inPage(phase, args, uplink = null) {
           out.smallFerryMs = performance.now() - t;
           ferry.close();
         },
+        // 1b. One large file against a plain multipart upload of the same
+        // bytes: Ferry's part size (5 chunks of 4 MiB, each with its 17-byte
+        // tag) and its 3 parts at once, Complete included.
+        async multipart({ mib }) {
+          const big = new Blob([random(mib * 1024 * 1024)]);
+          const partSize = 5 * (4 * 1024 * 1024 + 17);
+          const parts = Math.ceil(big.size / partSize);
+          let t = performance.now();
+          const { urls } = await call(`/files/multipart-upload-urls?count=${parts}`);
+          const etags = new Array(parts);
+          let next = 0;
+          const worker = async () => {
+            while (next < parts) {
+              const n = next++;
+              const response = await fetch(urls.partURLs[n], { method: 'PUT', body: big.slice(n * partSize, (n + 1) * partSize) });
+              if (!response.ok) throw new Error(`part ${n + 1}: ${response.status}`);
+              etags[n] = response.headers.get('ETag');
+            }
+          };
+          await Promise.all([worker(), worker(), worker()]);
+          const xml = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
+          const complete = await fetch(urls.completeURL, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: xml });
+          if (!complete.ok) throw new Error(`complete: ${complete.status}`);
+          out.multipartPlainMs = performance.now() - t;
+          const ferry = await open('bench-multipart');
+          await ferry.enqueue([{ collectionId: collection.id, file: new File([big], 'big.mp4') }]);
+          t = performance.now();
+          const report = await ferry.sync({});
+          out.multipartFerryMs = performance.now() - t;
+          if (report.filesDone !== 1) throw new Error(JSON.stringify(report));
+          ferry.close();
+        },
+        // 2b. A photo library over a phone-like link: photos of 3 MiB
+        // through Ferry against plain PUTs of the same bytes, 8 at a time.
+        async photos({ count }) {
+          const files = Array.from({ length: count }, (_, i) => new File([random(3 * 1024 * 1024)], `photo-${i}.jpg`));
+          const photoUrls = await urls(count);
+          let t = performance.now();
+          for (let i = 0; i < count; i += 8) {
+            await Promise.all(files.slice(i, i + 8).map(async (file, j) => {
+              const response = await fetch(photoUrls[i + j].url, { method: 'PUT', body: file });
+              if (!response.ok) throw new Error(`PUT: ${response.status}`);
+            }));
+          }
+          out.photosPlainMs = performance.now() - t;
+          const ferry = await open('bench-photos');
+          await ferry.enqueue(files.map((file) => ({ collectionId: collection.id, file })));
+          t = performance.now();
+          let done = 0;
+          while (done < count) {
+            const report = await ferry.sync({});
+            done += report.filesDone;
+            if (report.stoppedBecause !== 'idle') throw new Error(JSON.stringify(report));
+            if (done < count) await new Promise((r) => setTimeout(r, report.nextRunHint ?? 0));
+          }
+          out.photosFerryMs = performance.now() - t;
+          ferry.close();
+        },
         // 3. Peak wasm memory on a huge file from a host reader.
         async huge({ hugeMib }) {
           const chunk = random(1024 * 1024);
@@ -177,14 +243,16 @@ async function inPage(phase, args, uplink = null) {
   }
 }
 
-// FERRY_BENCH_PHASES (comma-separated: throttled, large, small, files,
-// huge, enqueue; default all) runs only some measurements.
-const PHASES = new Set((process.env.FERRY_BENCH_PHASES ?? 'throttled,large,small,files,huge,enqueue').split(','));
+// FERRY_BENCH_PHASES (comma-separated: throttled, large, multipart, small,
+// files, photos, huge, enqueue; default all) runs only some measurements.
+const PHASES = new Set((process.env.FERRY_BENCH_PHASES ?? 'throttled,large,multipart,small,files,photos,huge,enqueue').split(','));
 const when = async (phase, run) => (PHASES.has(phase) ? run() : {});
 try {
   const throttled = await when('throttled', () => inPage('large', { mib: THROTTLED_MIB }, UPLINK));
   const result = {
     ...(await when('large', () => inPage('large', { mib: MIB }))),
+    ...(await when('multipart', () => inPage('multipart', { mib: MIB }))),
+    ...(await when('photos', () => inPage('photos', { count: PHOTOS }, UPLINK, 100))),
     ...(await when('small', () => inPage('small', { small: SMALL }))),
     ...(await when('huge', () => inPage('huge', { hugeMib: HUGE_MIB }))),
     ...(await when('enqueue', () => inPage('enqueue', { items: ITEMS }))),
@@ -207,6 +275,14 @@ try {
   if (result.plainMs) {
     row(`plain fetch PUT of ${MIB} MiB (baseline)`, `${mbps(MIB, result.plainMs).toFixed(0)} MB/s`, '1.00×');
     row(`Ferry: hash, encrypt, multipart upload, POST /files of ${MIB} MiB`, `${mbps(MIB, result.ferryMs).toFixed(0)} MB/s`, `${(result.plainMs / result.ferryMs).toFixed(2)}×`);
+  }
+  if (result.multipartPlainMs) {
+    row(`plain multipart upload of ${MIB} MiB, Ferry's part size, 3 parts at once, Complete included (baseline)`, `${mbps(MIB, result.multipartPlainMs).toFixed(0)} MB/s`, '1.00×');
+    row(`Ferry, the same ${MIB} MiB`, `${mbps(MIB, result.multipartFerryMs).toFixed(0)} MB/s`, `${(result.multipartPlainMs / result.multipartFerryMs).toFixed(2)}×`);
+  }
+  if (result.photosPlainMs) {
+    row(`plain PUTs of ${PHOTOS} photos of 3 MiB over a 20 MB/s uplink with 100 ms latency, 8 at a time (baseline)`, `${perSecond(result.photosPlainMs, PHOTOS).toFixed(1)} files/s`, '1.00×');
+    row(`Ferry, the same ${PHOTOS} photos over the same link`, `${perSecond(result.photosFerryMs, PHOTOS).toFixed(1)} files/s`, `${(result.photosPlainMs / result.photosFerryMs).toFixed(2)}×`);
   }
   if (throttled.plainMs) {
     row(`plain fetch PUT of ${THROTTLED_MIB} MiB over a 20 MB/s uplink (baseline)`, `${mbps(THROTTLED_MIB, throttled.plainMs).toFixed(1)} MB/s`, '1.00×');
