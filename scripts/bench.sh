@@ -9,5 +9,7 @@ node bench/crypto.mjs
 cargo build -p ferry-server --release --quiet
 FERRY_SERVER_PROFILE=release node bench/queue.mjs
 FERRY_SERVER_PROFILE=release node bench/budget.mjs
+FERRY_SERVER_PROFILE=release node bench/wake.mjs
+FERRY_SERVER_PROFILE=release node bench/huge.mjs
 cargo bench -p ferry-server --bench upload
 cargo bench -p ferry-sync --bench budget

@@ -232,6 +232,9 @@ extern "C" {
     fn wait_lock(name: &str) -> Promise;
 }
 
+/// Items whose files' copies `enqueue` stores in one transaction.
+const SOURCES_PER_TRANSACTION: usize = 16;
+
 /// `STORAGE_FULL` for an `enqueue` whose items store `values` (each
 /// item's file and thumbnail), saying how many of them, from the first,
 /// the storage left holds. Measured, not estimated (`storage.estimate()`
@@ -437,12 +440,20 @@ impl Ferry {
                 new_items.push(new);
             }
             let stored: Vec<(String, JsValue)> = per_item.iter().flatten().cloned().collect();
-            let queued = match engine
-                .env()
-                .store
-                .put_raw_values(SOURCES_STORE, &stored)
-                .await
-            {
+            // The files' copies go in a few items at a time: Chromium
+            // refuses one transaction holding a whole album's Blobs (1.5 GB)
+            // with QuotaExceededError though the disk has room. The items
+            // themselves are still queued in one transaction, after every
+            // copy is stored, and the copies go if they are not.
+            let mut copied = Ok(());
+            for batch in per_item.chunks(SOURCES_PER_TRANSACTION) {
+                let values: Vec<(String, JsValue)> = batch.iter().flatten().cloned().collect();
+                copied = engine.env().store.put_raw_values(SOURCES_STORE, &values).await;
+                if copied.is_err() {
+                    break;
+                }
+            }
+            let queued = match copied {
                 Ok(()) => engine.enqueue(new_items).await.map_err(FerryError::from),
                 Err(err) => Err(err.into()),
             };
