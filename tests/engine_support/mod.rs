@@ -21,7 +21,9 @@ use ferry_sync::protocol::{HttpRequest, HttpResponse, Method, TransportError};
 use zeroize::Zeroizing;
 
 /// A shared in-memory database: clones see the same data, as two page
-/// loads see the same IndexedDB.
+/// loads see the same IndexedDB. Like IndexedDB, every call lets other
+/// tasks run before it answers, so steps of several items interleave at
+/// each database call as they do in a browser.
 type Tables = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
 
 #[derive(Clone, Default)]
@@ -29,6 +31,7 @@ pub struct MemStore(pub Rc<RefCell<Tables>>);
 
 impl Store for MemStore {
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        tokio::task::yield_now().await;
         Ok(self.0.borrow().get(&(table, key.to_vec())).cloned())
     }
 
@@ -39,6 +42,7 @@ impl Store for MemStore {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        tokio::task::yield_now().await;
         Ok(self
             .0
             .borrow()
@@ -49,6 +53,7 @@ impl Store for MemStore {
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
         apply(&mut self.0.borrow_mut(), batch);
         Ok(())
     }
