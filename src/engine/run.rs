@@ -352,7 +352,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let reserves = if estimate::has_parts_left(&item) {
             parts
         } else {
-            0
+            u32::from(estimate::sends_with_thumbnail(&item))
         };
         let scope = DedupeScope::of(&item);
         let id = item.id;
@@ -451,7 +451,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 continue;
             }
             let wants_parts = estimate::has_parts_left(&item);
-            if wants_parts && parts_free == 0 {
+            if (wants_parts || estimate::sends_with_thumbnail(&item)) && parts_free == 0 {
                 continue;
             }
             let mut parts = self

@@ -75,7 +75,19 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
         }
         if !thumbnail_sent {
-            return self.send_thumbnail(item, upload, progress, scope).await;
+            self.send_thumbnail(item, upload, progress, scope).await?;
+            // A photo's one PUT follows in the same step: two commits
+            // fewer per small file, whose rate IndexedDB bounds. A kill
+            // before the commit loses both URLs, never used again.
+            if upload.target.is_none() && matches!(plan, PartPlan::Single { .. }) {
+                self.bind_target(upload, plan, scope).await?;
+                if let Some(target) = upload.target.clone() {
+                    return self
+                        .upload_parts(item, upload, plan, &target, progress, scope)
+                        .await;
+                }
+            }
+            return Ok(());
         }
         let Some(target) = upload.target.clone() else {
             return self.bind_target(upload, plan, scope).await;

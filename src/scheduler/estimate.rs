@@ -30,6 +30,20 @@ pub fn has_parts_left(item: &Item) -> bool {
     }
 }
 
+/// Whether the item's next step sends its thumbnail and then its file's
+/// only PUT (a file of at most two chunks, no object bound yet).
+pub fn sends_with_thumbnail(item: &Item) -> bool {
+    match &item.step {
+        Step::Uploading(upload) => {
+            let plan = PartPlan::new(item.size.unwrap_or(0), upload.chunks_per_part);
+            !upload.thumbnail_sent()
+                && upload.target.is_none()
+                && matches!(plan, PartPlan::Single { .. })
+        }
+        _ => false,
+    }
+}
+
 /// Parts of the item's next step that together take at most
 /// [`LOSS_WINDOW_MS`](super::plan::LOSS_WINDOW_MS) on the measured link
 /// (at least one): what a kill mid-step throws away stays seconds of
@@ -79,8 +93,14 @@ pub fn step_ms(item: &Item, throughput: &Throughput, parts: u32) -> f64 {
         Step::Uploading(upload) => {
             let plan = PartPlan::new(size, upload.chunks_per_part);
             if !upload.thumbnail_sent() {
-                // Perhaps URLs and the server's index first.
-                return 2.0 * request + THUMBNAIL_MS;
+                // Perhaps URLs and the server's index first; a file of one
+                // PUT goes in the same step.
+                let thumbnail = 2.0 * request + THUMBNAIL_MS;
+                if sends_with_thumbnail(item) {
+                    let bytes = plan.encrypted_size();
+                    return thumbnail + throughput.upload_ms(bytes) + throughput.hash_ms(bytes);
+                }
+                return thumbnail;
             }
             let Some(target) = &upload.target else {
                 return 2.0 * request;
@@ -185,6 +205,31 @@ mod tests {
             part_urls: vec!["p".into(); parts],
             complete_url: "c".into(),
         }))
+    }
+
+    #[test]
+    fn a_photos_thumbnail_step_also_costs_its_one_put() {
+        let mut photo = item(MIB, uploading(None, 0, false));
+        let Step::Uploading(upload) = &mut photo.step else {
+            unreachable!()
+        };
+        upload.thumbnail = None;
+        assert!(sends_with_thumbnail(&photo));
+        let bytes = crate::crypto::encrypted_size(MIB) as f64;
+        assert_eq!(
+            step_ms(&photo, &link(), 3),
+            // URLs and index, the thumbnail, then one PUT: a request and
+            // the bytes on the link and through the cipher.
+            200.0 + THUMBNAIL_MS + 100.0 + bytes / 1_000.0 + bytes / 10_000.0
+        );
+        // A video's parts go in steps of their own.
+        let mut video = item(60 * MIB, uploading(None, 0, false));
+        let Step::Uploading(upload) = &mut video.step else {
+            unreachable!()
+        };
+        upload.thumbnail = None;
+        assert!(!sends_with_thumbnail(&video));
+        assert_eq!(step_ms(&video, &link(), 3), 200.0 + THUMBNAIL_MS);
     }
 
     #[test]
