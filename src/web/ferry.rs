@@ -448,7 +448,11 @@ impl Ferry {
             let mut copied = Ok(());
             for batch in per_item.chunks(SOURCES_PER_TRANSACTION) {
                 let values: Vec<(String, JsValue)> = batch.iter().flatten().cloned().collect();
-                copied = engine.env().store.put_raw_values(SOURCES_STORE, &values).await;
+                copied = engine
+                    .env()
+                    .store
+                    .put_raw_values(SOURCES_STORE, &values)
+                    .await;
                 if copied.is_err() {
                     break;
                 }
