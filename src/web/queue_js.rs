@@ -98,6 +98,9 @@ pub fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), F
     let file = field(item, "file");
     let handle = field(item, "handle");
     let host = string_field(item, "source")?;
+    // Only an object is asked for `getFile`: reading a field of `undefined`
+    // throws, and a JS exception for each item without a handle cost about
+    // a second of a 100,000-item `enqueue`.
     let (source, stored, name, mime, modified_ms) = if let Some(blob) = file.dyn_ref::<Blob>() {
         let (name, modified) = match file.dyn_ref::<File>() {
             Some(f) => (Some(f.name()), Some(f.last_modified())),
@@ -112,7 +115,7 @@ pub fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), F
         )
     } else if !file.is_undefined() && !file.is_null() {
         return Err(FerryError::bad_input("`file` must be a Blob or File"));
-    } else if field(&handle, "getFile").is_function() {
+    } else if handle.is_object() && field(&handle, "getFile").is_function() {
         (
             new_source_ref(),
             Some(handle.clone()),
