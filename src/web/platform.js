@@ -74,6 +74,24 @@ export async function detectEnvironment() {
   return out;
 }
 
+// The fields of an `enqueue` item that Ferry reads (ITEM_FIELDS in
+// src/web/queue_js.rs, in that order), in one call: read one at a time from
+// Rust, each name was made anew as a JS string, half a second of a
+// 100,000-item enqueue.
+export function itemFields(item) {
+  return [
+    item.collectionId,
+    item.file,
+    item.handle,
+    item.source,
+    item.thumbnail,
+    item.title,
+    item.fileType,
+    item.creationTime,
+    item.modificationTime,
+  ];
+}
+
 // ---- IndexedDB, for the engine's store (src/web/store.rs) ----
 //
 // Said in JavaScript: promises over requests and transactions are a few
