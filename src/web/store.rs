@@ -119,14 +119,29 @@ fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// A batch as one buffer: per op, the table's name, the key, and the value
-/// or a delete mark (the layout is described in `platform.js`).
+/// A batch as one buffer: the names of the tables it writes, then per op
+/// the table's place in that list, the key, and the value or a delete mark
+/// (the layout is described in `platform.js`). A name is decoded once per
+/// batch there, not once per op.
 fn pack(batch: &Batch) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut length = 1;
     for (table, key, value) in &batch.ops {
-        let name = table.name().as_bytes();
+        if !names.contains(&table.name()) {
+            names.push(table.name());
+            length += 1 + table.name().len();
+        }
+        length += 10 + key.len() + value.as_ref().map_or(0, Vec::len);
+    }
+    let mut out = Vec::with_capacity(length);
+    out.push(u8::try_from(names.len()).unwrap_or(u8::MAX));
+    for name in &names {
         out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(name);
+        out.extend_from_slice(name.as_bytes());
+    }
+    for (table, key, value) in &batch.ops {
+        let index = names.iter().position(|n| *n == table.name()).unwrap_or(0);
+        out.push(u8::try_from(index).unwrap_or(u8::MAX));
         put_sized(&mut out, key);
         match value {
             Some(value) => {
