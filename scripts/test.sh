@@ -11,10 +11,12 @@
 #   js      build pkg/, then the JS tests against it (node --test)
 #   deny    dependency licences, bans and sources (cargo-deny, offline)
 #   msrv    cargo check of the library with the oldest supported Rust
+#   fuzz    every fuzz target briefly (scripts/fuzz.sh: pinned nightly,
+#           cargo-fuzz, libFuzzer; about 3 minutes besides the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_STAGES=(lint doc native wasm js deny msrv)
+ALL_STAGES=(lint doc native wasm js deny msrv fuzz)
 
 section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -100,6 +102,11 @@ stage_msrv() {
   # compiler's artefacts do not evict the main ones.
   CARGO_TARGET_DIR=target/msrv cargo "+$msrv" check -p ferry-sync --lib
   CARGO_TARGET_DIR=target/msrv cargo "+$msrv" check -p ferry-sync --lib --target wasm32-unknown-unknown
+}
+
+stage_fuzz() {
+  section "fuzz targets, briefly (scripts/fuzz.sh)"
+  bash scripts/fuzz.sh
 }
 
 stages=("$@")

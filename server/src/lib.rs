@@ -33,6 +33,10 @@ use faults::{Faults, Side};
 use routes::{AppState, Limits};
 use store::ObjectStore;
 
+/// Request parsing without a running server, for the fuzz targets.
+#[doc(hidden)]
+pub use routes::fuzz as fuzz_api;
+
 /// A running server. Dropping it does not stop it; call [`Running::shutdown`].
 #[derive(Debug)]
 pub struct Running {

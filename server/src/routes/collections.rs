@@ -36,6 +36,47 @@ pub struct NewCollection {
     kind: String,
 }
 
+impl NewCollection {
+    /// The refusals of `create` before anything is written; an album's
+    /// legacy type name is read as `album`.
+    pub(super) fn check(&mut self, strict: bool) -> ApiResult<()> {
+        if strict {
+            base64_field("encryptedName", &self.encrypted_name, MAX_NAME_CHARS)?;
+            base64_field("nameDecryptionNonce", &self.name_decryption_nonce, 64)?;
+        }
+        if self.encrypted_key.is_empty()
+            || self.key_decryption_nonce.is_empty()
+            || self.kind.is_empty()
+        {
+            return Err(ApiError::bad_request(
+                "encryptedKey, keyDecryptionNonce and type are required",
+            ));
+        }
+        if !decodes_to(&self.encrypted_key, ENCRYPTED_KEY_BYTES) {
+            return Err(ApiError::plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encryptedKey must decode to 48 bytes",
+            ));
+        }
+        if !decodes_to(&self.key_decryption_nonce, NONCE_BYTES) {
+            return Err(ApiError::plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "keyDecryptionNonce must decode to 24 bytes",
+            ));
+        }
+        if self.kind == "CollectionType.album" {
+            self.kind = "album".into();
+        }
+        if !COLLECTION_TYPES.contains(&self.kind.as_str()) {
+            return Err(ApiError::plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("unexpected collection type {}", self.kind),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn collection_from_row(r: &Row<'_>) -> rusqlite::Result<Value> {
     Ok(json!({
         "id": r.get::<_, i64>(0)?,
@@ -68,36 +109,7 @@ pub async fn create(
     User(user): User,
     ApiJson(mut new): ApiJson<NewCollection>,
 ) -> ApiResult<Json<Value>> {
-    if state.limits.strict {
-        base64_field("encryptedName", &new.encrypted_name, MAX_NAME_CHARS)?;
-        base64_field("nameDecryptionNonce", &new.name_decryption_nonce, 64)?;
-    }
-    if new.encrypted_key.is_empty() || new.key_decryption_nonce.is_empty() || new.kind.is_empty() {
-        return Err(ApiError::bad_request(
-            "encryptedKey, keyDecryptionNonce and type are required",
-        ));
-    }
-    if !decodes_to(&new.encrypted_key, ENCRYPTED_KEY_BYTES) {
-        return Err(ApiError::plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encryptedKey must decode to 48 bytes",
-        ));
-    }
-    if !decodes_to(&new.key_decryption_nonce, NONCE_BYTES) {
-        return Err(ApiError::plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "keyDecryptionNonce must decode to 24 bytes",
-        ));
-    }
-    if new.kind == "CollectionType.album" {
-        new.kind = "album".into();
-    }
-    if !COLLECTION_TYPES.contains(&new.kind.as_str()) {
-        return Err(ApiError::plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("unexpected collection type {}", new.kind),
-        ));
-    }
+    new.check(state.limits.strict)?;
     let collection = state
         .db
         .write(move |tx| {

@@ -53,7 +53,7 @@ pub struct Attributes {
 impl NewFile {
     /// `--strict`: every encrypted field is base64 of a plausible size,
     /// and the object keys have the format this server hands out.
-    fn validate_strict(&self) -> ApiResult<()> {
+    pub(super) fn validate_strict(&self) -> ApiResult<()> {
         base64_field("encryptedKey", &self.encrypted_key, MAX_KEY_CHARS)?;
         base64_field(
             "keyDecryptionNonce",
@@ -93,7 +93,7 @@ impl NewFile {
 
     /// museum's `validateFileCreateOrUpdateReq` (and the binding's
     /// `required`), every refusal a 400 `{}`.
-    fn validate(&self, user: i64) -> ApiResult<()> {
+    pub(super) fn validate(&self, user: i64) -> ApiResult<()> {
         if self.id != 0 {
             return Err(ApiError::bad_request(
                 "updating a file (a non-zero `id`) is not supported",

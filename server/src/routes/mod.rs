@@ -4,6 +4,7 @@
 mod admin;
 mod collections;
 mod files;
+pub mod fuzz;
 mod trash;
 mod uploads;
 mod validate;
@@ -201,19 +202,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
             Err(e) => return Err(ApiError::bad_request(e.body_text())),
         };
-        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
-            if strict {
-                let code = if e.is_data() {
-                    "INVALID_FIELD"
-                } else {
-                    "BAD_JSON"
-                };
-                ApiError::strict(code, e.to_string())
-            } else {
-                ApiError::bad_request(format!("cannot bind the body: {e}"))
-            }
-        })
+        bind(&bytes, strict).map(Self)
     }
+}
+
+/// Reads a JSON body as [`ApiJson`] does, each problem its error.
+fn bind<T: DeserializeOwned>(bytes: &[u8], strict: bool) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if strict {
+            let code = if e.is_data() {
+                "INVALID_FIELD"
+            } else {
+                "BAD_JSON"
+            };
+            ApiError::strict(code, e.to_string())
+        } else {
+            ApiError::bad_request(format!("cannot bind the body: {e}"))
+        }
+    })
 }
 
 /// Query parameters, parsed by hand so that every problem is a JSON 400.
@@ -224,16 +230,19 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or("");
-        Ok(Self(
-            url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        ))
+        Ok(Self::parse(parts.uri.query().unwrap_or("")))
     }
 }
 
 impl QueryParams {
+    fn parse(query: &str) -> Self {
+        Self(
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
     /// A number as museum reads its query parameters (`strconv.Atoi` or
     /// `ParseInt` with the error ignored): missing or malformed is 0.
     pub fn lenient(&self, name: &str) -> i64 {

@@ -31,6 +31,32 @@ pub struct TrashItem {
     collection_id: i64,
 }
 
+impl TrashRequest {
+    /// The refusals made before the database is read; the files to trash.
+    pub(super) fn check(&self) -> ApiResult<Vec<i64>> {
+        if self
+            .items
+            .iter()
+            .any(|i| i.file_id == 0 || i.collection_id == 0)
+        {
+            return Err(ApiError::bad_request(
+                "fileID and collectionID are required",
+            ));
+        }
+        if self.items.len() > MAX_ITEMS {
+            return Err(ApiError::plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("at most {MAX_ITEMS} items at once"),
+            ));
+        }
+        let files: Vec<i64> = self.items.iter().map(|i| i.file_id).collect();
+        if files.iter().collect::<BTreeSet<_>>().len() != files.len() {
+            return Err(ApiError::bad_request("duplicate fileIDs"));
+        }
+        Ok(files)
+    }
+}
+
 /// Refusals as museum's: a missing or zero id 400 `{}` (binding
 /// `required`); more than 1,000 items 413 `{}` (`ErrBatchSizeTooLarge`); a
 /// file twice 400 `{}`; `VerifyFileOwnership`: no known file 400, files of
@@ -42,25 +68,7 @@ pub async fn trash(
     User(user): User,
     ApiJson(request): ApiJson<TrashRequest>,
 ) -> ApiResult<StatusCode> {
-    if request
-        .items
-        .iter()
-        .any(|i| i.file_id == 0 || i.collection_id == 0)
-    {
-        return Err(ApiError::bad_request(
-            "fileID and collectionID are required",
-        ));
-    }
-    if request.items.len() > MAX_ITEMS {
-        return Err(ApiError::plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("at most {MAX_ITEMS} items at once"),
-        ));
-    }
-    let files: Vec<i64> = request.items.iter().map(|i| i.file_id).collect();
-    if files.iter().collect::<BTreeSet<_>>().len() != files.len() {
-        return Err(ApiError::bad_request("duplicate fileIDs"));
-    }
+    let files = request.check()?;
     let collections: BTreeSet<i64> = request.items.iter().map(|i| i.collection_id).collect();
     state
         .db
