@@ -12,6 +12,11 @@ use std::fmt;
 /// the stack away.
 pub const MAX_DEPTH: usize = 32;
 
+/// More members in one object than any answer or metadata Ferry reads has
+/// (tens): a repeated name is looked for among the earlier ones, so a
+/// hostile object of 50,000 members would cost billions of comparisons.
+pub const MAX_MEMBERS: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Json {
     Null,
@@ -169,8 +174,12 @@ impl Reader<'_> {
             let name = self.string()?;
             self.expect(b':', "expected `:`")?;
             let value = self.value(depth + 1)?;
+            let full = members.len() == MAX_MEMBERS;
             match members.iter_mut().find(|(n, _)| *n == name) {
                 Some(member) => member.1 = value,
+                None if full => {
+                    return Err(self.error("an object with too many members"));
+                }
                 None => members.push((name, value)),
             }
             self.skip_space();
@@ -380,6 +389,20 @@ mod tests {
         assert_eq!(parse(&deep).unwrap_err().what, "nested too deeply");
         let fine = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn refuses_an_object_of_too_many_members_at_once() {
+        let object = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!("\"m{i}\":{i}")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        assert!(parse(&object(MAX_MEMBERS)).is_ok());
+        // 50,000 members: refused at the first past the limit.
+        let wide = object(50_000);
+        let err = parse(&wide).unwrap_err();
+        assert_eq!(err.what, "an object with too many members");
+        assert!(err.offset < wide.len() / 40, "refused at {}", err.offset);
     }
 
     #[test]
