@@ -2,31 +2,17 @@
 // a 40 MB file reports progress at least once a second from its first
 // hashed byte to its last sent one, never going back, although each of its
 // parts takes seconds on the wire and `fetch` says nothing while it goes.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveRepo, launchChromium } from './browser.mjs';
-import { startServer } from './server.mjs';
+import { browserSuite, fixturePage } from './suite.mjs';
 import { MIB, newCollection, serverFiles } from './library.mjs';
 
-let site;
-let server;
-let browser;
-
-before(async () => {
-  [site, server, browser] = await Promise.all([serveRepo(), startServer(), launchChromium()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  site?.close();
-});
+const suite = browserSuite();
 
 test('a 40 MB file over a 2 MB/s uplink reports progress at least once a second, monotonically', async () => {
+  const { server } = suite;
   const collection = await newCollection(server);
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${site.origin}/tests/js/fixtures/page.html`);
-  const cdp = await context.newCDPSession(page);
+  const { context, page, cdp } = await fixturePage(suite);
   await cdp.send('Network.enable');
   await cdp.send('Network.emulateNetworkConditions', {
     offline: false, latency: 40, downloadThroughput: 10 * MIB, uploadThroughput: 2 * 1000 * 1000,

@@ -2,32 +2,18 @@
 // quota turned down over the DevTools Protocol: an `enqueue` of files that
 // do not fit stores nothing, says how many would fit, and leaves the queue
 // as it was and usable.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveRepo, launchChromium } from './browser.mjs';
-import { startServer } from './server.mjs';
+import { browserSuite, fixturePage } from './suite.mjs';
 import { MIB, newCollection as newCollectionOn, serverFiles as serverFilesOn } from './library.mjs';
 
-let site;
-let server;
-let browser;
-
-before(async () => {
-  [site, server, browser] = await Promise.all([serveRepo(), startServer(), launchChromium()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  site?.close();
-});
+const suite = browserSuite();
 
 test('an enqueue past the storage quota stores nothing, says how much fits, and the queue goes on', async () => {
+  const { server, site } = suite;
   const collection = await newCollectionOn(server);
-  const context = await browser.newContext();
-  const page = await context.newPage();
+  const { context, page, cdp } = await fixturePage(suite);
   page.on('pageerror', (err) => console.log('# page error:', err.message));
-  await page.goto(`${site.origin}/tests/js/fixtures/page.html`);
-  const cdp = await context.newCDPSession(page);
   // Room for about two of the 6 MiB files below, after what Ferry itself keeps.
   await cdp.send('Storage.overrideQuotaForOrigin', { origin: site.origin, quotaSize: 14 * MIB });
 
