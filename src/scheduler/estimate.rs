@@ -45,7 +45,7 @@ pub fn sends_with_thumbnail(item: &Item) -> bool {
 }
 
 /// Parts of the item's next step that together take at most
-/// [`LOSS_WINDOW_MS`](super::plan::LOSS_WINDOW_MS) on the measured link
+/// `LOSS_WINDOW_MS` on the measured link
 /// (at least one): what a kill mid-step throws away stays seconds of
 /// upload on a slow link, while a fast one keeps every part busy.
 pub fn parts_within_loss_window(item: &Item, throughput: &Throughput) -> u32 {

@@ -83,7 +83,7 @@ impl RunPlan {
 
     /// Chunks per part for a new upload: as many as `max` (at most 5) but
     /// few enough that one part takes at most a quarter of the budget (and
-    /// [`LOSS_WINDOW_MS`]) on the measured link, so a short wake-up on a
+    /// `LOSS_WINDOW_MS`) on the measured link, so a short wake-up on a
     /// slow link still finishes whole parts. Never fewer than 2: every part
     /// but the last must be at least 5 MiB, S3's minimum.
     pub fn chunks_per_part(&self, throughput: &Throughput, max: u32) -> u32 {
