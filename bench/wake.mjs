@@ -23,8 +23,10 @@ async function withWorker(scope, script) {
   const page = await context.newPage();
   await page.goto(`${site.origin}/tests/js/fixtures/page.html`);
   await page.evaluate(async ({ script, scope }) => {
-    await navigator.serviceWorker.register(script, { type: 'module', scope });
-    await navigator.serviceWorker.ready;
+    // Not `serviceWorker.ready`: the page need not be in the worker's scope.
+    const registration = await navigator.serviceWorker.register(script, { type: 'module', scope });
+    const worker = registration.installing ?? registration.waiting ?? registration.active;
+    while (worker.state !== 'activated') await new Promise((r) => worker.addEventListener('statechange', r, { once: true }));
   }, { script, scope });
   const cdp = await context.newCDPSession(page);
   let registrationId;
