@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of each fuzz target into fuzz/corpus/<target>/,
+"""Writes each fuzz target's starting inputs into fuzz/corpus/<target>/,
 from the repository's test vectors (libsodium's secretstream output, the
 frozen stored records), its media fixtures and the answers and requests
 its tests use. Run from anywhere; rerun after a vector changes. Inputs the
