@@ -36,6 +36,8 @@ impl Table {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Batch {
     pub ops: Vec<(Table, Vec<u8>, Option<Vec<u8>>)>,
+    /// Read-modify-writes, applied after `ops` in the same transaction.
+    pub merges: Vec<Merge>,
 }
 
 impl Batch {
@@ -48,7 +50,65 @@ impl Batch {
         self.ops.push((table, key, None));
         self
     }
+
+    /// Sets `key` to `apply(current value, operand)` as the batch commits.
+    pub fn merge(&mut self, table: Table, key: Vec<u8>, operand: Vec<u8>, apply: MergeFn) {
+        self.merges.push(Merge {
+            table,
+            key,
+            operand,
+            apply,
+        });
+    }
+
+    /// `other`'s writes after this batch's own.
+    pub fn append(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+        self.merges.extend(other.merges);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.merges.is_empty()
+    }
 }
+
+/// A record's new value computed from its current one inside the commit's
+/// transaction. For records that two contexts change at once (a page's
+/// `enqueue` while the service worker records a step): a value read before
+/// the commit and written back in it would undo the other's change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    pub table: Table,
+    pub key: Vec<u8>,
+    pub operand: Vec<u8>,
+    pub apply: MergeFn,
+}
+
+impl Merge {
+    /// The value this merge leaves, given the one stored now.
+    pub fn value(&self, current: Option<&[u8]>) -> Vec<u8> {
+        (self.apply.0)(current, &self.operand)
+    }
+}
+
+/// `(current value, operand) -> new value`: pure, as a store may run it
+/// again (a journal replayed after a power cut).
+#[derive(Clone, Copy)]
+pub struct MergeFn(pub fn(Option<&[u8]>, &[u8]) -> Vec<u8>);
+
+impl core::fmt::Debug for MergeFn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("MergeFn")
+    }
+}
+
+impl PartialEq for MergeFn {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for MergeFn {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);

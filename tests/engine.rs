@@ -2320,3 +2320,76 @@ async fn killed_again_and_again_with_several_files_in_flight_nothing_is_lost_or_
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.count(PublicState::Done), 14);
 }
+
+/// The counters, item by item: what `status()` must agree with.
+async fn recount(engine: &TestEngine) -> [u64; PublicState::COUNT] {
+    let mut by_state = [0; PublicState::COUNT];
+    for item in engine.items(None, 0, 10_000).await.unwrap() {
+        by_state[item.public_state() as usize] += 1;
+    }
+    by_state
+}
+
+/// Two `enqueue` calls at once, in one context (a page that does not wait
+/// for the first) and in two (a tab and the service worker): every item
+/// gets an id of its own and is kept, and the counters count them all.
+#[tokio::test(flavor = "current_thread")]
+async fn enqueues_at_once_keep_every_item_and_every_count() {
+    let h = Harness::start(|_| {}).await;
+    let page = h.engine(2).await;
+    let worker = h.engine(2).await;
+    let batch = |from: usize, n: usize| -> Vec<NewItem> {
+        (from..from + n)
+            .map(|i| h.item(&format!("photo-{i}.jpg"), &format!("photo-{i}.jpg")))
+            .collect()
+    };
+    let (a, b, c) = tokio::join!(
+        page.enqueue(batch(0, 30)),
+        page.enqueue(batch(30, 20)),
+        worker.enqueue(batch(50, 25)),
+    );
+    let mut ids: Vec<_> = [a.unwrap(), b.unwrap(), c.unwrap()].concat();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 75, "each item has an id of its own");
+    let items = page.items(None, 0, 1_000).await.unwrap();
+    let mut titles: Vec<_> = items.iter().map(|i| i.new.title.clone()).collect();
+    titles.sort_unstable();
+    titles.dedup();
+    assert_eq!(titles.len(), 75, "every item is kept");
+    let status = page.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Queued), 75);
+    assert_eq!(status.counters.by_state, recount(&page).await);
+}
+
+/// A tab enqueues while the service worker's run records its steps: the
+/// counters each writes are not undone by the other's.
+#[tokio::test(flavor = "current_thread")]
+async fn counters_stay_true_while_a_run_and_an_enqueue_elsewhere_write_them() {
+    let h = Harness::start(|_| {}).await;
+    let (items, _) = mixed_library(&h);
+    let worker = h.engine(2).await;
+    let page = h.engine(2).await;
+    worker.enqueue(items).await.unwrap();
+    for i in 0..20 {
+        h.sources
+            .add(&format!("late-{i}.jpg"), pattern(3_000 + i, 900 + i as u64));
+    }
+    let enqueue_meanwhile = async {
+        for i in 0..20 {
+            let title = format!("late-{i}.jpg");
+            page.enqueue(vec![h.item(&title, &title)]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+    };
+    let (report, ()) = tokio::join!(worker.run(None), enqueue_meanwhile);
+    report.unwrap();
+    assert_eq!(
+        worker.status().await.unwrap().counters.by_state,
+        recount(&worker).await
+    );
+    worker.run(None).await.unwrap();
+    let status = worker.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 34);
+    assert_eq!(status.counters.by_state, recount(&worker).await);
+}

@@ -10,7 +10,7 @@
 use ferry_sync::codec::{Reader, Writer};
 use ferry_sync::crypto::{Key, random_bytes};
 use ferry_sync::engine::ports::{
-    Batch, Clock, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
+    Batch, Clock, MergeFn, Source, SourceError, SourceInfo, Sources, Store, Table, Transport, Vault,
 };
 use ferry_sync::engine::{Engine, EngineConfig, Env};
 use ferry_sync::protocol::{Endpoint, HttpRequest, HttpResponse, TransportError};
@@ -110,6 +110,38 @@ async fn the_store_orders_binary_keys_commits_batches_and_persists() {
             .len(),
         4
     );
+}
+
+/// A merge appends its operand to what the record holds when its
+/// transaction runs: three batches committed at once, each built without
+/// reading the record, all land, and a batch's other writes land with them.
+#[wasm_bindgen_test]
+async fn a_merge_reads_the_record_inside_its_own_transaction() {
+    fn append(current: Option<&[u8]>, operand: &[u8]) -> Vec<u8> {
+        [current.unwrap_or_default(), operand].concat()
+    }
+    let store = IdbStore::open(&unique("merge")).await.unwrap();
+    let batch = |n: u8| {
+        let mut batch = Batch::default();
+        batch.put(Table::Items, vec![n], vec![n]);
+        batch.merge(Table::Meta, b"log".to_vec(), vec![n], MergeFn(append));
+        batch.merge(Table::Meta, b"log".to_vec(), vec![n + 10], MergeFn(append));
+        batch
+    };
+    let (a, b, c) = futures_util::future::join3(
+        store.commit(batch(1)),
+        store.commit(batch(2)),
+        store.commit(batch(3)),
+    )
+    .await;
+    for commit in [a, b, c] {
+        commit.unwrap();
+    }
+    let log = store.get(Table::Meta, b"log").await.unwrap().unwrap();
+    assert_eq!(log, vec![1, 11, 2, 12, 3, 13], "in commit order, none lost");
+    for n in 1..=3 {
+        assert_eq!(store.get(Table::Items, &[n]).await.unwrap(), Some(vec![n]));
+    }
 }
 
 #[wasm_bindgen_test]
@@ -569,8 +601,7 @@ async fn items_are_shown_in_hand_only_while_the_runners_lock_is_held() {
         sealed_state: Vec::new(),
         hashed: 1,
     };
-    let mut changes =
-        ferry_sync::queue::records::Changes::new(engine.status().await.unwrap().counters);
+    let mut changes = ferry_sync::queue::records::Changes::new();
     changes.write_item(Some(&before), &item);
     let mut batch = changes.finish();
     let live = ferry_sync::scheduler::LiveRun {

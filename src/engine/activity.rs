@@ -112,7 +112,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// The live record staged by [`Self::update_live`], if any, into `batch`.
     pub(super) fn take_live(&self, batch: &mut Batch) {
         if let Some(live) = self.live_pending.borrow_mut().take() {
-            batch.ops.extend(live.ops);
+            batch.append(live);
         }
     }
 

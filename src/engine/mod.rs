@@ -97,9 +97,6 @@ pub struct Engine<S, T, R, V, C> {
     stop_requested: std::cell::Cell<bool>,
     /// Chunks per part for uploads prepared in this run (the scheduler's choice).
     chunks_per_part: std::cell::Cell<u32>,
-    /// Taken from reading the counters until the commit that carries
-    /// them: steps of several items commit in turn.
-    counters_lock: serial::SerialLock,
     /// Held while the URL pool is refilled.
     url_refill: serial::SerialLock,
     /// Upload rate (bytes per ms) of one step, as measured: what progress
@@ -144,7 +141,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             indexed_this_run: RefCell::new(Vec::new()),
             stop_requested: std::cell::Cell::new(false),
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
-            counters_lock: serial::SerialLock::default(),
             url_refill: serial::SerialLock::default(),
             link_rate: std::cell::Cell::new(0.0),
             shown_progress: RefCell::new(Vec::new()),
@@ -246,13 +242,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             }
             keyed.push(item.collection_id);
         }
-        let mut next_id: ItemId = match self.env.store.get(Table::Meta, NEXT_ID_KEY).await? {
-            Some(bytes) => decode(&bytes).map_err(corrupt)?,
-            None => 1,
-        };
+        let mut next_id = self.take_ids(items.len()).await?;
         let now = self.env.clock.now_ms();
-        let _counters = self.counters_lock.lock().await;
-        let mut changes = Changes::new(self.counters().await?);
+        let mut changes = Changes::new();
         let mut ids = Vec::with_capacity(items.len());
         for new in items {
             let item = Item {
@@ -271,10 +263,36 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             ids.push(next_id);
             next_id += 1;
         }
-        let mut batch = changes.finish();
-        batch.put(Table::Meta, NEXT_ID_KEY.to_vec(), encode(&next_id));
-        self.env.store.commit(batch).await?;
+        self.env.store.commit(changes.finish()).await?;
         Ok(ids)
+    }
+
+    /// The first of `count` item ids no other `enqueue` gets, in this
+    /// context or another: taken with a compare-and-swap on the next id,
+    /// before the items are written. Ids an `enqueue` takes and then
+    /// fails to store are never used.
+    async fn take_ids(&self, count: usize) -> Result<ItemId, EngineError> {
+        loop {
+            let stored = self.env.store.get(Table::Meta, NEXT_ID_KEY).await?;
+            let first: ItemId = match &stored {
+                Some(bytes) => decode(bytes).map_err(corrupt)?,
+                None => 1,
+            };
+            let next = first.saturating_add(count as u64);
+            if self
+                .env
+                .store
+                .swap(
+                    Table::Meta,
+                    NEXT_ID_KEY,
+                    stored.as_deref(),
+                    Some(encode(&next)),
+                )
+                .await?
+            {
+                return Ok(first);
+            }
+        }
     }
 
     /// Counts by the state items are shown in (see `shown_state`).
@@ -359,16 +377,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         after.attempts = 0;
         after.next_attempt_ms = 0;
-        let _counters = self.counters_lock.lock().await;
-        let mut changes = Changes::new(self.counters().await?);
+        let mut changes = Changes::new();
         changes.write_item(Some(&item), &after);
         Ok(self.env.store.commit(changes.finish()).await?)
     }
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
         let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
-        let _counters = self.counters_lock.lock().await;
-        let mut changes = Changes::new(self.counters().await?);
+        let mut changes = Changes::new();
         changes.remove_item(&item);
         Ok(self.env.store.commit(changes.finish()).await?)
     }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::protocol::{HttpRequest, HttpResponse, TransportError};
 
-pub use crate::store::{Batch, Store, StoreError, Table};
+pub use crate::store::{Batch, Merge, MergeFn, Store, StoreError, Table};
 
 /// One HTTP exchange. Implementations abort at `deadline_ms` (on the
 /// clock's monotonic scale) with `TransportError::Aborted`.

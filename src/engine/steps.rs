@@ -260,15 +260,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         progress.requests = scope.requests.get();
         progress.file_done =
             matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
-        let counters = self.counters_lock.lock().await;
-        let mut changes = Changes::new(self.counters().await?);
-        changes.counters.bytes_uploaded += progress.bytes_uploaded;
+        let mut changes = Changes::new();
+        changes.add_bytes_uploaded(progress.bytes_uploaded);
         changes.write_item(Some(&item), &after);
         let mut batch = changes.finish();
-        batch.ops.extend(extra.ops);
+        batch.append(extra);
         self.take_live(&mut batch);
         self.env.store.commit(batch).await?;
-        drop(counters);
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));
         }

@@ -5,7 +5,7 @@
 
 use super::item::{Item, ItemId, PublicState};
 use crate::codec::{Reader, Record, Writer, struct_record};
-use crate::store::{Batch, Table};
+use crate::store::{Batch, MergeFn, Table};
 
 pub fn item_key(id: ItemId) -> Vec<u8> {
     id.to_be_bytes().to_vec()
@@ -99,34 +99,86 @@ impl Counters {
     pub fn count(&self, state: PublicState) -> u64 {
         self.by_state[state as usize]
     }
+}
 
+/// A change to the counters, added to the stored ones as its batch commits
+/// (a [`Merge`](crate::store::Merge)): the runner in one context and
+/// `enqueue` in another both change them, and neither may undo the other's
+/// change by writing back a value it read before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct CountersDelta {
+    by_state: [i64; PublicState::COUNT],
+    bytes_uploaded: u64,
+}
+
+impl CountersDelta {
     fn shift(&mut self, from: Option<PublicState>, to: Option<PublicState>) {
         if from == to {
             return;
         }
         if let Some(from) = from {
-            let n = &mut self.by_state[from as usize];
-            *n = n.saturating_sub(1);
+            self.by_state[from as usize] -= 1;
         }
         if let Some(to) = to {
             self.by_state[to as usize] += 1;
         }
     }
+
+    fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Never stored: the operand lives only as long as its commit.
+    fn to_operand(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * (PublicState::COUNT + 1));
+        for n in self.by_state {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.extend_from_slice(&self.bytes_uploaded.to_le_bytes());
+        out
+    }
+
+    fn from_operand(bytes: &[u8]) -> Self {
+        let mut words = bytes
+            .chunks_exact(8)
+            .map(|w| <[u8; 8]>::try_from(w).unwrap_or_default());
+        let mut delta = Self::default();
+        for n in &mut delta.by_state {
+            *n = words.next().map_or(0, i64::from_le_bytes);
+        }
+        delta.bytes_uploaded = words.next().map_or(0, u64::from_le_bytes);
+        delta
+    }
 }
 
-/// A set of item changes that commit as one batch.
-#[derive(Debug)]
+/// The [`MergeFn`] that adds a [`CountersDelta`] to the stored counters. A
+/// count never goes below zero; unreadable counters start again from zero
+/// rather than fail every commit after them.
+fn add_counters(current: Option<&[u8]>, operand: &[u8]) -> Vec<u8> {
+    let mut counters: Counters = current.and_then(|b| decode(b).ok()).unwrap_or_default();
+    let delta = CountersDelta::from_operand(operand);
+    for (n, d) in counters.by_state.iter_mut().zip(delta.by_state) {
+        *n = n.saturating_add_signed(d);
+    }
+    counters.bytes_uploaded = counters.bytes_uploaded.saturating_add(delta.bytes_uploaded);
+    encode(&counters)
+}
+
+/// A set of item changes that commit as one batch, the counters' change
+/// among them.
+#[derive(Debug, Default)]
 pub struct Changes {
     pub batch: Batch,
-    pub counters: Counters,
+    delta: CountersDelta,
 }
 
 impl Changes {
-    pub fn new(counters: Counters) -> Self {
-        Self {
-            batch: Batch::default(),
-            counters,
-        }
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_bytes_uploaded(&mut self, bytes: u64) {
+        self.delta.bytes_uploaded += bytes;
     }
 
     /// Writes `after` (replacing `before`, if any): the record, its place
@@ -145,7 +197,7 @@ impl Changes {
                 Vec::new(),
             );
         }
-        self.counters
+        self.delta
             .shift(before.map(Item::public_state), Some(after.public_state()));
         self.batch
             .put(Table::Items, item_key(after.id), encode(after));
@@ -156,13 +208,19 @@ impl Changes {
             self.batch
                 .delete(Table::Runnable, runnable_key(item.next_attempt_ms, item.id));
         }
-        self.counters.shift(Some(item.public_state()), None);
+        self.delta.shift(Some(item.public_state()), None);
         self.batch.delete(Table::Items, item_key(item.id));
     }
 
     pub fn finish(mut self) -> Batch {
-        self.batch
-            .put(Table::Meta, COUNTERS_KEY.to_vec(), encode(&self.counters));
+        if !self.delta.is_zero() {
+            self.batch.merge(
+                Table::Meta,
+                COUNTERS_KEY.to_vec(),
+                self.delta.to_operand(),
+                MergeFn(add_counters),
+            );
+        }
         self.batch
     }
 }
@@ -296,6 +354,7 @@ impl std::error::Error for RecordError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::Step;
 
     #[test]
     fn runnable_keys_sort_by_time_then_id() {
@@ -316,7 +375,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_refuse_other_formats() {
         let mut counters = Counters::default();
-        counters.shift(None, Some(PublicState::Uploading));
+        counters.by_state[PublicState::Uploading as usize] = 1;
         counters.bytes_uploaded = 1 << 40;
         let bytes = encode(&counters);
         assert_eq!(decode::<Counters>(&bytes), Ok(counters));
@@ -329,5 +388,74 @@ mod tests {
         assert!(decode::<Counters>(&other).is_err());
         assert!(decode::<Counters>(&[]).is_err());
         assert!(decode::<Counters>(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    /// The counters' change is applied to what is stored when the batch
+    /// commits, not to what was read before: two batches built from the
+    /// same state both count.
+    #[test]
+    fn counter_changes_add_to_the_stored_counters_as_they_commit() {
+        let stored = |batch: &Batch, current: Option<Vec<u8>>| {
+            batch.merges.iter().fold(current, |value, merge| {
+                assert_eq!(
+                    (merge.table, merge.key.as_slice()),
+                    (Table::Meta, COUNTERS_KEY)
+                );
+                Some(merge.value(value.as_deref()))
+            })
+        };
+        let item = |id, step| Item {
+            id,
+            new: crate::queue::NewItem {
+                collection_id: 1,
+                source: format!("idb:{id}"),
+                title: format!("IMG_{id}.jpg"),
+                file_type: crate::queue::FileType::Image,
+                creation_time: 0,
+                modification_time: 0,
+                thumbnail: None,
+            },
+            size: None,
+            last_modified_ms: None,
+            step,
+            attempts: 0,
+            restarts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            enqueued_ms: 0,
+        };
+        let mut enqueue = Changes::new();
+        enqueue.write_item(None, &item(1, Step::Queued));
+        enqueue.write_item(None, &item(2, Step::Queued));
+        let mut step = Changes::new();
+        let done = item(3, Step::Done { file_id: 7 });
+        step.write_item(Some(&item(3, Step::Queued)), &done);
+        step.add_bytes_uploaded(1_000);
+        // Item 3 was queued already; both batches are built before either
+        // commits, then commit in turn.
+        let mut before = Counters::default();
+        before.by_state[PublicState::Queued as usize] = 1;
+        let after = stored(
+            &step.finish(),
+            stored(&enqueue.finish(), Some(encode(&before))),
+        );
+        let counters: Counters = decode(&after.unwrap()).unwrap();
+        assert_eq!(counters.count(PublicState::Queued), 2, "{counters:?}");
+        assert_eq!(counters.count(PublicState::Done), 1);
+        assert_eq!(counters.bytes_uploaded, 1_000);
+
+        // A count never goes below zero, and a batch that changes no count
+        // leaves the counters alone.
+        let mut remove = Changes::new();
+        remove.remove_item(&item(4, Step::Queued));
+        remove.remove_item(&item(5, Step::Queued));
+        remove.remove_item(&item(6, Step::Queued));
+        let counters: Counters =
+            decode(&stored(&remove.finish(), Some(encode(&counters))).unwrap()).unwrap();
+        assert_eq!(counters.count(PublicState::Queued), 0);
+        assert_eq!(counters.count(PublicState::Done), 1);
+        let mut same = Changes::new();
+        same.write_item(Some(&done), &done);
+        assert!(same.finish().merges.is_empty());
     }
 }

@@ -109,8 +109,8 @@ export function itemFields(item) {
 // cross the boundary packed in one Uint8Array each way, so a batch of many
 // records costs one crossing, not one per record:
 //   batch: [table count u8], per table [name length u8][name], then per op
-//          [table index u8][key length u32][key][0 = delete | 1 = put]
-//          and for a put [value length u32][value]
+//          [table index u8][key length u32][key][0 = delete | 1 = put |
+//          2 = merge] and for a put [value length u32][value]
 //   scan:  per record, [key length u32][key][value length u32][value]
 // (lengths little-endian).
 
@@ -248,24 +248,40 @@ function decodeBatch(packed) {
   while (at < packed.length) {
     const store = names[packed[at++]];
     const key = sized(false);
-    const value = packed[at++] === 1 ? sized(true) : undefined;
-    ops.push({ store, key, value });
+    const kind = packed[at++];
+    ops.push({ store, key, kind, value: kind === 1 ? sized(true) : undefined });
   }
   return { names, ops };
 }
 
 // Writes and deletes a packed batch (see above) in one readwrite
-// transaction across the tables it names, all or nothing.
-export async function idbCommit(db, packed) {
+// transaction across the tables it names, all or nothing. A merge op's
+// record is read in the transaction and replaced by `merge(n, current)`
+// (n counts the batch's merges): a read-modify-write no other transaction
+// can come between. Merges go one after another, each read after the
+// previous write, so two on one record both count.
+export async function idbCommit(db, packed, merge) {
   const { names, ops } = decodeBatch(packed);
   if (names.length === 0) return Promise.resolve();
   return inTransaction(db, names, 'readwrite', (tx) => {
     const stores = new Map(names.map((name) => [name, tx.objectStore(name)]));
-    for (const { store, key, value } of ops) {
+    const merges = [];
+    for (const { store, key, kind, value } of ops) {
       const objects = stores.get(store);
-      if (value === undefined) objects.delete(key);
-      else objects.put(value, key);
+      if (kind === 0) objects.delete(key);
+      else if (kind === 1) objects.put(value, key);
+      else merges.push({ objects, key });
     }
+    const next = (n) => {
+      if (n === merges.length) return;
+      const { objects, key } = merges[n];
+      // A throw here (or a failed read) aborts the transaction.
+      objects.get(key).onsuccess = (event) => {
+        objects.put(merge(n, event.target.result), key);
+        next(n + 1);
+      };
+    };
+    next(0);
   });
 }
 

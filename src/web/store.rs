@@ -5,7 +5,7 @@
 //! packed buffer per call.
 
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::convert::describe;
@@ -31,7 +31,7 @@ extern "C" {
         limit: u32,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbCommit, catch)]
-    async fn idb_commit(db: &JsValue, packed: &[u8]) -> Result<JsValue, JsValue>;
+    async fn idb_commit(db: &JsValue, packed: &[u8], merge: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbSwap, catch)]
     async fn idb_swap(
         db: &JsValue,
@@ -124,14 +124,20 @@ fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
 /// (the layout is described in `platform.js`). A name is decoded once per
 /// batch there, not once per op.
 fn pack(batch: &Batch) -> Vec<u8> {
+    // (table, key, 0 = delete | 1 = put | 2 = merge, value)
+    let ops = batch
+        .ops
+        .iter()
+        .map(|(table, key, value)| (*table, key, u8::from(value.is_some()), value.as_deref()))
+        .chain(batch.merges.iter().map(|m| (m.table, &m.key, 2, None)));
     let mut names: Vec<&str> = Vec::new();
     let mut length = 1;
-    for (table, key, value) in &batch.ops {
+    for (table, key, _, value) in ops.clone() {
         if !names.contains(&table.name()) {
             names.push(table.name());
             length += 1 + table.name().len();
         }
-        length += 10 + key.len() + value.as_ref().map_or(0, Vec::len);
+        length += 10 + key.len() + value.map_or(0, <[u8]>::len);
     }
     let mut out = Vec::with_capacity(length);
     out.push(u8::try_from(names.len()).unwrap_or(u8::MAX));
@@ -139,16 +145,13 @@ fn pack(batch: &Batch) -> Vec<u8> {
         out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(name.as_bytes());
     }
-    for (table, key, value) in &batch.ops {
+    for (table, key, kind, value) in ops {
         let index = names.iter().position(|n| *n == table.name()).unwrap_or(0);
         out.push(u8::try_from(index).unwrap_or(u8::MAX));
         put_sized(&mut out, key);
-        match value {
-            Some(value) => {
-                out.push(1);
-                put_sized(&mut out, value);
-            }
-            None => out.push(0),
+        out.push(kind);
+        if let Some(value) = value {
+            put_sized(&mut out, value);
         }
     }
     out
@@ -304,12 +307,27 @@ impl Store for IdbStore {
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if batch.ops.is_empty() {
+        if batch.is_empty() {
             return Ok(());
         }
-        idb_commit(&self.db, &pack(&batch))
+        // Called by platform.js inside the transaction, with the record as
+        // it is there; kept alive until the transaction has ended.
+        let merges = batch.merges.clone();
+        let merge = (!merges.is_empty()).then(|| {
+            Closure::<dyn FnMut(u32, JsValue) -> Vec<u8>>::new(move |n: u32, current: JsValue| {
+                let current = (!current.is_undefined()).then(|| Uint8Array::new(&current).to_vec());
+                merges
+                    .get(n as usize)
+                    .map_or_else(Vec::new, |m| m.value(current.as_deref()))
+            })
+        });
+        let merge_fn = merge
+            .as_ref()
+            .map_or(JsValue::UNDEFINED, |c| c.as_ref().clone());
+        idb_commit(&self.db, &pack(&batch), &merge_fn)
             .await
             .map_err(store_error("commit"))?;
+        drop(merge);
         Ok(())
     }
 

@@ -124,6 +124,11 @@ fn apply(tables: &mut Tables, batch: Batch) {
             None => tables.remove(&(table, key)),
         };
     }
+    for merge in batch.merges {
+        let entry = (merge.table, merge.key.clone());
+        let value = merge.value(tables.get(&entry).map(Vec::as_slice));
+        tables.insert(entry, value);
+    }
 }
 
 impl Store for JournaledStore {
