@@ -114,10 +114,14 @@ async fn the_store_orders_binary_keys_commits_batches_and_persists() {
 
 /// A merge appends its operand to what the record holds when its
 /// transaction runs: three batches committed at once, each built without
-/// reading the record, all land, and a batch's other writes land with them.
+/// reading the record, all land, and a batch's other writes land with them,
+/// even when the merge grows wasm memory under the batch.
 #[wasm_bindgen_test]
 async fn a_merge_reads_the_record_inside_its_own_transaction() {
     fn append(current: Option<&[u8]>, operand: &[u8]) -> Vec<u8> {
+        // Grows wasm memory, as any merge may: the batch's buffer, a view
+        // of that memory, is detached by it.
+        std::hint::black_box(vec![0u8; 48 << 20]);
         [current.unwrap_or_default(), operand].concat()
     }
     let store = IdbStore::open(&unique("merge")).await.unwrap();

@@ -270,7 +270,9 @@ export async function idbCommit(db, packed, merge) {
       const objects = stores.get(store);
       if (kind === 0) objects.delete(key);
       else if (kind === 1) objects.put(value, key);
-      else merges.push({ objects, key });
+      // A copy: the put comes after other work, and the packed batch is
+      // a view of wasm memory, which that work may grow (detaching it).
+      else merges.push({ objects, key: key.slice() });
     }
     const next = (n) => {
       if (n === merges.length) return;
