@@ -623,6 +623,83 @@ async fn duplicates_are_skipped_not_uploaded_again() {
     assert_eq!(h.server_files().await.len(), 2);
 }
 
+/// A copy of a file whose upload is still under way is not skipped yet:
+/// that upload may fail. It waits, and when the first fails for good, the
+/// copy goes up in its place.
+#[tokio::test(flavor = "current_thread")]
+async fn a_copy_waits_for_the_upload_it_would_duplicate_and_goes_up_if_that_one_fails() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(50_000, 1));
+    h.sources.add("a-copy", pattern(50_000, 1));
+    let config = EngineConfig {
+        parallel_files: 1,
+        ..EngineConfig::default()
+    };
+    let engine = h.engine_with(h.store.clone(), config).await;
+    let ids = engine
+        .enqueue(vec![h.item("a", "cat.jpg"), h.item("a-copy", "cat.jpg")])
+        .await
+        .unwrap();
+    // The first is hashed and its upload prepared; its PUT then fails, and
+    // it backs off.
+    engine.run_steps(1).await.unwrap();
+    h.set_faults(json!({ "rules": [{ "route": "s3:PutObject", "errorRate": 1.0 }] }))
+        .await;
+    engine.run_steps(1).await.unwrap();
+    h.clear_faults().await;
+    let first = engine.item(ids[0]).await.unwrap().unwrap();
+    assert!(matches!(first.step, Step::Uploading(_)), "{:?}", first.step);
+    // The copy is hashed meanwhile, meets the first's entry, and waits.
+    engine.run_steps(1).await.unwrap();
+    let copy = engine.item(ids[1]).await.unwrap().unwrap();
+    assert!(
+        matches!(copy.step, Step::Hashing { hashed: 50_000, .. }),
+        "{:?}",
+        copy.step
+    );
+    assert!(
+        copy.next_attempt_ms > first.next_attempt_ms,
+        "looks again after the first's retry"
+    );
+
+    // The first's file is gone before its retry: it fails for good.
+    h.sources.0.borrow_mut().remove("a");
+    engine.run(None).await.unwrap();
+    let first = engine.item(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        first.public_state(),
+        PublicState::Failed,
+        "{:?}",
+        first.step
+    );
+    let copy = engine.item(ids[1]).await.unwrap().unwrap();
+    assert!(matches!(copy.step, Step::Done { .. }), "{:?}", copy.step);
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == pattern(50_000, 1));
+}
+
+/// An item removed from the queue stands for nothing: a copy of its file
+/// added later is uploaded, not skipped as a duplicate of it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_copy_of_a_removed_item_is_uploaded() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(50_000, 1));
+    h.sources.add("a-again", pattern(50_000, 1));
+    let engine = h.engine(2).await;
+    let first = engine.enqueue(vec![h.item("a", "cat.jpg")]).await.unwrap()[0];
+    engine.run_steps(1).await.unwrap();
+    engine.remove(first).await.unwrap();
+    let again = engine
+        .enqueue(vec![h.item("a-again", "cat.jpg")])
+        .await
+        .unwrap()[0];
+    engine.run(None).await.unwrap();
+    let item = engine.item(again).await.unwrap().unwrap();
+    assert!(matches!(item.step, Step::Done { .. }), "{:?}", item.step);
+    assert_eq!(h.server_files().await.len(), 1);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_file_changed_between_parts_restarts_with_a_new_key() {
     let h = Harness::start(|_| {}).await;

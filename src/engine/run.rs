@@ -256,7 +256,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .max(self.config.parallel_files)
             .max(1);
         // Only a step blocks the queue (or a runner elsewhere, which the
-        // lease keeps out): the record is read again after each landing.
+        // lease keeps out): the record is read again after a step that
+        // recorded a block, not after every landing (one IndexedDB
+        // transaction a step).
         let mut may_be_blocked = true;
         loop {
             if tally.interrupted {
@@ -341,8 +343,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 }
             }
             let landed = land_one(flights).await?;
+            may_be_blocked = landed.progress.blocked;
             self.account(landed, throughput, report, tally);
-            may_be_blocked = true;
         }
     }
 

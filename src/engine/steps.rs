@@ -33,6 +33,11 @@ pub(super) struct Progress {
     pub requests: u32,
     /// The step failed with no answer at all (`Failure::NoAnswer`).
     pub unanswered: bool,
+    /// The step recorded a block of the whole queue (`BLOCKED_KEY`).
+    pub blocked: bool,
+    /// The item's next step waits until then (wall clock), though this
+    /// one went well.
+    pub not_before_ms: Option<i64>,
 }
 
 /// What one step may use and what it used. Each step has its own: steps
@@ -115,6 +120,20 @@ pub(super) fn source_failure(err: SourceError) -> StepError {
 /// Takes an item's content out of the dedupe index: once it fails, or its
 /// file changes, it no longer stands for that content, and a later copy of
 /// the same file must be uploaded rather than skipped.
+/// How long an item whose content another queued item is uploading waits
+/// before it looks again (no sooner than that item's own next attempt).
+const DUPLICATE_LOOK_MS: i64 = 2_000;
+
+/// Whose the dedupe entry an item's content, type and title met is.
+enum Owner {
+    /// A file on the server: the item is a duplicate.
+    Uploaded,
+    /// Another item that may still fail: look again then.
+    Uploading { due_ms: i64 },
+    /// No one's any more: the item takes the entry and uploads.
+    Gone,
+}
+
 fn forget_hash(item: &Item, extra: &mut Batch) {
     if let Step::Uploading(upload) = &item.step {
         extra.delete(Table::Hashes, dedupe_key(item, &upload.hash));
@@ -163,7 +182,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let setback = match result {
             Ok(()) => {
                 after.attempts = 0;
-                after.next_attempt_ms = 0;
+                after.next_attempt_ms = progress.not_before_ms.unwrap_or(0);
                 after.last_error = None;
                 None
             }
@@ -217,6 +236,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     let mut batch = Batch::default();
                     batch.put(Table::Meta, BLOCKED_KEY.to_vec(), encode(&reason));
                     self.env.store.commit(batch).await?;
+                    progress.blocked = true;
                     return Ok(progress);
                 }
                 Decision::Record {
@@ -365,18 +385,60 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             };
             return Ok(());
         }
-        let hash = to_base64(&hasher.finalize());
+        let hash = to_base64(&hasher.clone().finalize());
         self.index_remote(item.new.collection_id, scope).await?;
         let key = dedupe_key(item, &hash);
         if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
-            item.step = Step::Skipped {
-                duplicate_of: String::from_utf8_lossy(&other).into_owned(),
-            };
-            return Ok(());
+            let owner = String::from_utf8_lossy(&other).into_owned();
+            match self.duplicate_owner(item, &owner).await? {
+                Owner::Uploaded => {
+                    item.step = Step::Skipped {
+                        duplicate_of: owner,
+                    };
+                    return Ok(());
+                }
+                Owner::Uploading { due_ms } => {
+                    // Hashed through; the look is made again when due.
+                    let sealed_state = self.env.vault.seal(&hash_checkpoint(&hasher)).await?;
+                    item.step = Step::Hashing {
+                        sealed_state,
+                        hashed: info.size,
+                    };
+                    progress.not_before_ms = Some(due_ms);
+                    return Ok(());
+                }
+                Owner::Gone => {}
+            }
         }
         extra.put(Table::Hashes, key, format!("item:{}", item.id).into_bytes());
         item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
         Ok(())
+    }
+
+    /// What the owner of a dedupe entry (`file:<id>` on the server, or a
+    /// queued `item:<id>`) means for an item with the same content, type
+    /// and title. Only an upload that happened makes it a duplicate: one
+    /// still under way may yet fail, and one removed from the queue (or
+    /// failed, or this item's own from before a restart) stands for
+    /// nothing.
+    async fn duplicate_owner(&self, item: &Item, owner: &str) -> Result<Owner, StepError> {
+        let Some(id) = owner.strip_prefix("item:") else {
+            return Ok(Owner::Uploaded);
+        };
+        let other = match id.parse::<crate::queue::ItemId>() {
+            Ok(id) if id != item.id => self.item(id).await?,
+            _ => None,
+        };
+        Ok(match other {
+            Some(other) if matches!(other.step, Step::Done { .. }) => Owner::Uploaded,
+            Some(other) if !other.is_terminal() => Owner::Uploading {
+                due_ms: other
+                    .next_attempt_ms
+                    .saturating_add(1)
+                    .max(self.env.clock.now_ms().saturating_add(DUPLICATE_LOOK_MS)),
+            },
+            _ => Owner::Gone,
+        })
     }
 
     pub(super) async fn send(
