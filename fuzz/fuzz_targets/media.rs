@@ -36,9 +36,10 @@ fuzz_target!(|data: &[u8]| {
     while let Some((at, len)) = want {
         reads += 1;
         assert!(reads <= 64, "the walk keeps asking: {walk:?}");
-        // Reads start inside the file; a box that says it runs past the
-        // end is asked for whole, and the source gives what there is.
+        // Reads lie inside the file: a box that says it runs past the end
+        // is read as far as the file goes.
         assert!(at < size, "a read starts past the end");
+        assert!(at + len <= size, "a read runs past the end");
         assert!(len <= MAX_BOX_BYTES, "a read larger than a box may be");
         want = walk.feed(head, read(at, len));
     }

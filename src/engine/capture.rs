@@ -338,6 +338,28 @@ mod tests {
             "{}",
             file.reads.borrow().len()
         );
+        // A moov that says it is longer than the file (a file cut short):
+        // read as far as the file goes, never past it, and what is whole
+        // is used; one whose header ends the file is not read at all.
+        let mut cut = movie_at_end(&mvhd(0, CREATED, 1, 5));
+        let moov_len = cut.parts[2].1.len() as u32;
+        cut.parts[2].1[..4].copy_from_slice(&(moov_len + 4096).to_be_bytes());
+        assert_eq!(block_on(read_media(&cut)).duration_s, Some(5));
+        assert!(
+            cut.reads
+                .borrow()
+                .iter()
+                .all(|(at, len)| at + len <= cut.size)
+        );
+        let mut bare = movie_at_end(&[]);
+        bare.parts[2].1[..4].copy_from_slice(&4096u32.to_be_bytes());
+        assert_eq!(block_on(read_media(&bare)), MediaInfo::default());
+        assert!(
+            bare.reads
+                .borrow()
+                .iter()
+                .all(|(at, len)| at + len <= bare.size)
+        );
         // A box that says it runs past the end, and one of size 0 (to the end).
         let mut past = boxed(b"ftyp", b"isom");
         past.extend(b"\x7f\xff\xff\xffmoov");

@@ -173,10 +173,15 @@ impl Walk {
                 let (kind, len, size) = bmff::header(bytes, self.size - self.at)?;
                 self.next = self.at.checked_add(size)?;
                 let meta = kind == META && !self.meta_read;
-                if (kind == MOOV || meta) && size - len <= MAX_BOX_BYTES {
+                let body_at = self.at.checked_add(len)?;
+                // A box may say it runs past the end of the file (cut
+                // short, or lying): its body is read as far as the file
+                // goes, and one with no byte in the file is not read at
+                // all. A source is never asked for bytes it does not have.
+                if (kind == MOOV || meta) && size - len <= MAX_BOX_BYTES && body_at < self.size {
                     self.meta_read |= meta;
                     self.what = kind;
-                    return Some((self.at + len, size - len));
+                    return Some((body_at, (size - len).min(self.size - body_at)));
                 }
             }
         }
