@@ -131,6 +131,19 @@ impl StoreError {
 /// Durable key-value storage with atomic batches.
 pub trait Store {
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values under `keys`, in order, read together: one transaction
+    /// where the store has them (a read of `status()` is one round trip).
+    async fn get_many(
+        &self,
+        table: Table,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(table, key).await?);
+        }
+        Ok(values)
+    }
     /// Entries with `start <= key < end`, in key order, at most `limit`.
     async fn scan(
         &self,

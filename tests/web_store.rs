@@ -104,6 +104,14 @@ async fn the_store_orders_binary_keys_commits_batches_and_persists() {
     );
     assert_eq!(
         reopened
+            .get_many(Table::Meta, &[b"none", b"counters", b"counters"])
+            .await
+            .unwrap(),
+        vec![None, Some(b"{}".to_vec()), Some(b"{}".to_vec())],
+        "several values in one read, in order"
+    );
+    assert_eq!(
+        reopened
             .scan(Table::Runnable, &[], &[255], 100)
             .await
             .unwrap()

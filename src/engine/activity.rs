@@ -30,9 +30,17 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     ///
     /// Boxed: `status()` and `items()` both wait on it, and a future
     /// inlined into each would be one more copy of this code in the wasm.
-    pub fn working_on(&self) -> LocalBoxFuture<'_, Result<Option<ItemId>, EngineError>> {
+    pub async fn working_on(&self) -> Result<Option<ItemId>, EngineError> {
+        let live = self.live_run().await?;
+        self.working_on_by(live).await
+    }
+
+    /// [`Self::working_on`], with the live record already read.
+    fn working_on_by(
+        &self,
+        live: Option<LiveRun>,
+    ) -> LocalBoxFuture<'_, Result<Option<ItemId>, EngineError>> {
         Box::pin(async move {
-            let live = self.live_run().await?;
             let Some(live) = live.filter(|l| l.working != 0) else {
                 return Ok(None);
             };
@@ -58,9 +66,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Counts by shown state: the stored counters with every part-way
     /// item counted as waiting, except the one being worked on.
-    pub(super) async fn shown_status(&self, status: Status) -> Result<Status, EngineError> {
+    pub(super) async fn shown_status(
+        &self,
+        status: Status,
+        live: Option<LiveRun>,
+    ) -> Result<Status, EngineError> {
         let mut counters: Counters = status.counters;
-        let working = match self.working_on().await? {
+        let working = match self.working_on_by(live).await? {
             Some(id) => self.item(id).await?,
             None => None,
         };

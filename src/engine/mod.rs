@@ -25,7 +25,8 @@ use ports::{Clock, Sources, Store, Table, Transport, Vault};
 use crate::crypto::Key;
 use crate::protocol::{BlockedReason, Endpoint};
 use crate::queue::records::{
-    BLOCKED_KEY, COUNTERS_KEY, Changes, NEXT_ID_KEY, collection_key_key, decode, encode, item_key,
+    BLOCKED_KEY, COUNTERS_KEY, Changes, LIVE_RUN_KEY, NEXT_ID_KEY, collection_key_key, decode,
+    encode, item_key,
 };
 use crate::queue::{Counters, Item, ItemId, NewItem, PublicState, Step};
 pub use crate::scheduler::{RunReport, StopReason};
@@ -297,15 +298,28 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Counts by the state items are shown in (see `shown_state`).
     pub async fn status(&self) -> Result<Status, EngineError> {
-        let stored = self.stored_status().await?;
-        self.shown_status(stored).await
+        let (stored, live) = self.stored_status().await?;
+        self.shown_status(stored, live).await
     }
 
-    async fn stored_status(&self) -> Result<Status, EngineError> {
-        Ok(Status {
-            counters: self.counters().await?,
-            blocked: self.blocked().await?,
-        })
+    /// The counters and the block as stored, and the live run's record:
+    /// read together, one round trip.
+    async fn stored_status(
+        &self,
+    ) -> Result<(Status, Option<crate::scheduler::LiveRun>), EngineError> {
+        let keys: [&[u8]; 3] = [COUNTERS_KEY, BLOCKED_KEY, LIVE_RUN_KEY];
+        let mut values = self
+            .env
+            .store
+            .get_many(Table::Meta, &keys)
+            .await?
+            .into_iter();
+        let mut next = || values.next().flatten();
+        let status = Status {
+            counters: next().map_or(Ok(Counters::default()), |b| decode(&b).map_err(corrupt))?,
+            blocked: blocked_from(next())?,
+        };
+        Ok((status, next().and_then(|b| decode(&b).ok())))
     }
 
     pub async fn item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
@@ -396,18 +410,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         Ok(self.env.store.commit(batch).await?)
     }
 
-    pub(super) async fn counters(&self) -> Result<Counters, EngineError> {
-        match self.env.store.get(Table::Meta, COUNTERS_KEY).await? {
-            Some(bytes) => decode(&bytes).map_err(corrupt),
-            None => Ok(Counters::default()),
-        }
-    }
-
     async fn blocked(&self) -> Result<Option<BlockedReason>, EngineError> {
-        match self.env.store.get(Table::Meta, BLOCKED_KEY).await? {
-            Some(bytes) => Ok(Some(decode(&bytes).map_err(corrupt)?)),
-            None => Ok(None),
-        }
+        blocked_from(self.env.store.get(Table::Meta, BLOCKED_KEY).await?)
     }
 }
 
@@ -420,4 +424,8 @@ fn corrupt(err: impl std::fmt::Display) -> EngineError {
 
 fn not_found(id: ItemId) -> EngineError {
     EngineError::new(ErrorCode::NotFound, format!("no item {id}"))
+}
+
+fn blocked_from(stored: Option<Vec<u8>>) -> Result<Option<BlockedReason>, EngineError> {
+    stored.map(|b| decode(&b)).transpose().map_err(corrupt)
 }

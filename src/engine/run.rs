@@ -590,7 +590,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub async fn diagnose(&self, env: &Environment) -> Result<Vec<Finding>, EngineError> {
         let runs = self.runs(usize::MAX).await?;
         // Counts of items not yet finished, whichever state they are shown in.
-        let status = self.stored_status().await?;
+        let (status, _) = self.stored_status().await?;
         // Waiting items sort after every due one in the runnable index.
         let waiting = self.runnable_entries(1, 1_000).await?;
         let (mut struggling, mut store_unreachable, mut etag_hidden) = (0, 0, 0);

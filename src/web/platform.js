@@ -196,6 +196,12 @@ export async function idbGet(db, store, key) {
   return settled(tx.objectStore(store).get(key));
 }
 
+// The values under `keys`, in one transaction: one snapshot, one round trip.
+export async function idbGetMany(db, store, keys) {
+  const objects = db.transaction(store, 'readonly').objectStore(store);
+  return Promise.all(keys.map((key) => settled(objects.get(key))));
+}
+
 // Up to `limit` records with start <= key < end, packed (see above). Keys
 // and values are read by two requests in one transaction: one snapshot.
 export async function idbScan(db, store, start, end, limit) {

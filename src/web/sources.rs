@@ -29,7 +29,7 @@ pub struct WebSources {
     /// IndexedDB is a transaction. A stored blob never changes under its
     /// key. File handles are not kept: each open must see the file as it
     /// is now.
-    pub recent: Rc<RefCell<Vec<(String, Blob, i64)>>>,
+    pub recent: Rc<RefCell<Vec<(String, Blob)>>>,
 }
 
 /// Stored blobs [`WebSources::recent`] keeps: more than the files in
@@ -181,33 +181,31 @@ impl Sources for WebSources {
             .recent
             .borrow()
             .iter()
-            .find(|(r, ..)| r == source_ref)
+            .find(|(r, _)| r == source_ref)
             .cloned();
-        if let Some((_, blob, last_modified_ms)) = recent {
-            return Ok(WebSource::Blob {
-                blob,
-                last_modified_ms,
-            });
-        }
-        let value = self
-            .store
-            .raw_value(SOURCES_STORE, source_ref)
-            .await
-            .map_err(|e| SourceError::Unreadable(e.0))?
-            .ok_or_else(|| SourceError::Gone(format!("no stored source {source_ref}")))?;
-        let is_blob = value.is_instance_of::<Blob>();
-        let (blob, modified) = as_blob(value).await?;
-        let last_modified_ms = modified.unwrap_or(0);
-        if is_blob {
-            let mut recent = self.recent.borrow_mut();
-            if recent.len() == RECENT_BLOBS {
-                recent.remove(0);
+        let value = match recent {
+            Some((_, blob)) => blob.into(),
+            None => {
+                let value = self
+                    .store
+                    .raw_value(SOURCES_STORE, source_ref)
+                    .await
+                    .map_err(|e| SourceError::Unreadable(e.0))?
+                    .ok_or_else(|| SourceError::Gone(format!("no stored source {source_ref}")))?;
+                if let Some(blob) = value.dyn_ref::<Blob>() {
+                    let mut recent = self.recent.borrow_mut();
+                    if recent.len() == RECENT_BLOBS {
+                        recent.remove(0);
+                    }
+                    recent.push((source_ref.to_owned(), blob.clone()));
+                }
+                value
             }
-            recent.push((source_ref.to_owned(), blob.clone(), last_modified_ms));
-        }
+        };
+        let (blob, modified) = as_blob(value).await?;
         Ok(WebSource::Blob {
             blob,
-            last_modified_ms,
+            last_modified_ms: modified.unwrap_or(0),
         })
     }
 }

@@ -22,6 +22,8 @@ extern "C" {
     fn idb_close(db: &JsValue);
     #[wasm_bindgen(js_name = idbGet, catch)]
     async fn idb_get(db: &JsValue, store: &str, key: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbGetMany, catch)]
+    async fn idb_get_many(db: &JsValue, store: &str, keys: &Array) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbScan, catch)]
     async fn idb_scan(
         db: &JsValue,
@@ -287,6 +289,21 @@ impl Store for IdbStore {
             .await
             .map_err(store_error("read"))?;
         Ok((!value.is_undefined()).then(|| Uint8Array::new(&value).to_vec()))
+    }
+
+    async fn get_many(
+        &self,
+        table: Table,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys: Array = keys.iter().map(|key| bytes_key(key)).collect();
+        let values = idb_get_many(&self.db, table.name(), &keys)
+            .await
+            .map_err(store_error("read"))?;
+        Ok(Array::from(&values)
+            .iter()
+            .map(|value| (!value.is_undefined()).then(|| Uint8Array::new(&value).to_vec()))
+            .collect())
     }
 
     async fn scan(
