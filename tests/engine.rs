@@ -2470,3 +2470,33 @@ async fn counters_stay_true_while_a_run_and_an_enqueue_elsewhere_write_them() {
     assert_eq!(status.counters.count(PublicState::Done), 34);
     assert_eq!(status.counters.by_state, recount(&worker).await);
 }
+
+/// `remove` while a step of the item is on the wire, in the context that
+/// runs it: the step's record does not bring the item back, and the
+/// counters still match the items.
+#[tokio::test(flavor = "current_thread")]
+async fn an_item_removed_while_its_step_is_in_flight_stays_removed() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("clip", pattern(9 * MIB, 7));
+    let engine = h.engine(2).await;
+    let id = engine
+        .enqueue(vec![h.item("clip", "clip.mov")])
+        .await
+        .unwrap()[0];
+    let remove_mid_upload = async {
+        for _ in 0..10_000_000 {
+            if engine.env().transport.puts_in_flight.get() > 0 {
+                engine.remove(id).await.unwrap();
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("no PUT was ever in flight");
+    };
+    let (report, ()) = tokio::join!(engine.run(None), remove_mid_upload);
+    report.unwrap();
+    assert!(engine.item(id).await.unwrap().is_none(), "still removed");
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.by_state, recount(&engine).await);
+    assert_eq!(status.counters.pending(), 0);
+}

@@ -96,6 +96,9 @@ pub struct Engine<S, T, R, V, C> {
     indexed_this_run: RefCell<Vec<i64>>,
     /// Set by the host to end the current run after the step in flight.
     stop_requested: std::cell::Cell<bool>,
+    /// Items `remove` took out while this engine may have a step of them
+    /// in flight: that step's record must not bring them back.
+    removed: RefCell<Vec<ItemId>>,
     /// Chunks per part for uploads prepared in this run (the scheduler's choice).
     chunks_per_part: std::cell::Cell<u32>,
     /// Held while the URL pool is refilled.
@@ -141,6 +144,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             observer: RefCell::new(None),
             indexed_this_run: RefCell::new(Vec::new()),
             stop_requested: std::cell::Cell::new(false),
+            removed: RefCell::default(),
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
             url_refill: serial::SerialLock::default(),
             link_rate: std::cell::Cell::new(0.0),
@@ -397,6 +401,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     }
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
+        self.removed.borrow_mut().push(id);
         let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
         let mut changes = Changes::new();
         changes.remove_item(&item);

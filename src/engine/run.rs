@@ -147,6 +147,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         self.shown_progress.borrow_mut().clear();
         self.live_pending.borrow_mut().take();
         self.stop_requested.set(false);
+        self.removed.borrow_mut().clear();
         let mut report = RunReport::new(&plan, self.env.clock.now_ms(), StopReason::Idle);
         let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
         let mut throughput = Throughput::default();

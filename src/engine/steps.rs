@@ -280,6 +280,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         progress.requests = scope.requests.get();
         progress.file_done =
             matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
+        if self.removed.borrow().contains(&item.id) {
+            // Taken out of the queue while this step was under way.
+            return Ok(Progress::default());
+        }
         let mut changes = Changes::new();
         changes.add_bytes_uploaded(progress.bytes_uploaded);
         changes.write_item(Some(&item), &after);

@@ -346,7 +346,6 @@ impl Ferry {
             sources: WebSources {
                 store: store.clone(),
                 resolver,
-                recent: Rc::default(),
             },
             store,
             transport: FetchTransport::default(),
@@ -362,17 +361,18 @@ impl Ferry {
             parallel_parts,
             parallel_files,
         };
-        let sources = env.sources.clone();
+        let env_store = env.store.clone();
         let engine = Engine::new(env, endpoint, config);
         let listeners = Listeners::default();
         let emit = listeners.clone();
+        let sources_store = env_store.clone();
         engine.set_observer(move |event| match event {
             EngineEvent::Item(item) => {
                 if matches!(
                     item.public_state(),
                     PublicState::Done | PublicState::Skipped
                 ) {
-                    release_sources(&sources, item);
+                    release_sources(&sources_store, item);
                 }
                 if let Ok(payload) = to_js(&ItemJs::from(*item)) {
                     emit.emit("item", &payload);
@@ -551,7 +551,7 @@ impl Ferry {
             let item = engine.item(id).await?;
             engine.remove(id).await?;
             if let Some(item) = item {
-                release_sources(&engine.env().sources, &item);
+                release_sources(&engine.env().store, &item);
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -611,7 +611,7 @@ impl Ferry {
 /// otherwise a backed-up library would stay duplicated in browser storage.
 /// Failed items keep theirs, for `retry`. Best effort: a copy left behind by
 /// a crash here costs space, never correctness.
-fn release_sources(sources: &WebSources, item: &crate::queue::Item) {
+fn release_sources(store: &IdbStore, item: &crate::queue::Item) {
     let keys: Vec<String> = std::iter::once(&item.new.source)
         .chain(item.new.thumbnail.as_ref())
         .filter(|r| r.starts_with(super::sources::STORED_PREFIX))
@@ -620,12 +620,7 @@ fn release_sources(sources: &WebSources, item: &crate::queue::Item) {
     if keys.is_empty() {
         return;
     }
-    // A blob kept open holds its bytes in browser storage.
-    sources
-        .recent
-        .borrow_mut()
-        .retain(|(r, ..)| !keys.contains(r));
-    let store = sources.store.clone();
+    let store = store.clone();
     wasm_bindgen_futures::spawn_local(async move {
         let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
     });

@@ -196,6 +196,25 @@ export async function idbGet(db, store, key) {
   return settled(tx.objectStore(store).get(key));
 }
 
+// Stored copies of files lately read, by database and key: a file's steps
+// read its copy several times (hash, thumbnail, upload), and each read is a
+// transaction. A copy never changes under its key, and its entry goes when
+// it is deleted (a Blob kept holds its bytes in storage). File handles are
+// not kept: each read must see the file as it is now.
+const recentCopies = new Map();
+const RECENT_COPIES = 16;
+
+export async function idbStoredCopy(db, store, key) {
+  const id = `${db.name}\0${key}`;
+  if (recentCopies.has(id)) return recentCopies.get(id);
+  const value = await idbGet(db, store, key);
+  if (value instanceof Blob) {
+    if (recentCopies.size >= RECENT_COPIES) recentCopies.delete(recentCopies.keys().next().value);
+    recentCopies.set(id, value);
+  }
+  return value;
+}
+
 // The values under `keys`, in one transaction: one snapshot, one round trip.
 export async function idbGetMany(db, store, keys) {
   const objects = db.transaction(store, 'readonly').objectStore(store);
@@ -352,6 +371,7 @@ export async function idbPutValues(db, store, keys, values) {
 }
 
 export async function idbDeleteValues(db, store, keys) {
+  for (const key of keys) recentCopies.delete(`${db.name}\0${key}`);
   return inTransaction(db, store, 'readwrite', (tx) => {
     const objects = tx.objectStore(store);
     for (const key of keys) objects.delete(key);

@@ -5,9 +5,6 @@
 //! `resolveSource` callback to a reader `{size, lastModified, read(offset,
 //! length)}` (hybrid shells reading native files).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -24,17 +21,7 @@ pub const HOST_PREFIX: &str = "host:";
 pub struct WebSources {
     pub store: IdbStore,
     pub resolver: Option<Function>,
-    /// Stored `Blob`s and `File`s opened lately: a file's steps open its
-    /// source several times (hash, thumbnail, upload), and each read from
-    /// IndexedDB is a transaction. A stored blob never changes under its
-    /// key. File handles are not kept: each open must see the file as it
-    /// is now.
-    pub recent: Rc<RefCell<Vec<(String, Blob)>>>,
 }
-
-/// Stored blobs [`WebSources::recent`] keeps: more than the files in
-/// flight at once.
-const RECENT_BLOBS: usize = 16;
 
 #[derive(Debug)]
 pub enum WebSource {
@@ -177,31 +164,12 @@ impl Sources for WebSources {
             };
             return Ok(WebSource::Host { reader, info });
         }
-        let recent = self
-            .recent
-            .borrow()
-            .iter()
-            .find(|(r, _)| r == source_ref)
-            .cloned();
-        let value = match recent {
-            Some((_, blob)) => blob.into(),
-            None => {
-                let value = self
-                    .store
-                    .raw_value(SOURCES_STORE, source_ref)
-                    .await
-                    .map_err(|e| SourceError::Unreadable(e.0))?
-                    .ok_or_else(|| SourceError::Gone(format!("no stored source {source_ref}")))?;
-                if let Some(blob) = value.dyn_ref::<Blob>() {
-                    let mut recent = self.recent.borrow_mut();
-                    if recent.len() == RECENT_BLOBS {
-                        recent.remove(0);
-                    }
-                    recent.push((source_ref.to_owned(), blob.clone()));
-                }
-                value
-            }
-        };
+        let value = self
+            .store
+            .stored_copy(SOURCES_STORE, source_ref)
+            .await
+            .map_err(|e| SourceError::Unreadable(e.0))?
+            .ok_or_else(|| SourceError::Gone(format!("no stored source {source_ref}")))?;
         let (blob, modified) = as_blob(value).await?;
         Ok(WebSource::Blob {
             blob,

@@ -22,6 +22,8 @@ extern "C" {
     fn idb_close(db: &JsValue);
     #[wasm_bindgen(js_name = idbGet, catch)]
     async fn idb_get(db: &JsValue, store: &str, key: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbStoredCopy, catch)]
+    async fn idb_stored_copy(db: &JsValue, store: &str, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbGetMany, catch)]
     async fn idb_get_many(db: &JsValue, store: &str, keys: &Array) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbScan, catch)]
@@ -220,6 +222,19 @@ impl IdbStore {
         key: &str,
     ) -> Result<Option<JsValue>, StoreError> {
         let value = idb_get(&self.db, store_name, &JsValue::from_str(key))
+            .await
+            .map_err(store_error("read"))?;
+        Ok((!value.is_undefined()).then_some(value))
+    }
+
+    /// [`Self::raw_value`] for a file's stored copy, which a file's steps
+    /// read several times: `platform.js` keeps the last few copies read.
+    pub async fn stored_copy(
+        &self,
+        store_name: &str,
+        key: &str,
+    ) -> Result<Option<JsValue>, StoreError> {
+        let value = idb_stored_copy(&self.db, store_name, key)
             .await
             .map_err(store_error("read"))?;
         Ok((!value.is_undefined()).then_some(value))
