@@ -616,9 +616,13 @@ async fn duplicates_are_skipped_not_uploaded_again() {
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.count(PublicState::Done), 2);
     assert_eq!(status.counters.count(PublicState::Skipped), 1);
+    // The file the first uploaded, which outlives the first's item.
+    let Step::Done { file_id } = engine.item(ids[0]).await.unwrap().unwrap().step else {
+        panic!("the first is done");
+    };
     assert!(matches!(
         engine.item(ids[1]).await.unwrap().unwrap().step,
-        Step::Skipped { ref duplicate_of } if *duplicate_of == format!("item:{}", ids[0])
+        Step::Skipped { ref duplicate_of } if *duplicate_of == format!("file:{file_id}")
     ));
     assert_eq!(h.server_files().await.len(), 2);
 }
@@ -2499,4 +2503,53 @@ async fn an_item_removed_while_its_step_is_in_flight_stays_removed() {
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.by_state, recount(&engine).await);
     assert_eq!(status.counters.pending(), 0);
+}
+
+/// A file stays on the server when its item is removed from the queue
+/// (a page clearing finished items): a copy added later in the same run is
+/// still a duplicate of it, not uploaded a second time.
+#[tokio::test(flavor = "current_thread")]
+async fn a_copy_of_an_uploaded_item_removed_from_the_queue_is_still_skipped() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(50_000, 1));
+    h.sources.add("a-again", pattern(50_000, 1));
+    h.sources.add("clip", pattern(18 * MIB, 2));
+    let config = EngineConfig {
+        parallel_files: 1,
+        ..EngineConfig::default()
+    };
+    let engine = h.engine_with(h.store.clone(), config).await;
+    let ids = engine
+        .enqueue(vec![h.item("a", "cat.jpg"), h.item("clip", "clip.mov")])
+        .await
+        .unwrap();
+    let again = Cell::new(None);
+    let clear_and_add_again = async {
+        for _ in 0..10_000_000 {
+            let first = engine.item(ids[0]).await.unwrap().unwrap();
+            if matches!(first.step, Step::Done { .. }) {
+                engine.remove(ids[0]).await.unwrap();
+                let id = engine
+                    .enqueue(vec![h.item("a-again", "cat.jpg")])
+                    .await
+                    .unwrap()[0];
+                again.set(Some(id));
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the first file never finished");
+    };
+    let (report, ()) = tokio::join!(engine.run(None), clear_and_add_again);
+    report.unwrap();
+    engine.run(None).await.unwrap();
+    let copy = engine.item(again.get().unwrap()).await.unwrap().unwrap();
+    assert!(matches!(copy.step, Step::Skipped { .. }), "{:?}", copy.step);
+    let titles: Vec<String> = h
+        .server_files()
+        .await
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
 }

@@ -401,8 +401,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     }
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
-        self.removed.borrow_mut().push(id);
         let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
+        // From here on, a step of the item landing must not write it back.
+        self.removed.borrow_mut().push(id);
         let mut changes = Changes::new();
         changes.remove_item(&item);
         Ok(self.env.store.commit(changes.finish()).await?)

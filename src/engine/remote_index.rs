@@ -32,13 +32,20 @@ fn remote_file_key(collection_id: i64, file_id: i64) -> Vec<u8> {
 }
 
 /// Records, in the same batch as the item's `done`, that file `file_id` of
-/// `collection_id` stands behind the dedupe entry `key` (which holds the
-/// item, `item:ID`), so that its removal marker can take the entry out.
+/// `collection_id` now stands behind the dedupe entry `key`: the entry
+/// holds the file (`file:ID`, no longer the item, which may be removed
+/// from the queue while the file stays), and the reverse record lets the
+/// file's removal marker in a later diff take the entry out.
 pub(super) fn record_registration(batch: &mut Batch, collection_id: i64, file_id: i64, key: &[u8]) {
     batch.put(
         Table::Hashes,
         remote_file_key(collection_id, file_id),
         key.to_vec(),
+    );
+    batch.put(
+        Table::Hashes,
+        key.to_vec(),
+        format!("file:{file_id}").into_bytes(),
     );
 }
 

@@ -280,17 +280,22 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         progress.requests = scope.requests.get();
         progress.file_done =
             matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
-        if self.removed.borrow().contains(&item.id) {
-            // Taken out of the queue while this step was under way.
-            return Ok(Progress::default());
-        }
+        // An item taken out of the queue while this step was under way is
+        // not written back; what the step did elsewhere is (a file it
+        // registered stands behind its dedupe entry).
+        let removed = self.removed.borrow().contains(&item.id);
         let mut changes = Changes::new();
         changes.add_bytes_uploaded(progress.bytes_uploaded);
-        changes.write_item(Some(&item), &after);
+        if !removed {
+            changes.write_item(Some(&item), &after);
+        }
         let mut batch = changes.finish();
         batch.append(extra);
         self.take_live(&mut batch);
         self.env.store.commit(batch).await?;
+        if removed {
+            return Ok(progress);
+        }
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));
         }
