@@ -271,6 +271,34 @@ impl Item {
 }
 
 #[cfg(test)]
+impl Item {
+    /// A fresh image of collection 1 at `step`, for the queue's and the
+    /// scheduler's unit tests.
+    pub(crate) fn sample(id: ItemId, step: Step) -> Self {
+        Self {
+            id,
+            new: NewItem {
+                collection_id: 1,
+                source: format!("idb:{id}"),
+                title: format!("IMG_{id}.jpg"),
+                file_type: FileType::Image,
+                creation_time: 0,
+                modification_time: 0,
+                thumbnail: None,
+            },
+            size: None,
+            last_modified_ms: None,
+            step,
+            attempts: 0,
+            restarts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            enqueued_ms: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::queue::records::{decode, encode};

@@ -404,26 +404,7 @@ mod tests {
                 Some(merge.value(value.as_deref()))
             })
         };
-        let item = |id, step| Item {
-            id,
-            new: crate::queue::NewItem {
-                collection_id: 1,
-                source: format!("idb:{id}"),
-                title: format!("IMG_{id}.jpg"),
-                file_type: crate::queue::FileType::Image,
-                creation_time: 0,
-                modification_time: 0,
-                thumbnail: None,
-            },
-            size: None,
-            last_modified_ms: None,
-            step,
-            attempts: 0,
-            restarts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            enqueued_ms: 0,
-        };
+        let item = Item::sample;
         let mut enqueue = Changes::new();
         enqueue.write_item(None, &item(1, Step::Queued));
         enqueue.write_item(None, &item(2, Step::Queued));

@@ -129,8 +129,8 @@ mod tests {
     use super::*;
     use crate::crypto::ENCRYPTED_CHUNK_SIZE;
     use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
+    use crate::queue::FileType;
     use crate::queue::item::{Thumbnail, Upload};
-    use crate::queue::{FileType, NewItem};
 
     const MIB: u64 = 1 << 20;
 
@@ -145,26 +145,10 @@ mod tests {
     }
 
     fn item(size: u64, step: Step) -> Item {
-        Item {
-            id: 1,
-            new: NewItem {
-                collection_id: 1,
-                source: "s".into(),
-                title: "t".into(),
-                file_type: FileType::Video,
-                creation_time: 0,
-                modification_time: 0,
-                thumbnail: None,
-            },
-            size: Some(size),
-            last_modified_ms: None,
-            step,
-            attempts: 0,
-            restarts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            enqueued_ms: 0,
-        }
+        let mut item = Item::sample(1, step);
+        item.size = Some(size);
+        item.new.file_type = FileType::Video;
+        item
     }
 
     fn url() -> UploadUrl {
