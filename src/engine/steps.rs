@@ -117,9 +117,6 @@ pub(super) fn source_failure(err: SourceError) -> StepError {
     })
 }
 
-/// Takes an item's content out of the dedupe index: once it fails, or its
-/// file changes, it no longer stands for that content, and a later copy of
-/// the same file must be uploaded rather than skipped.
 /// How long an item whose content another queued item is uploading waits
 /// before it looks again (no sooner than that item's own next attempt).
 const DUPLICATE_LOOK_MS: i64 = 2_000;
@@ -134,6 +131,9 @@ enum Owner {
     Gone,
 }
 
+/// Takes an item's content out of the dedupe index: once it fails, or its
+/// file changes, it no longer stands for that content, and a later copy of
+/// the same file must be uploaded rather than skipped.
 fn forget_hash(item: &Item, extra: &mut Batch) {
     if let Step::Uploading(upload) = &item.step {
         extra.delete(Table::Hashes, dedupe_key(item, &upload.hash));
