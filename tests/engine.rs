@@ -2553,3 +2553,22 @@ async fn a_copy_of_an_uploaded_item_removed_from_the_queue_is_still_skipped() {
         .collect();
     assert_eq!(titles.len(), 2, "{titles:?}");
 }
+
+/// Two `remove` calls for one item at once (a double click): the item goes
+/// once, and the counters count it once.
+#[tokio::test(flavor = "current_thread")]
+async fn removing_an_item_twice_at_once_counts_it_once() {
+    let h = Harness::start(|_| {}).await;
+    let engine = h.engine(2).await;
+    let ids = engine
+        .enqueue(vec![h.item("a", "a.jpg"), h.item("b", "b.jpg")])
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(engine.remove(ids[0]), engine.remove(ids[0]));
+    first.unwrap();
+    second.unwrap();
+    assert!(engine.item(ids[0]).await.unwrap().is_none());
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Queued), 1);
+    assert_eq!(status.counters.by_state, recount(&engine).await);
+}

@@ -402,6 +402,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
         let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
+        if self.removed.borrow().contains(&id) {
+            // Another call (a double click) is removing it already.
+            return Ok(());
+        }
         // From here on, a step of the item landing must not write it back.
         self.removed.borrow_mut().push(id);
         let mut changes = Changes::new();
