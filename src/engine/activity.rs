@@ -27,15 +27,15 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// The item a runner is working on now, in this context or another
     /// (the service worker while a page asks); `None` when no runner holds
     /// the database, whatever a killed run's record still says.
-    ///
-    /// Boxed: `status()` and `items()` both wait on it, and a future
-    /// inlined into each would be one more copy of this code in the wasm.
     pub async fn working_on(&self) -> Result<Option<ItemId>, EngineError> {
         let live = self.live_run().await?;
         self.working_on_by(live).await
     }
 
     /// [`Self::working_on`], with the live record already read.
+    ///
+    /// Boxed: `status()` and `items()` both wait on it, and a future
+    /// inlined into each would be one more copy of this code in the wasm.
     fn working_on_by(
         &self,
         live: Option<LiveRun>,

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, File};
 
 use super::convert::{count, describe, int};
-use super::store::{IdbStore, SOURCES_STORE};
+use super::store::IdbStore;
 use crate::engine::ports::{Source, SourceError, SourceInfo, Sources};
 
 pub const STORED_PREFIX: &str = "idb:";
@@ -166,7 +166,7 @@ impl Sources for WebSources {
         }
         let value = self
             .store
-            .stored_copy(SOURCES_STORE, source_ref)
+            .stored_copy(source_ref)
             .await
             .map_err(|e| SourceError::Unreadable(e.0))?
             .ok_or_else(|| SourceError::Gone(format!("no stored source {source_ref}")))?;

@@ -112,6 +112,12 @@ fn bytes_key(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }
 
+/// A value as IndexedDB answered it: its bytes, or `None` for undefined
+/// (no record).
+fn stored_bytes(value: &JsValue) -> Option<Vec<u8>> {
+    (!value.is_undefined()).then(|| Uint8Array::new(value).to_vec())
+}
+
 fn strings(keys: &[String]) -> Array {
     keys.iter().map(|key| JsValue::from_str(key)).collect()
 }
@@ -227,14 +233,11 @@ impl IdbStore {
         Ok((!value.is_undefined()).then_some(value))
     }
 
-    /// [`Self::raw_value`] for a file's stored copy, which a file's steps
-    /// read several times: `platform.js` keeps the last few copies read.
-    pub async fn stored_copy(
-        &self,
-        store_name: &str,
-        key: &str,
-    ) -> Result<Option<JsValue>, StoreError> {
-        let value = idb_stored_copy(&self.db, store_name, key)
+    /// [`Self::raw_value`] of the copy `enqueue` stored of a file, which a
+    /// file's steps read several times: `platform.js` keeps the last few
+    /// read.
+    pub async fn stored_copy(&self, key: &str) -> Result<Option<JsValue>, StoreError> {
+        let value = idb_stored_copy(&self.db, SOURCES_STORE, key)
             .await
             .map_err(store_error("read"))?;
         Ok((!value.is_undefined()).then_some(value))
@@ -303,7 +306,7 @@ impl Store for IdbStore {
         let value = idb_get(&self.db, table.name(), &bytes_key(key))
             .await
             .map_err(store_error("read"))?;
-        Ok((!value.is_undefined()).then(|| Uint8Array::new(&value).to_vec()))
+        Ok(stored_bytes(&value))
     }
 
     async fn get_many(
@@ -317,7 +320,7 @@ impl Store for IdbStore {
             .map_err(store_error("read"))?;
         Ok(Array::from(&values)
             .iter()
-            .map(|value| (!value.is_undefined()).then(|| Uint8Array::new(&value).to_vec()))
+            .map(|value| stored_bytes(&value))
             .collect())
     }
 
@@ -347,7 +350,7 @@ impl Store for IdbStore {
         let merges = batch.merges.clone();
         let merge = (!merges.is_empty()).then(|| {
             Closure::<dyn FnMut(u32, JsValue) -> Vec<u8>>::new(move |n: u32, current: JsValue| {
-                let current = (!current.is_undefined()).then(|| Uint8Array::new(&current).to_vec());
+                let current = stored_bytes(&current);
                 merges
                     .get(n as usize)
                     .map_or_else(Vec::new, |m| m.value(current.as_deref()))
