@@ -193,11 +193,13 @@ impl IdbStore {
     /// calls then fail with STORE_FAILED).
     pub async fn open(name: &str) -> Result<Self, MigrateError> {
         let version = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
-        let schema = MIGRATIONS
-            .iter()
-            .map(|stores| stores.join(" "))
-            .collect::<Vec<_>>()
-            .join("|");
+        let mut schema = String::new();
+        for (version, stores) in MIGRATIONS.iter().enumerate() {
+            if version > 0 {
+                schema.push('|');
+            }
+            schema.push_str(&stores.join(" "));
+        }
         let db = idb_open(name, version, &schema).await.map_err(|err| {
             let cause = describe(&err);
             if cause.starts_with("VersionError") {
