@@ -38,6 +38,10 @@ pub struct Batch {
     pub ops: Vec<(Table, Vec<u8>, Option<Vec<u8>>)>,
     /// Read-modify-writes, applied after `ops` in the same transaction.
     pub merges: Vec<Merge>,
+    /// Records the batch is written over: each must be there (with this
+    /// value, if one is given) when the batch commits, or nothing is
+    /// written and the commit fails with [`StoreError::is_changed`].
+    pub requires: Vec<(Table, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Batch {
@@ -61,10 +65,18 @@ impl Batch {
         });
     }
 
+    /// Commits the batch only if `key` holds a record then: `Some(value)`
+    /// that very value, `None` any. For writes made from a record read
+    /// earlier, which another context may have changed or removed since.
+    pub fn require(&mut self, table: Table, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.requires.push((table, key, value));
+    }
+
     /// `other`'s writes after this batch's own.
     pub fn append(&mut self, other: Batch) {
         self.ops.extend(other.ops);
         self.merges.extend(other.merges);
+        self.requires.extend(other.requires);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,6 +127,7 @@ pub struct StoreError(pub String);
 
 impl StoreError {
     const FULL: &'static str = "storage full: ";
+    const CHANGED: &'static str = "a record the batch required had changed";
 
     /// The device's storage for this app ran out (IndexedDB's
     /// `QuotaExceededError`): nothing more can be recorded until space is
@@ -125,6 +138,15 @@ impl StoreError {
 
     pub fn is_full(&self) -> bool {
         self.0.starts_with(Self::FULL)
+    }
+
+    /// A batch's [`Batch::require`] did not hold: nothing was written.
+    pub fn changed() -> Self {
+        Self(Self::CHANGED.into())
+    }
+
+    pub fn is_changed(&self) -> bool {
+        self.0 == Self::CHANGED
     }
 }
 

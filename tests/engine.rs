@@ -22,7 +22,7 @@ use engine_support::*;
 use ferry_sync::crypto::{
     Blake2b512, Key, decrypt_file_bytes, decrypt_message, from_base64, to_base64, unwrap_key,
 };
-use ferry_sync::engine::ports::Clock;
+use ferry_sync::engine::ports::{Clock, Table};
 use ferry_sync::engine::{Engine, EngineConfig, Env, StopReason};
 use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
 use ferry_sync::queue::item::{Target, Upload};
@@ -1159,10 +1159,7 @@ async fn a_corrupted_record_does_not_hold_the_queue_hostage() {
         .await
         .unwrap();
     h.store.0.borrow_mut().insert(
-        (
-            ferry_sync::engine::ports::Table::Items,
-            ids[0].to_be_bytes().to_vec(),
-        ),
+        (Table::Items, ids[0].to_be_bytes().to_vec()),
         b"\x00 not a queue record".to_vec(),
     );
     let outcome = engine.run(None).await.unwrap();
@@ -2503,6 +2500,158 @@ async fn an_item_removed_while_its_step_is_in_flight_stays_removed() {
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.by_state, recount(&engine).await);
     assert_eq!(status.counters.pending(), 0);
+}
+
+/// The same from another context: a page removes the item while the
+/// service worker's step of it is on the wire. The worker's record must
+/// not bring it back (it has no note of the removal: only the store can
+/// tell it), nor count it twice, nor report the file as backed up.
+#[tokio::test(flavor = "current_thread")]
+async fn an_item_removed_elsewhere_while_its_step_is_in_flight_stays_removed() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("clip", pattern(9 * MIB, 7));
+    h.sources.add("photo", pattern(70_000, 8));
+    let worker = h.engine(2).await;
+    let page = h.engine(2).await;
+    let ids = page
+        .enqueue(vec![
+            h.item("clip", "clip.mov"),
+            h.item("photo", "photo.jpg"),
+        ])
+        .await
+        .unwrap();
+    let remove_mid_upload = async {
+        for _ in 0..10_000_000 {
+            if worker.env().transport.puts_in_flight.get() > 0 {
+                page.remove(ids[0]).await.unwrap();
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("no PUT was ever in flight");
+    };
+    let (report, ()) = tokio::join!(worker.run(None), remove_mid_upload);
+    let report = report.unwrap();
+    assert!(
+        worker.item(ids[0]).await.unwrap().is_none(),
+        "still removed"
+    );
+    assert_eq!(report.files_done, 1, "only the photo was backed up");
+    worker.run(None).await.unwrap();
+    assert!(
+        page.item(ids[0]).await.unwrap().is_none(),
+        "not brought back"
+    );
+    let status = page.status().await.unwrap();
+    assert_eq!(status.counters.by_state, recount(&page).await);
+    assert_eq!(status.counters.count(PublicState::Done), 1);
+    assert_eq!(status.counters.pending(), 0);
+}
+
+/// A page and the service worker remove one item at once: it is counted
+/// out once.
+#[tokio::test(flavor = "current_thread")]
+async fn removing_an_item_from_two_contexts_at_once_counts_it_once() {
+    let h = Harness::start(|_| {}).await;
+    let worker = h.engine(2).await;
+    let page = h.engine(2).await;
+    let ids = page
+        .enqueue(vec![h.item("a", "a.jpg"), h.item("b", "b.jpg")])
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(page.remove(ids[0]), worker.remove(ids[0]));
+    first.unwrap();
+    second.unwrap();
+    assert!(page.item(ids[0]).await.unwrap().is_none());
+    let status = page.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Queued), 1);
+    assert_eq!(status.counters.by_state, recount(&page).await);
+}
+
+/// `remove` reads the item, then a step of it lands (its state and index
+/// entry change), then the removal commits: it is counted out of the state
+/// it has when it goes, and no index entry of it is left behind.
+#[tokio::test(flavor = "current_thread")]
+async fn a_removal_overtaken_by_a_step_counts_the_item_as_it_is_then() {
+    let h = Harness::start(|_| {}).await;
+    for i in 0..6 {
+        h.sources
+            .add(&format!("p{i}"), pattern(40_000 + i, 20 + i as u64));
+    }
+    let engine = h.engine(2).await;
+    let items = (0..6)
+        .map(|i| h.item(&format!("p{i}"), &format!("p{i}.jpg")))
+        .collect();
+    let ids = engine.enqueue(items).await.unwrap();
+    // Every removal starts at a different point of the run's steps.
+    let remove_along_the_way = async {
+        for id in ids.iter().rev() {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            engine.remove(*id).await.unwrap();
+        }
+    };
+    let (report, ()) = tokio::join!(engine.run(None), remove_along_the_way);
+    report.unwrap();
+    engine.run(None).await.unwrap();
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.by_state, recount(&engine).await);
+    assert_eq!(status.counters.pending(), 0);
+    let runnable = h
+        .store
+        .0
+        .borrow()
+        .keys()
+        .filter(|(t, _)| *t == Table::Runnable)
+        .count();
+    assert_eq!(runnable, 0, "no index entry outlives its item");
+}
+
+/// A page calls `retry` on an item (a "retry now" button) again and again
+/// while the service worker's steps of it land: no retry writes back the
+/// item as it was before a step, which would send a finished file again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_retry_racing_the_steps_of_its_item_never_puts_one_back() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("photo", pattern(300_000, 9));
+    let worker = h.engine(2).await;
+    let page = h.engine(2).await;
+    let id = page
+        .enqueue(vec![h.item("photo", "photo.jpg")])
+        .await
+        .unwrap()[0];
+    let running = Cell::new(true);
+    let retry_meanwhile = async {
+        // Bounded: written back over a step, a retry can keep the run going.
+        for _ in 0..2_000 {
+            if !running.get() {
+                break;
+            }
+            page.retry(id).await.unwrap();
+        }
+    };
+    let run = async {
+        let report = worker.run(None).await;
+        running.set(false);
+        report
+    };
+    let (report, ()) = tokio::join!(run, retry_meanwhile);
+    report.unwrap();
+    worker.run(None).await.unwrap();
+    let item = page.item(id).await.unwrap().unwrap();
+    assert!(matches!(item.step, Step::Done { .. }), "{:?}", item.step);
+    assert_eq!(h.server_files().await.len(), 1, "uploaded once");
+    let status = page.status().await.unwrap();
+    assert_eq!(status.counters.by_state, recount(&page).await);
+    let runnable = h
+        .store
+        .0
+        .borrow()
+        .keys()
+        .filter(|(t, _)| *t == Table::Runnable)
+        .count();
+    assert_eq!(runnable, 0, "no index entry is left for a finished item");
 }
 
 /// A file stays on the server when its item is removed from the queue

@@ -156,6 +156,56 @@ async fn a_merge_reads_the_record_inside_its_own_transaction() {
     }
 }
 
+/// A batch that requires a record commits only over that record as it
+/// requires it: present, or holding a given value. When the requirement
+/// fails nothing of the batch is written, not even its writes issued before
+/// the check answered, and the error says which kind of failure it was.
+#[wasm_bindgen_test]
+async fn a_batch_commits_only_over_the_records_it_requires() {
+    let store = IdbStore::open(&unique("require")).await.unwrap();
+    let mut seed = Batch::default();
+    seed.put(Table::Items, vec![1], b"before".to_vec());
+    store.commit(seed).await.unwrap();
+    let over = |required: Vec<u8>, value: Option<&[u8]>, n: u8| {
+        let mut batch = Batch::default();
+        batch.put(Table::Items, vec![1], vec![n]);
+        batch.put(Table::Runnable, vec![n], vec![n]);
+        batch.merge(
+            Table::Meta,
+            b"count".to_vec(),
+            vec![n],
+            MergeFn(|_, n| n.to_vec()),
+        );
+        batch.require(Table::Items, required, value.map(<[u8]>::to_vec));
+        batch
+    };
+    for (required, value) in [(vec![2], None), (vec![1], Some(&b"other"[..]))] {
+        let err = store.commit(over(required, value, 7)).await.unwrap_err();
+        assert!(err.is_changed(), "{err:?}");
+    }
+    assert_eq!(
+        store.get(Table::Items, &[1]).await.unwrap(),
+        Some(b"before".to_vec())
+    );
+    assert_eq!(store.get(Table::Runnable, &[7]).await.unwrap(), None);
+    assert_eq!(store.get(Table::Meta, b"count").await.unwrap(), None);
+
+    store
+        .commit(over(vec![1], Some(b"before"), 8))
+        .await
+        .unwrap();
+    store.commit(over(vec![1], None, 9)).await.unwrap();
+    assert_eq!(store.get(Table::Items, &[1]).await.unwrap(), Some(vec![9]));
+    assert_eq!(
+        store.get(Table::Runnable, &[8]).await.unwrap(),
+        Some(vec![8])
+    );
+    assert_eq!(
+        store.get(Table::Meta, b"count").await.unwrap(),
+        Some(vec![9])
+    );
+}
+
 #[wasm_bindgen_test]
 async fn the_vault_seals_under_a_non_extractable_device_key_that_persists() {
     let name = unique("vault");

@@ -96,9 +96,6 @@ pub struct Engine<S, T, R, V, C> {
     indexed_this_run: RefCell<Vec<i64>>,
     /// Set by the host to end the current run after the step in flight.
     stop_requested: std::cell::Cell<bool>,
-    /// Items `remove` took out while this engine may have a step of them
-    /// in flight: that step's record must not bring them back.
-    removed: RefCell<Vec<ItemId>>,
     /// Chunks per part for uploads prepared in this run (the scheduler's choice).
     chunks_per_part: std::cell::Cell<u32>,
     /// Held while the URL pool is refilled.
@@ -144,7 +141,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             observer: RefCell::new(None),
             indexed_this_run: RefCell::new(Vec::new()),
             stop_requested: std::cell::Cell::new(false),
-            removed: RefCell::default(),
             chunks_per_part: std::cell::Cell::new(config.chunks_per_part),
             url_refill: serial::SerialLock::default(),
             link_rate: std::cell::Cell::new(0.0),
@@ -388,29 +384,56 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Puts a failed item back in the queue from its last recorded step.
     pub async fn retry(&self, id: ItemId) -> Result<(), EngineError> {
-        let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
-        let mut after = item.clone();
-        if let Step::Failed(_) = item.step {
-            after.step = Step::Queued;
-        }
-        after.attempts = 0;
-        after.next_attempt_ms = 0;
-        let mut changes = Changes::new();
-        changes.write_item(Some(&item), &after);
-        Ok(self.env.store.commit(changes.finish()).await?)
+        self.change_item(id, |item| {
+            let mut after = item.clone();
+            if let Step::Failed(_) = item.step {
+                after.step = Step::Queued;
+            }
+            after.attempts = 0;
+            after.next_attempt_ms = 0;
+            let mut changes = Changes::new();
+            changes.write_item(Some(item), &after);
+            changes
+        })
+        .await
     }
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
-        let item = self.item(id).await?.ok_or_else(|| not_found(id))?;
-        if self.removed.borrow().contains(&id) {
-            // Another call (a double click) is removing it already.
-            return Ok(());
+        self.change_item(id, |item| {
+            let mut changes = Changes::new();
+            changes.remove_item(item);
+            changes
+        })
+        .await
+    }
+
+    /// Commits what `change` makes of item `id` over the item exactly as it
+    /// was read. A host's call can meet a step of the item landing, here or
+    /// in the service worker: written over a copy read before it, a retry
+    /// would put back an upload already finished (and send the file
+    /// again), a removal count the item out of a state it had left. So a
+    /// change that finds the item changed is made again from the item as
+    /// it is; one that finds it gone (removed meanwhile, as a double click
+    /// or a page and the service worker at once do) has nothing to do.
+    async fn change_item(
+        &self,
+        id: ItemId,
+        change: impl Fn(&Item) -> Changes,
+    ) -> Result<(), EngineError> {
+        let key = item_key(id);
+        let mut stored = self.env.store.get(Table::Items, &key).await?;
+        stored.as_ref().ok_or_else(|| not_found(id))?;
+        while let Some(bytes) = stored {
+            let mut batch = change(&decode(&bytes).map_err(corrupt)?).finish();
+            batch.require(Table::Items, key.clone(), Some(bytes));
+            match self.env.store.commit(batch).await {
+                Err(err) if err.is_changed() => {
+                    stored = self.env.store.get(Table::Items, &key).await?;
+                }
+                done => return Ok(done?),
+            }
         }
-        // From here on, a step of the item landing must not write it back.
-        self.removed.borrow_mut().push(id);
-        let mut changes = Changes::new();
-        changes.remove_item(&item);
-        Ok(self.env.store.commit(changes.finish()).await?)
+        Ok(())
     }
 
     /// Lifts a block (after the host fixed its cause: a new token, space).

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
-use super::steps::Progress;
+use super::steps::{Progress, StoredItem};
 use super::{Engine, EngineError};
 use crate::protocol::ItemErrorCode;
 use crate::queue::records::{
@@ -112,7 +112,7 @@ async fn land_one(flights: &mut Vec<Flight<'_>>) -> Result<Landed, EngineError> 
 /// The next unit of work, or why there is none.
 enum Pick {
     /// Run a step of this item, with at most this many parts on the wire.
-    Step(Box<Item>, u32),
+    Step(Box<StoredItem>, u32),
     /// The first runnable item is not due until then (wall clock).
     WaitUntil(i64),
     /// Work is left but none of it fits the time left.
@@ -147,7 +147,6 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         self.shown_progress.borrow_mut().clear();
         self.live_pending.borrow_mut().take();
         self.stop_requested.set(false);
-        self.removed.borrow_mut().clear();
         let mut report = RunReport::new(&plan, self.env.clock.now_ms(), StopReason::Idle);
         let holder = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
         let mut throughput = Throughput::default();
@@ -310,18 +309,19 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     .await?;
                 let idle = flights.is_empty();
                 match picked {
-                    Pick::Step(item, parts) => {
-                        if self.working.replace(Some(item.id)) != Some(item.id)
+                    Pick::Step(picked, parts) => {
+                        let id = picked.item.id;
+                        if self.working.replace(Some(id)) != Some(id)
                             || mono - live_written_ms >= LIVE_EVERY_MS
                             || report.files_done != live_files_done
                         {
                             report.elapsed_ms = mono - plan.started_ms;
-                            self.update_live(report, item.id);
+                            self.update_live(report, id);
                             live_written_ms = mono;
                             live_files_done = report.files_done;
                         }
                         steps += 1;
-                        flights.push(self.take_off(*item, deadline, parts));
+                        flights.push(self.take_off(*picked, deadline, parts));
                         continue;
                     }
                     Pick::Idle if idle && held_back => return Ok(Stop::Defer { capped: false }),
@@ -350,18 +350,19 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     }
 
     /// A step of `item` started, timed as it lands.
-    fn take_off(&self, item: Item, deadline: Option<f64>, parts: u32) -> Flight<'_> {
+    fn take_off(&self, picked: StoredItem, deadline: Option<f64>, parts: u32) -> Flight<'_> {
+        let item = &picked.item;
         let was_hashing = matches!(item.step, Step::Queued | Step::Hashing { .. });
-        let reserves = if estimate::has_parts_left(&item) {
+        let reserves = if estimate::has_parts_left(item) {
             parts
         } else {
-            u32::from(estimate::sends_with_thumbnail(&item))
+            u32::from(estimate::sends_with_thumbnail(item))
         };
-        let scope = DedupeScope::of(&item);
+        let scope = DedupeScope::of(item);
         let id = item.id;
         let step = Box::pin(async move {
             let started = self.env.clock.monotonic_ms();
-            let progress = self.step(item, deadline, parts).await?;
+            let progress = self.step(picked, deadline, parts).await?;
             Ok(Landed {
                 progress,
                 was_hashing,
@@ -434,9 +435,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             if flights.iter().any(|f| f.id == id) {
                 continue;
             }
-            let Some(item) = self.runnable_item(id).await? else {
+            let Some(picked) = self.runnable_item(id).await? else {
                 continue;
             };
+            let item = &picked.item;
             if item.next_attempt_ms > now {
                 // The index is in due order: everything after waits longer.
                 return Ok(if nothing_fits {
@@ -449,26 +451,26 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 *held_back = true;
                 continue;
             }
-            let scope = DedupeScope::of(&item);
+            let scope = DedupeScope::of(item);
             if flights.iter().any(|f| f.scope == scope) {
                 continue;
             }
-            let wants_parts = estimate::has_parts_left(&item);
-            if (wants_parts || estimate::sends_with_thumbnail(&item)) && parts_free == 0 {
+            let wants_parts = estimate::has_parts_left(item);
+            if (wants_parts || estimate::sends_with_thumbnail(item)) && parts_free == 0 {
                 continue;
             }
             let mut parts = self
                 .config
                 .parallel_parts
                 .min(parts_free)
-                .min(estimate::parts_within_loss_window(&item, throughput))
+                .min(estimate::parts_within_loss_window(item, throughput))
                 .max(1);
             let Some(time_left) = time_left else {
-                return Ok(Pick::Step(Box::new(item), parts));
+                return Ok(Pick::Step(Box::new(picked), parts));
             };
             loop {
-                if estimate::step_ms(&item, throughput, parts) <= time_left {
-                    return Ok(Pick::Step(Box::new(item), parts));
+                if estimate::step_ms(item, throughput, parts) <= time_left {
+                    return Ok(Pick::Step(Box::new(picked), parts));
                 }
                 if parts == 1 || !wants_parts {
                     break;
@@ -644,13 +646,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// The item a runnable entry names. An entry whose item is missing or
     /// unreadable is taken out of the index (the record itself is kept for
     /// inspection): one corrupt record must not hold the queue hostage.
-    async fn runnable_item(&self, id: ItemId) -> Result<Option<Item>, EngineError> {
+    async fn runnable_item(&self, id: ItemId) -> Result<Option<StoredItem>, EngineError> {
         let record = self.env.store.get(Table::Items, &item_key(id)).await?;
-        if let Some(item) = record
-            .as_deref()
-            .and_then(|bytes| decode::<Item>(bytes).ok())
+        if let Some(bytes) = record
+            && let Ok(item) = decode::<Item>(&bytes)
         {
-            return Ok(Some(item));
+            return Ok(Some(StoredItem { item, bytes }));
         }
         let entries = self.runnable_entries(0, usize::MAX).await?;
         let mut batch = Batch::default();

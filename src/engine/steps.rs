@@ -14,11 +14,19 @@ use crate::protocol::api;
 use crate::protocol::{
     Failure, HttpRequest, HttpResponse, ItemErrorCode, Peer, classify, classify_transport,
 };
-use crate::queue::records::{BLOCKED_KEY, Changes, encode, hash_key};
+use crate::queue::records::{BLOCKED_KEY, Changes, decode, encode, hash_key, item_key};
 use crate::queue::{Item, Step};
 
 /// Larger sources are refused as absurd (a host reader reporting garbage).
 const MAX_SOURCE_BYTES: u64 = 1 << 40;
+
+/// An item with the bytes it was read from: a step's record is written
+/// over those bytes only.
+#[derive(Debug)]
+pub(super) struct StoredItem {
+    pub item: Item,
+    pub bytes: Vec<u8>,
+}
 
 /// What a step achieved, for the run's report.
 #[derive(Debug, Default)]
@@ -158,13 +166,14 @@ pub(super) fn protocol_failure(err: api::ProtocolError) -> StepError {
 }
 
 impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
-    /// Runs one step of `item` and records what happened.
+    /// Runs one step of `picked` and records what happened.
     pub(super) async fn step(
         &self,
-        item: Item,
+        picked: StoredItem,
         deadline_ms: Option<f64>,
         max_parts: u32,
     ) -> Result<Progress, EngineError> {
+        let StoredItem { item, bytes } = picked;
         let scope = StepScope {
             deadline_ms,
             parts: max_parts,
@@ -280,21 +289,39 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         progress.requests = scope.requests.get();
         progress.file_done =
             matches!(after.step, Step::Done { .. }) && !matches!(item.step, Step::Done { .. });
-        // An item taken out of the queue while this step was under way is
-        // not written back; what the step did elsewhere is (a file it
-        // registered stands behind its dedupe entry).
-        let removed = self.removed.borrow().contains(&item.id);
-        let mut changes = Changes::new();
-        changes.add_bytes_uploaded(progress.bytes_uploaded);
-        if !removed {
-            changes.write_item(Some(&item), &after);
-        }
-        let mut batch = changes.finish();
-        batch.append(extra);
-        self.take_live(&mut batch);
-        self.env.store.commit(batch).await?;
-        if removed {
-            return Ok(progress);
+        // Written over the item exactly as it was read: a host's `retry`
+        // or `remove`, here or in another context (a page while the service
+        // worker runs), may have changed it while this step was under way.
+        // Changed, the step's result is written over it as it is now (its
+        // counts and index entry are the ones to replace); removed, it
+        // stays removed.
+        let key = item_key(item.id);
+        let mut before = (item.clone(), bytes);
+        loop {
+            let mut changes = Changes::new();
+            changes.add_bytes_uploaded(progress.bytes_uploaded);
+            changes.write_item(Some(&before.0), &after);
+            let mut batch = changes.finish();
+            batch.require(Table::Items, key.clone(), Some(before.1));
+            batch.append(extra.clone());
+            self.take_live(&mut batch);
+            match self.env.store.commit(batch).await {
+                Err(err) if err.is_changed() => {}
+                recorded => break recorded?,
+            }
+            let Some(now) = self.env.store.get(Table::Items, &key).await? else {
+                // What the step did outside the item is recorded (a file
+                // it registered stands behind its dedupe entry), but the
+                // run does not count a file it left.
+                let mut changes = Changes::new();
+                changes.add_bytes_uploaded(progress.bytes_uploaded);
+                let mut batch = changes.finish();
+                batch.append(extra);
+                self.env.store.commit(batch).await?;
+                progress.file_done = false;
+                return Ok(progress);
+            };
+            before = (decode(&now).map_err(super::corrupt)?, now);
         }
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));

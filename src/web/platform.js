@@ -110,7 +110,8 @@ export function itemFields(item) {
 // records costs one crossing, not one per record:
 //   batch: [table count u8], per table [name length u8][name], then per op
 //          [table index u8][key length u32][key][0 = delete | 1 = put |
-//          2 = merge] and for a put [value length u32][value]
+//          2 = merge | 3 = require a record | 4 = require this value] and
+//          for a put or 4 [value length u32][value]
 //   scan:  per record, [key length u32][key][value length u32][value]
 // (lengths little-endian).
 
@@ -274,7 +275,7 @@ function decodeBatch(packed) {
     const store = names[packed[at++]];
     const key = sized(false);
     const kind = packed[at++];
-    ops.push({ store, key, kind, value: kind === 1 ? sized(true) : undefined });
+    ops.push({ store, key, kind, value: kind === 1 || kind === 4 ? sized(true) : undefined });
   }
   return { names, ops };
 }
@@ -288,8 +289,22 @@ function decodeBatch(packed) {
 export async function idbCommit(db, packed, merge) {
   const { names, ops } = decodeBatch(packed);
   if (names.length === 0) return Promise.resolve();
+  let changed = false;
   return inTransaction(db, names, 'readwrite', (tx) => {
     const stores = new Map(names.map((name) => [name, tx.objectStore(name)]));
+    // Requirements (3: a record is there, 4: with this value) are read
+    // before any write of the batch; one that does not hold aborts the
+    // transaction, and nothing of the batch is written.
+    for (const { store, key, kind, value } of ops) {
+      if (kind < 3) continue;
+      const read = stores.get(store).get(key);
+      read.onsuccess = () => {
+        if (read.result === undefined || (kind === 4 && !sameBytes(bytes(read.result), value))) {
+          changed = true;
+          tx.abort();
+        }
+      };
+    }
     const merges = [];
     for (const { store, key, kind, value } of ops) {
       const objects = stores.get(store);
@@ -297,7 +312,7 @@ export async function idbCommit(db, packed, merge) {
       else if (kind === 1) objects.put(value, key);
       // A copy: the put comes after other work, and the packed batch is
       // a view of wasm memory, which that work may grow (detaching it).
-      else merges.push({ objects, key: key.slice() });
+      else if (kind === 2) merges.push({ objects, key: key.slice() });
     }
     const next = (n) => {
       if (n === merges.length) return;
@@ -309,6 +324,11 @@ export async function idbCommit(db, packed, merge) {
       };
     };
     next(0);
+  }).catch((error) => {
+    if (!changed) throw error;
+    const recordChanged = new Error('a record the batch required had changed');
+    recordChanged.name = 'RecordChanged';
+    throw recordChanged;
   });
 }
 

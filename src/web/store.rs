@@ -97,13 +97,11 @@ pub struct IdbStore {
 fn store_error(context: &str) -> impl Fn(JsValue) -> StoreError + '_ {
     move |err| {
         let cause = format!("IndexedDB {context}: {}", describe(&err));
-        if err
-            .dyn_ref::<js_sys::Error>()
-            .is_some_and(|e| e.name() == "QuotaExceededError")
-        {
-            StoreError::full(&cause)
-        } else {
-            StoreError(cause)
+        match err.dyn_ref::<js_sys::Error>().map(js_sys::Error::name) {
+            Some(name) if name == "QuotaExceededError" => StoreError::full(&cause),
+            // platform.js's name for a `Batch::require` that did not hold.
+            Some(name) if name == "RecordChanged" => StoreError::changed(),
+            _ => StoreError(cause),
         }
     }
 }
@@ -134,12 +132,15 @@ fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
 /// (the layout is described in `platform.js`). A name is decoded once per
 /// batch there, not once per op.
 fn pack(batch: &Batch) -> Vec<u8> {
-    // (table, key, 0 = delete | 1 = put | 2 = merge, value)
+    // (table, key, 0 = delete | 1 = put | 2 = merge | 3 = require, value)
     let ops = batch
         .ops
         .iter()
         .map(|(table, key, value)| (*table, key, u8::from(value.is_some()), value.as_deref()))
-        .chain(batch.merges.iter().map(|m| (m.table, &m.key, 2, None)));
+        .chain(batch.merges.iter().map(|m| (m.table, &m.key, 2, None)))
+        .chain(batch.requires.iter().map(|(table, key, value)| {
+            (*table, key, 3 + u8::from(value.is_some()), value.as_deref())
+        }));
     let mut names: Vec<&str> = Vec::new();
     let mut length = 1;
     for (table, key, _, value) in ops.clone() {

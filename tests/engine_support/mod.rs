@@ -54,8 +54,7 @@ impl Store for MemStore {
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         tokio::task::yield_now().await;
-        apply(&mut self.0.borrow_mut(), batch);
-        Ok(())
+        apply(&mut self.0.borrow_mut(), batch)
     }
 
     async fn swap(
@@ -112,12 +111,20 @@ impl JournaledStore {
         let mut tables = self.current.0.borrow_mut();
         tables.clear();
         for batch in history.iter() {
-            apply(&mut tables, batch.clone());
+            // Each held when it first committed, over the same records.
+            apply(&mut tables, batch.clone()).expect("a replayed batch applies");
         }
     }
 }
 
-fn apply(tables: &mut Tables, batch: Batch) {
+fn apply(tables: &mut Tables, batch: Batch) -> Result<(), StoreError> {
+    for (table, key, value) in &batch.requires {
+        match (tables.get(&(*table, key.clone())), value) {
+            (Some(stored), Some(value)) if stored == value => {}
+            (Some(_), None) => {}
+            _ => return Err(StoreError::changed()),
+        }
+    }
     for (table, key, value) in batch.ops {
         match value {
             Some(value) => tables.insert((table, key), value),
@@ -129,6 +136,7 @@ fn apply(tables: &mut Tables, batch: Batch) {
         let value = merge.value(tables.get(&entry).map(Vec::as_slice));
         tables.insert(entry, value);
     }
+    Ok(())
 }
 
 impl Store for JournaledStore {
@@ -147,8 +155,9 @@ impl Store for JournaledStore {
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        self.history.borrow_mut().push(batch.clone());
-        self.current.commit(batch).await
+        self.current.commit(batch.clone()).await?;
+        self.history.borrow_mut().push(batch);
+        Ok(())
     }
 
     async fn swap(
