@@ -79,6 +79,8 @@ impl Batch {
         self.requires.extend(other.requires);
     }
 
+    /// Nothing to write: such a batch commits without a transaction, so
+    /// its requirements, if any, are not checked.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.merges.is_empty()
     }

@@ -2511,7 +2511,12 @@ async fn an_item_removed_elsewhere_while_its_step_is_in_flight_stays_removed() {
     let h = Harness::start(|_| {}).await;
     h.sources.add("clip", pattern(9 * MIB, 7));
     h.sources.add("photo", pattern(70_000, 8));
-    let worker = h.engine(2).await;
+    // One file at a time: the first PUT on the wire is the clip's.
+    let config = EngineConfig {
+        parallel_files: 1,
+        ..EngineConfig::default()
+    };
+    let worker = h.engine_with(h.store.clone(), config).await;
     let page = h.engine(2).await;
     let ids = page
         .enqueue(vec![
@@ -2594,10 +2599,7 @@ async fn a_removal_overtaken_by_a_step_counts_the_item_as_it_is_then() {
     };
     let (report, ()) = tokio::join!(engine.run(None), remove_along_the_way);
     report.unwrap();
-    engine.run(None).await.unwrap();
-    let status = engine.status().await.unwrap();
-    assert_eq!(status.counters.by_state, recount(&engine).await);
-    assert_eq!(status.counters.pending(), 0);
+    // Before another run, whose picking would clean up after a removal.
     let runnable = h
         .store
         .0
@@ -2606,6 +2608,61 @@ async fn a_removal_overtaken_by_a_step_counts_the_item_as_it_is_then() {
         .filter(|(t, _)| *t == Table::Runnable)
         .count();
     assert_eq!(runnable, 0, "no index entry outlives its item");
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.by_state, recount(&engine).await);
+    assert_eq!(status.counters.pending(), 0);
+}
+
+/// A page's `retry` lands while the service worker's step of that item is
+/// on the wire: a waiting item (one failed PUT behind it) that the worker
+/// took up when it came due. The retry resets its attempts, which moves it
+/// from `waiting` to `uploading` in the counts; the step is then recorded
+/// over the item as the retry left it, so nothing is counted twice.
+#[tokio::test(flavor = "current_thread")]
+async fn a_retry_landing_mid_step_is_recorded_under_the_step() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("clip", pattern(9 * MIB, 5));
+    let config = EngineConfig {
+        parallel_files: 1,
+        ..EngineConfig::default()
+    };
+    let worker = h.engine_with(h.store.clone(), config).await;
+    let page = h.engine(2).await;
+    let id = page
+        .enqueue(vec![h.item("clip", "clip.mov")])
+        .await
+        .unwrap()[0];
+    while !matches!(
+        page.item(id).await.unwrap().unwrap().step,
+        Step::Uploading(_)
+    ) {
+        worker.run_steps(1).await.unwrap();
+    }
+    h.set_faults(json!({ "rules": [{ "route": "s3:PutObject", "errorRate": 1.0 }] }))
+        .await;
+    worker.run_steps(1).await.unwrap();
+    h.clear_faults().await;
+    let waiting = page.item(id).await.unwrap().unwrap();
+    assert_eq!(waiting.public_state(), PublicState::Waiting);
+
+    let retry_mid_upload = async {
+        for _ in 0..10_000_000 {
+            if worker.env().transport.puts_in_flight.get() > 0 {
+                page.retry(id).await.unwrap();
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("no PUT was ever in flight");
+    };
+    let (report, ()) = tokio::join!(worker.run(None), retry_mid_upload);
+    report.unwrap();
+    let item = page.item(id).await.unwrap().unwrap();
+    assert!(matches!(item.step, Step::Done { .. }), "{:?}", item.step);
+    let status = page.status().await.unwrap();
+    assert_eq!(status.counters.by_state, recount(&page).await);
+    assert_eq!(status.counters.count(PublicState::Done), 1);
+    assert_eq!(h.server_files().await.len(), 1, "uploaded once");
 }
 
 /// A page calls `retry` on an item (a "retry now" button) again and again

@@ -384,56 +384,65 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Puts a failed item back in the queue from its last recorded step.
     pub async fn retry(&self, id: ItemId) -> Result<(), EngineError> {
-        self.change_item(id, |item| {
-            let mut after = item.clone();
-            if let Step::Failed(_) = item.step {
-                after.step = Step::Queued;
-            }
-            after.attempts = 0;
-            after.next_attempt_ms = 0;
-            let mut changes = Changes::new();
-            changes.write_item(Some(item), &after);
-            changes
-        })
-        .await
+        let retried = self
+            .change_item(id, |item| {
+                let mut after = item.clone();
+                if let Step::Failed(_) = item.step {
+                    after.step = Step::Queued;
+                }
+                after.attempts = 0;
+                after.next_attempt_ms = 0;
+                let mut changes = Changes::new();
+                changes.write_item(Some(item), &after);
+                changes
+            })
+            .await?;
+        if retried { Ok(()) } else { Err(not_found(id)) }
     }
 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
+        // Gone meanwhile (a double click, or a page and the service worker
+        // at once): removed all the same, and counted out once.
         self.change_item(id, |item| {
             let mut changes = Changes::new();
             changes.remove_item(item);
             changes
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Commits what `change` makes of item `id` over the item exactly as it
-    /// was read. A host's call can meet a step of the item landing, here or
-    /// in the service worker: written over a copy read before it, a retry
-    /// would put back an upload already finished (and send the file
-    /// again), a removal count the item out of a state it had left. So a
-    /// change that finds the item changed is made again from the item as
-    /// it is; one that finds it gone (removed meanwhile, as a double click
-    /// or a page and the service worker at once do) has nothing to do.
+    /// was read; whether it did (not: the item went meanwhile). A host's
+    /// call can meet a step of the item landing, here or in the service
+    /// worker: written over a copy read before it, a retry would put back
+    /// an upload already finished (and send the file again), a removal
+    /// count the item out of a state it had left. So a change that finds
+    /// the item changed is made again from the item as it is now.
     async fn change_item(
         &self,
         id: ItemId,
         change: impl Fn(&Item) -> Changes,
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
         let key = item_key(id);
         let mut stored = self.env.store.get(Table::Items, &key).await?;
         stored.as_ref().ok_or_else(|| not_found(id))?;
         while let Some(bytes) = stored {
             let mut batch = change(&decode(&bytes).map_err(corrupt)?).finish();
-            batch.require(Table::Items, key.clone(), Some(bytes));
+            batch.require(Table::Items, key.clone(), Some(bytes.clone()));
             match self.env.store.commit(batch).await {
                 Err(err) if err.is_changed() => {
                     stored = self.env.store.get(Table::Items, &key).await?;
+                    if stored.as_ref() == Some(&bytes) {
+                        // Failed on bytes the store still holds: again
+                        // would fail the same way.
+                        return Err(corrupt("an item record fails its own check"));
+                    }
                 }
-                done => return Ok(done?),
+                done => return done.map(|()| true).map_err(Into::into),
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Lifts a block (after the host fixed its cause: a new token, space).

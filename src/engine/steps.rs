@@ -292,36 +292,52 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         // Written over the item exactly as it was read: a host's `retry`
         // or `remove`, here or in another context (a page while the service
         // worker runs), may have changed it while this step was under way.
-        // Changed, the step's result is written over it as it is now (its
-        // counts and index entry are the ones to replace); removed, it
-        // stays removed.
+        // A retry changes only its attempts and next attempt: the step's
+        // result is written over the item as it is now (its counts and
+        // index entry are the ones replaced). Removed, or at another step
+        // (a runner whose lease had lapsed), it is left as it is.
         let key = item_key(item.id);
+        let mut live = Batch::default();
+        self.take_live(&mut live);
         let mut before = (item.clone(), bytes);
         loop {
             let mut changes = Changes::new();
             changes.add_bytes_uploaded(progress.bytes_uploaded);
             changes.write_item(Some(&before.0), &after);
             let mut batch = changes.finish();
-            batch.require(Table::Items, key.clone(), Some(before.1));
+            batch.require(Table::Items, key.clone(), Some(before.1.clone()));
             batch.append(extra.clone());
-            self.take_live(&mut batch);
+            batch.append(live.clone());
             match self.env.store.commit(batch).await {
                 Err(err) if err.is_changed() => {}
                 recorded => break recorded?,
             }
-            let Some(now) = self.env.store.get(Table::Items, &key).await? else {
-                // What the step did outside the item is recorded (a file
-                // it registered stands behind its dedupe entry), but the
-                // run does not count a file it left.
-                let mut changes = Changes::new();
-                changes.add_bytes_uploaded(progress.bytes_uploaded);
-                let mut batch = changes.finish();
-                batch.append(extra);
-                self.env.store.commit(batch).await?;
-                progress.file_done = false;
-                return Ok(progress);
+            let now = self.env.store.get(Table::Items, &key).await?;
+            let now = match now {
+                Some(bytes) if bytes == before.1 => {
+                    // The check failed on bytes the store still holds:
+                    // trying again would fail the same way.
+                    return Err(super::corrupt("an item record fails its own check"));
+                }
+                Some(bytes) => Some((decode::<Item>(&bytes).map_err(super::corrupt)?, bytes)),
+                None => None,
             };
-            before = (decode(&now).map_err(super::corrupt)?, now);
+            match now {
+                Some(now) if now.0.step == item.step => before = now,
+                _ => {
+                    // What the step did outside the item is recorded (a
+                    // file it registered stands behind its dedupe entry),
+                    // but the run does not count a file it left.
+                    let mut changes = Changes::new();
+                    changes.add_bytes_uploaded(progress.bytes_uploaded);
+                    let mut batch = changes.finish();
+                    batch.append(extra);
+                    batch.append(live);
+                    self.env.store.commit(batch).await?;
+                    progress.file_done = false;
+                    return Ok(progress);
+                }
+            }
         }
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));

@@ -195,8 +195,8 @@ impl IdbStore {
     pub async fn open(name: &str) -> Result<Self, MigrateError> {
         let version = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
         let mut schema = String::new();
-        for (version, stores) in MIGRATIONS.iter().enumerate() {
-            if version > 0 {
+        for (n, stores) in MIGRATIONS.iter().enumerate() {
+            if n > 0 {
                 schema.push('|');
             }
             schema.push_str(&stores.join(" "));
