@@ -116,6 +116,13 @@ async fn as_blob(value: JsValue) -> Result<(Blob, Option<i64>), SourceError> {
     ))
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// An `ArrayBuffer` of the bytes from `start` to `end`.
+    #[wasm_bindgen(js_name = readBlob)]
+    fn read_blob(blob: &Blob, start: f64, end: f64) -> js_sys::Promise;
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/thumbnail.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeThumbnail)]
@@ -195,10 +202,7 @@ impl Source for WebSource {
     async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
         let buffer = match self {
             Self::Blob { blob, .. } => {
-                let slice = blob
-                    .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
-                    .map_err(|e| SourceError::Unreadable(describe(&e)))?;
-                JsFuture::from(slice.array_buffer())
+                JsFuture::from(read_blob(blob, offset as f64, (offset + len) as f64))
                     .await
                     .map_err(|e| read_error(&e))?
             }

@@ -67,8 +67,23 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
     let unknownEvent = null;
     try { ferry.on('finished', () => {}); } catch (err) { unknownEvent = { code: err.code, name: err.name }; }
     const ids = await ferry.enqueue(files.map((file) => ({ collectionId, file })));
+    // Reads of each file's bytes (its stored copy, whole or sliced), by name.
+    const readsOf = {};
+    const sliceOf = new WeakMap();
+    const { slice, arrayBuffer } = Blob.prototype;
+    Blob.prototype.slice = function (...args) {
+      const part = slice.apply(this, args);
+      sliceOf.set(part, sliceOf.get(this) ?? this.name);
+      return part;
+    };
+    Blob.prototype.arrayBuffer = function () {
+      const name = sliceOf.get(this) ?? this.name;
+      if (name) readsOf[name] = (readsOf[name] ?? 0) + 1;
+      return arrayBuffer.call(this);
+    };
     const before = await ferry.status();
     const report = await ferry.sync({ trigger: 'foreground' });
+    Object.assign(Blob.prototype, { slice, arrayBuffer });
     const status = await ferry.status();
     const done = await ferry.items({ state: 'done' });
     // The stored copies of uploaded files are released (asynchronously).
@@ -91,7 +106,7 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
       copiesLeft = await storedCopies();
     }
     ferry.close();
-    return { ids, before, report, status, done, events, unknownEvent, copiesLeft, reported };
+    return { ids, before, report, status, done, events, unknownEvent, copiesLeft, reported, readsOf };
   }, { api: server.api, token: server.token, collectionId: collection.id, collectionKey: [...collection.key], sizes, contentSource: content.toString() });
 
   assert.equal(result.ids.length, 5);
@@ -104,6 +119,11 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
   assert.equal(result.done.length, 5);
   assert.equal(result.copiesLeft, 0, 'no copy of an uploaded file stays in IndexedDB');
   assert.ok(result.done.every((item) => typeof item.fileId === 'number'));
+  // A file of one chunk at most is read once for its hash, its metadata
+  // and its encryption; a larger one is read in slices.
+  assert.equal(result.readsOf['photo-1.jpg'], 1, JSON.stringify(result.readsOf));
+  assert.equal(result.readsOf['photo-2.jpg'], 1, JSON.stringify(result.readsOf));
+  assert.ok(result.readsOf['photo-4.jpg'] > 2, JSON.stringify(result.readsOf));
 
   // Events: every item reported done, progress only grows and ends at the
   // encrypted size, one run report, and a throwing listener broke nothing.
