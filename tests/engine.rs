@@ -344,6 +344,36 @@ fn hash_b64(data: &[u8]) -> String {
     to_base64(&Blake2b512::digest(data))
 }
 
+/// Returns once `engine` has a PUT on the wire.
+async fn put_in_flight(engine: &TestEngine) {
+    for _ in 0..10_000_000 {
+        if engine.env().transport.puts_in_flight.get() > 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("no PUT was ever in flight");
+}
+
+/// Entries of the runnable index, as the store holds them now.
+fn runnable_entries(h: &Harness) -> usize {
+    h.store
+        .0
+        .borrow()
+        .keys()
+        .filter(|(t, _)| *t == Table::Runnable)
+        .count()
+}
+
+/// An engine that works on one file at a time.
+async fn one_at_a_time(h: &Harness) -> TestEngine {
+    let config = EngineConfig {
+        parallel_files: 1,
+        ..EngineConfig::default()
+    };
+    h.engine_with(h.store.clone(), config).await
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn every_size_class_uploads_and_decrypts_with_its_hash() {
     let h = Harness::start(|_| {}).await;
@@ -635,11 +665,7 @@ async fn a_copy_waits_for_the_upload_it_would_duplicate_and_goes_up_if_that_one_
     let h = Harness::start(|_| {}).await;
     h.sources.add("a", pattern(50_000, 1));
     h.sources.add("a-copy", pattern(50_000, 1));
-    let config = EngineConfig {
-        parallel_files: 1,
-        ..EngineConfig::default()
-    };
-    let engine = h.engine_with(h.store.clone(), config).await;
+    let engine = one_at_a_time(&h).await;
     let ids = engine
         .enqueue(vec![h.item("a", "cat.jpg"), h.item("a-copy", "cat.jpg")])
         .await
@@ -2485,14 +2511,8 @@ async fn an_item_removed_while_its_step_is_in_flight_stays_removed() {
         .await
         .unwrap()[0];
     let remove_mid_upload = async {
-        for _ in 0..10_000_000 {
-            if engine.env().transport.puts_in_flight.get() > 0 {
-                engine.remove(id).await.unwrap();
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-        panic!("no PUT was ever in flight");
+        put_in_flight(&engine).await;
+        engine.remove(id).await.unwrap();
     };
     let (report, ()) = tokio::join!(engine.run(None), remove_mid_upload);
     report.unwrap();
@@ -2512,11 +2532,7 @@ async fn an_item_removed_elsewhere_while_its_step_is_in_flight_stays_removed() {
     h.sources.add("clip", pattern(9 * MIB, 7));
     h.sources.add("photo", pattern(70_000, 8));
     // One file at a time: the first PUT on the wire is the clip's.
-    let config = EngineConfig {
-        parallel_files: 1,
-        ..EngineConfig::default()
-    };
-    let worker = h.engine_with(h.store.clone(), config).await;
+    let worker = one_at_a_time(&h).await;
     let page = h.engine(2).await;
     let ids = page
         .enqueue(vec![
@@ -2526,14 +2542,8 @@ async fn an_item_removed_elsewhere_while_its_step_is_in_flight_stays_removed() {
         .await
         .unwrap();
     let remove_mid_upload = async {
-        for _ in 0..10_000_000 {
-            if worker.env().transport.puts_in_flight.get() > 0 {
-                page.remove(ids[0]).await.unwrap();
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-        panic!("no PUT was ever in flight");
+        put_in_flight(&worker).await;
+        page.remove(ids[0]).await.unwrap();
     };
     let (report, ()) = tokio::join!(worker.run(None), remove_mid_upload);
     let report = report.unwrap();
@@ -2600,13 +2610,7 @@ async fn a_removal_overtaken_by_a_step_counts_the_item_as_it_is_then() {
     let (report, ()) = tokio::join!(engine.run(None), remove_along_the_way);
     report.unwrap();
     // Before another run, whose picking would clean up after a removal.
-    let runnable = h
-        .store
-        .0
-        .borrow()
-        .keys()
-        .filter(|(t, _)| *t == Table::Runnable)
-        .count();
+    let runnable = runnable_entries(&h);
     assert_eq!(runnable, 0, "no index entry outlives its item");
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.by_state, recount(&engine).await);
@@ -2622,11 +2626,7 @@ async fn a_removal_overtaken_by_a_step_counts_the_item_as_it_is_then() {
 async fn a_retry_landing_mid_step_is_recorded_under_the_step() {
     let h = Harness::start(|_| {}).await;
     h.sources.add("clip", pattern(9 * MIB, 5));
-    let config = EngineConfig {
-        parallel_files: 1,
-        ..EngineConfig::default()
-    };
-    let worker = h.engine_with(h.store.clone(), config).await;
+    let worker = one_at_a_time(&h).await;
     let page = h.engine(2).await;
     let id = page
         .enqueue(vec![h.item("clip", "clip.mov")])
@@ -2646,14 +2646,8 @@ async fn a_retry_landing_mid_step_is_recorded_under_the_step() {
     assert_eq!(waiting.public_state(), PublicState::Waiting);
 
     let retry_mid_upload = async {
-        for _ in 0..10_000_000 {
-            if worker.env().transport.puts_in_flight.get() > 0 {
-                page.retry(id).await.unwrap();
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-        panic!("no PUT was ever in flight");
+        put_in_flight(&worker).await;
+        page.retry(id).await.unwrap();
     };
     let (report, ()) = tokio::join!(worker.run(None), retry_mid_upload);
     report.unwrap();
@@ -2701,13 +2695,7 @@ async fn a_retry_racing_the_steps_of_its_item_never_puts_one_back() {
     assert_eq!(h.server_files().await.len(), 1, "uploaded once");
     let status = page.status().await.unwrap();
     assert_eq!(status.counters.by_state, recount(&page).await);
-    let runnable = h
-        .store
-        .0
-        .borrow()
-        .keys()
-        .filter(|(t, _)| *t == Table::Runnable)
-        .count();
+    let runnable = runnable_entries(&h);
     assert_eq!(runnable, 0, "no index entry is left for a finished item");
 }
 
@@ -2720,11 +2708,7 @@ async fn a_copy_of_an_uploaded_item_removed_from_the_queue_is_still_skipped() {
     h.sources.add("a", pattern(50_000, 1));
     h.sources.add("a-again", pattern(50_000, 1));
     h.sources.add("clip", pattern(18 * MIB, 2));
-    let config = EngineConfig {
-        parallel_files: 1,
-        ..EngineConfig::default()
-    };
-    let engine = h.engine_with(h.store.clone(), config).await;
+    let engine = one_at_a_time(&h).await;
     let ids = engine
         .enqueue(vec![h.item("a", "cat.jpg"), h.item("clip", "clip.mov")])
         .await
