@@ -57,7 +57,27 @@ async fn the_store_orders_binary_keys_commits_batches_and_persists() {
         );
     }
     batch.put(Table::Meta, b"counters".to_vec(), b"{}".to_vec());
+    // Stored as the number 0, which every read turns back into no bytes.
+    batch.put(Table::Meta, b"empty".to_vec(), Vec::new());
     store.commit(batch).await.unwrap();
+    let empty: &[u8] = b"empty";
+    assert_eq!(
+        store.get(Table::Meta, empty).await.unwrap(),
+        Some(Vec::new())
+    );
+    assert_eq!(
+        store.get_many(Table::Meta, &[empty]).await.unwrap(),
+        vec![Some(Vec::new())]
+    );
+    let scanned = store
+        .scan(Table::Meta, b"empty", b"emptz", 10)
+        .await
+        .unwrap();
+    assert_eq!(scanned, vec![(b"empty".to_vec(), Vec::new())]);
+    let mut over_empty = Batch::default();
+    over_empty.put(Table::Meta, b"after".to_vec(), vec![1]);
+    over_empty.require(Table::Meta, b"empty".to_vec(), Some(Vec::new()));
+    store.commit(over_empty).await.unwrap();
 
     let all = store.scan(Table::Runnable, &[], &[255], 100).await.unwrap();
     let keys: Vec<Vec<u8>> = all.iter().map(|(k, _)| k.clone()).collect();

@@ -286,9 +286,12 @@ export async function idbScan(db, store, start, end, limit) {
   return out;
 }
 
-// One empty value for every empty put (IndexedDB clones a value when it is
-// put): half the records of an enqueue are empty index entries.
-const EMPTY = new Uint8Array(0);
+// An empty value is stored as the number 0: half the records of an enqueue
+// are empty index entries, and a number is cheaper for IndexedDB to clone
+// than a typed array (enqueue of 100,000 measured 9.2 to 9.3 s against 9.6
+// to 10.1 s). Every reader takes a value through `new Uint8Array(value)`
+// (`bytes` here, `stored_bytes` in store.rs), which makes 0 empty bytes.
+const EMPTY = 0;
 
 function decodeBatch(packed) {
   const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
@@ -336,7 +339,7 @@ export async function idbCommit(db, packed, merge) {
       if (kind < 3) continue;
       const read = stores.get(store).get(key);
       read.onsuccess = () => {
-        if (read.result === undefined || (kind === 4 && !sameBytes(bytes(read.result), value))) {
+        if (read.result === undefined || (kind === 4 && !sameBytes(bytes(read.result), bytes(value)))) {
           changed = true;
           tx.abort();
         }
