@@ -61,6 +61,10 @@ pub trait Sources {
     /// ≤ `max_bytes`), where the environment can decode it; `None` sends
     /// the placeholder.
     async fn thumbnail(&self, source_ref: &str, max_side: u32, max_bytes: u32) -> Option<Vec<u8>>;
+    /// A run starts: sources may keep what they read for the steps of one
+    /// run (a photo is read in two), but each run reads the files as they
+    /// are now, so one deleted or changed since the last run is seen as such.
+    fn forget_reads(&self) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -143,6 +143,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// the run with `error` in its report; it is recorded like any other.
     pub async fn run_plan(&self, plan: RunPlan) -> Result<RunReport, EngineError> {
         self.indexed_this_run.borrow_mut().clear();
+        self.env.sources.forget_reads();
         self.url_pool.borrow_mut().clear();
         self.shown_progress.borrow_mut().clear();
         self.live_pending.borrow_mut().take();

@@ -223,7 +223,9 @@ export async function idbStoredCopy(db, store, key) {
 // storage, which on a busy device costs more than the bytes (300 files of
 // 256 KiB went 8 % faster). Kept by the Blob itself, which never changes
 // (a stored copy's Blob is the same object from step to step, see
-// idbStoredCopy): the last few, 16 MiB at most, let go when reads stop.
+// idbStoredCopy): the last few, 16 MiB at most, let go when reads stop
+// and when a run starts (forgetKeptFiles), so that each run reads files
+// as they are then: a picked file deleted on disk since is seen as gone.
 const SMALL_FILE = 4 * 1024 * 1024;
 const KEPT_BYTES = 16 * 1024 * 1024;
 const KEPT_FILES = 6;
@@ -233,6 +235,10 @@ let letGo = null;
 
 function forget(blob) {
   if (keptFiles.delete(blob)) keptBytes -= blob.size;
+}
+
+export function forgetKeptFiles() {
+  [...keptFiles.keys()].forEach(forget);
 }
 
 export function readBlob(blob, start, end) {
@@ -249,7 +255,7 @@ export function readBlob(blob, start, end) {
     whole.catch(() => forget(blob));
   }
   clearTimeout(letGo);
-  letGo = setTimeout(() => [...keptFiles.keys()].forEach(forget), 10_000);
+  letGo = setTimeout(forgetKeptFiles, 10_000);
   return whole.then((buffer) => buffer.slice(start, end));
 }
 

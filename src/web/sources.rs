@@ -121,6 +121,8 @@ extern "C" {
     /// An `ArrayBuffer` of the bytes from `start` to `end`.
     #[wasm_bindgen(js_name = readBlob)]
     fn read_blob(blob: &Blob, start: f64, end: f64) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = forgetKeptFiles)]
+    fn forget_kept_files();
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/thumbnail.js")]
@@ -131,6 +133,10 @@ extern "C" {
 
 impl Sources for WebSources {
     type Source = WebSource;
+
+    fn forget_reads(&self) {
+        forget_kept_files();
+    }
 
     async fn thumbnail(&self, source_ref: &str, max_side: u32, max_bytes: u32) -> Option<Vec<u8>> {
         // Host readers are native files the shell can thumbnail better itself.
