@@ -431,18 +431,27 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let mut batch = change(&decode(&bytes).map_err(corrupt)?).finish();
             batch.require(Table::Items, key.clone(), Some(bytes.clone()));
             match self.env.store.commit(batch).await {
-                Err(err) if err.is_changed() => {
-                    stored = self.env.store.get(Table::Items, &key).await?;
-                    if stored.as_ref() == Some(&bytes) {
-                        // Failed on bytes the store still holds: again
-                        // would fail the same way.
-                        return Err(corrupt("an item record fails its own check"));
-                    }
-                }
+                Err(err) if err.is_changed() => stored = self.reread_changed(&key, &bytes).await?,
                 done => return done.map(|()| true).map_err(Into::into),
             }
         }
         Ok(false)
+    }
+
+    /// The item record under `key` again, after a commit that required it
+    /// to be `stale` found it changed: its bytes now, `None` if it is gone.
+    /// Still `stale` means the check fails on what the store holds, and
+    /// would fail every time: an error, not another round.
+    pub(super) async fn reread_changed(
+        &self,
+        key: &[u8],
+        stale: &[u8],
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let now = self.env.store.get(Table::Items, key).await?;
+        if now.as_deref() == Some(stale) {
+            return Err(corrupt("an item record fails its own check"));
+        }
+        Ok(now)
     }
 
     /// Lifts a block (after the host fixed its cause: a new token, space).

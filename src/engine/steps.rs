@@ -312,32 +312,24 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 Err(err) if err.is_changed() => {}
                 recorded => break recorded?,
             }
-            let now = self.env.store.get(Table::Items, &key).await?;
-            let now = match now {
-                Some(bytes) if bytes == before.1 => {
-                    // The check failed on bytes the store still holds:
-                    // trying again would fail the same way.
-                    return Err(super::corrupt("an item record fails its own check"));
-                }
-                Some(bytes) => Some((decode::<Item>(&bytes).map_err(super::corrupt)?, bytes)),
-                None => None,
-            };
-            match now {
-                Some(now) if now.0.step == item.step => before = now,
-                _ => {
-                    // What the step did outside the item is recorded (a
-                    // file it registered stands behind its dedupe entry),
-                    // but the run does not count a file it left.
-                    let mut changes = Changes::new();
-                    changes.add_bytes_uploaded(progress.bytes_uploaded);
-                    let mut batch = changes.finish();
-                    batch.append(extra);
-                    batch.append(live);
-                    self.env.store.commit(batch).await?;
-                    progress.file_done = false;
-                    return Ok(progress);
+            if let Some(bytes) = self.reread_changed(&key, &before.1).await? {
+                let now: Item = decode(&bytes).map_err(super::corrupt)?;
+                if now.step == item.step {
+                    before = (now, bytes);
+                    continue;
                 }
             }
+            // What the step did outside the item is recorded (a file it
+            // registered stands behind its dedupe entry), but the run does
+            // not count a file it left.
+            let mut changes = Changes::new();
+            changes.add_bytes_uploaded(progress.bytes_uploaded);
+            let mut batch = changes.finish();
+            batch.append(extra);
+            batch.append(live);
+            self.env.store.commit(batch).await?;
+            progress.file_done = false;
+            return Ok(progress);
         }
         if after.public_state() != item.public_state() {
             self.notify(&super::EngineEvent::Item(&after));
