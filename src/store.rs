@@ -12,6 +12,8 @@ pub enum Table {
     /// Queue items by id.
     Items,
     /// Runnable items by (next attempt time, id): the scheduler's index.
+    /// Items of a large enqueue not yet started have no entry: a range
+    /// in `Meta` stands for them (`queue::records::FreshRange`).
     Runnable,
     /// Content hashes of items per collection, for dedupe.
     Hashes,

@@ -22,10 +22,11 @@ use engine_support::*;
 use ferry_sync::crypto::{
     Blake2b512, Key, decrypt_file_bytes, decrypt_message, from_base64, to_base64, unwrap_key,
 };
-use ferry_sync::engine::ports::{Clock, Table};
+use ferry_sync::engine::ports::{Clock, Store, Table};
 use ferry_sync::engine::{Engine, EngineConfig, Env, StopReason};
 use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
 use ferry_sync::queue::item::{Target, Upload};
+use ferry_sync::queue::records::{Changes, FreshRange, decode, fresh_range_bounds};
 use ferry_sync::queue::{FileType, ItemId, NewItem, PublicState, Step};
 use ferry_sync::scheduler::{LEASE_MS, RunPlan, Trigger};
 use serde_json::{Value, json};
@@ -2423,6 +2424,219 @@ async fn killed_again_and_again_with_several_files_in_flight_nothing_is_lost_or_
     );
     let status = engine.status().await.unwrap();
     assert_eq!(status.counters.count(PublicState::Done), 14);
+}
+
+/// The fresh ranges in the database, as (first id, next, end).
+fn fresh_ranges(h: &Harness) -> Vec<(ItemId, ItemId, ItemId)> {
+    let (from, to) = fresh_range_bounds();
+    h.store
+        .0
+        .borrow()
+        .iter()
+        .filter(|((t, k), _)| *t == Table::Meta && *k >= from && *k < to)
+        .map(|((_, k), v)| {
+            let range: FreshRange = decode(v).unwrap();
+            let first = ItemId::from_be_bytes(k[k.len() - 8..].try_into().unwrap());
+            (first, range.next, range.end)
+        })
+        .collect()
+}
+
+/// A large enqueue writes its items and one range, no runnable entry each
+/// (a first backup queues 100,000 at once). The range moves past each
+/// item as its first step lands, an item removed before it started is
+/// passed over, steps of several files landing out of order pass nothing
+/// over, and the range is gone once every item of it has started.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_enqueue_is_one_range_worked_through_with_nothing_passed_over() {
+    let h = Harness::start(|_| {}).await;
+    let (items, mut expected) = mixed_library(&h);
+    let ids = h.engine(2).await.enqueue(items).await.unwrap();
+    assert_eq!(runnable_entries(&h), 0);
+    let (first, end) = (ids[0], ids[13] + 1);
+    assert_eq!(fresh_ranges(&h), [(first, first, end)]);
+
+    let one = one_at_a_time(&h).await;
+    one.run_steps(1).await.unwrap();
+    assert_eq!(fresh_ranges(&h), [(first, first + 1, end)]);
+    assert_eq!(runnable_entries(&h), 1, "the started item has its entry");
+    one.remove(ids[1]).await.unwrap();
+    expected.remove(1);
+    // Started items come first: the first one's steps, then the next.
+    for _ in 0..10 {
+        if fresh_ranges(&h)[0].1 != first + 1 {
+            break;
+        }
+        one.run_steps(1).await.unwrap();
+    }
+    assert_eq!(
+        fresh_ranges(&h),
+        [(first, first + 3, end)],
+        "past the removed item and the one started after it"
+    );
+
+    // A small enqueue writes entries, as before.
+    let mut late = Vec::new();
+    for i in 0..2 {
+        let (title, data) = (format!("late-{i}.jpg"), pattern(1_000 + i, 900 + i as u64));
+        h.sources.add(&title, data.clone());
+        late.push(h.item(&title, &title));
+        expected.push((title, data));
+    }
+    h.engine(2).await.enqueue(late).await.unwrap();
+    assert_eq!(
+        runnable_entries(&h),
+        1 + 2,
+        "the started item's and the two new"
+    );
+
+    let engine = h.engine(2).await;
+    let report = run_until_settled(&engine).await;
+    assert_eq!(report.stopped_because, StopReason::Idle);
+    assert_eq!(
+        fresh_ranges(&h),
+        [],
+        "a range with nothing fresh left is deleted"
+    );
+    assert_eq!(runnable_entries(&h), 0);
+    assert_each_once(&h, &expected).await;
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 15);
+    assert_eq!(status.counters.pending(), 0);
+}
+
+/// A range whose first window holds no fresh item (items ended outside a
+/// step of the range's first one: here set aside by hand) is moved past
+/// that window, and the fresh items further on still run.
+#[tokio::test(flavor = "current_thread")]
+async fn a_range_moves_past_a_window_with_nothing_fresh() {
+    let h = Harness::start(|_| {}).await;
+    let mut items = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        let (title, data) = (format!("p{i}.jpg"), pattern(400 + i, 80 + i as u64));
+        h.sources.add(&title, data.clone());
+        items.push(h.item(&title, &title));
+        if i >= 35 {
+            expected.push((title, data));
+        }
+    }
+    let engine = h.engine(2).await;
+    let ids = engine.enqueue(items).await.unwrap();
+    let mut changes = Changes::new();
+    for id in &ids[..35] {
+        let before = engine.item(*id).await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.step = Step::Skipped {
+            duplicate_of: "file:1".into(),
+        };
+        changes.write_item(Some(&before), &after);
+    }
+    h.store.commit(changes.finish()).await.unwrap();
+
+    let report = engine.run(None).await.unwrap();
+    assert_eq!(
+        (report.stopped_because, report.files_done),
+        (StopReason::Idle, 5)
+    );
+    assert_each_once(&h, &expected).await;
+    assert_eq!(fresh_ranges(&h), []);
+}
+
+/// A video at the head of a large enqueue, held back by short background
+/// runs: it must not hold back the photos behind it, however many, and the
+/// last run still reports it as the one thing deferred.
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_back_video_at_the_head_of_a_range_holds_back_no_photo() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("v", pattern(3_000, 9));
+    let mut video = h.item("v", "clip.mp4");
+    video.file_type = FileType::Video;
+    let mut items = vec![video];
+    for i in 0..40 {
+        h.sources
+            .add(&format!("p{i}"), pattern(500 + i, 40 + i as u64));
+        items.push(h.item(&format!("p{i}"), &format!("p{i}.jpg")));
+    }
+    let engine = h.engine(2).await;
+    engine.enqueue(items).await.unwrap();
+    let mut last = None;
+    for _ in 0..6 {
+        let plan = RunPlan::new(
+            Trigger::IosPush,
+            Some(25_000.0),
+            engine.env().clock.monotonic_ms(),
+        );
+        let report = engine.run_plan(plan).await.unwrap();
+        if report.files_done == 0 {
+            last = Some(report);
+            break;
+        }
+    }
+    let report = last.expect("the runs settle");
+    assert_eq!(report.stopped_because, StopReason::Deferred, "{report:?}");
+    assert_eq!(report.deferred.unwrap().videos, 1);
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.counters.count(PublicState::Done), 40);
+    assert_eq!(status.counters.count(PublicState::Queued), 1);
+}
+
+/// Steps of a range's items landing out of order: the second item's first
+/// step (hashing a video's first stretch, no request) lands while the
+/// first's (a photo's, which asks the server) is still out, and the run is
+/// killed then. The range must not have moved past the first item, which
+/// has no entry and is still as enqueued: the next run uploads it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_kill_after_a_later_items_step_landed_first_loses_no_fresh_item() {
+    let h = Harness::start(|_| {}).await;
+    let mut items = Vec::new();
+    let mut expected = Vec::new();
+    let sizes = [2_000, 9 * MIB + 1, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000];
+    for (i, size) in sizes.into_iter().enumerate() {
+        let title = if i == 1 {
+            "b.mov".to_string()
+        } else {
+            format!("p-{i}.jpg")
+        };
+        let data = pattern(size, 700 + i as u64);
+        h.sources.add(&title, data.clone());
+        items.push(h.item(&title, &title));
+        expected.push((title, data));
+    }
+    let ids = h.engine(2).await.enqueue(items).await.unwrap();
+    let two = h
+        .engine_with(
+            h.store.clone(),
+            EngineConfig {
+                parallel_files: 2,
+                ..EngineConfig::default()
+            },
+        )
+        .await;
+    let stored = |id: ItemId| {
+        decode::<ferry_sync::queue::Item>(
+            &h.store.0.borrow()[&(Table::Items, id.to_be_bytes().to_vec())],
+        )
+        .unwrap()
+    };
+    let run = std::pin::pin!(two.run(None));
+    let watch = std::pin::pin!(async {
+        while stored(ids[0]).is_fresh() == stored(ids[1]).is_fresh() {
+            tokio::task::yield_now().await;
+        }
+    });
+    let futures_util::future::Either::Right(_) = futures_util::future::select(run, watch).await
+    else {
+        panic!("the run ended before the video's step landed");
+    };
+    assert!(stored(ids[0]).is_fresh() && !stored(ids[1]).is_fresh());
+    assert_eq!(fresh_ranges(&h)[0].1, ids[0], "not moved past the photo");
+
+    let engine = h.engine(2).await;
+    let report = run_until_settled(&engine).await;
+    assert_eq!(report.stopped_because, StopReason::Idle);
+    assert_each_once(&h, &expected).await;
+    assert_eq!(fresh_ranges(&h), []);
 }
 
 /// The counters, item by item: what `status()` must agree with.

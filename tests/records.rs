@@ -39,9 +39,9 @@ use ferry_sync::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
 use ferry_sync::queue::item::{Target, Thumbnail, Upload};
 use ferry_sync::queue::migrate::{self, MigrateError, Migration, Plan, UNMARKED_FORMAT};
 use ferry_sync::queue::records::{
-    BLOCKED_KEY, COUNTERS_KEY, DEFERRED_KEY, FORMAT_KEY, LEASE_KEY, LIVE_RUN_KEY, NEXT_ID_KEY,
-    NEXT_RUN_KEY, RECORD_FORMAT, RecordKind, THROUGHPUT_KEY, collection_key_key, decode,
-    diff_cursor_key, encode, hash_key, item_key, run_key, runnable_key,
+    BLOCKED_KEY, COUNTERS_KEY, DEFERRED_KEY, FORMAT_KEY, FreshRange, LEASE_KEY, LIVE_RUN_KEY,
+    NEXT_ID_KEY, NEXT_RUN_KEY, RECORD_FORMAT, RecordKind, THROUGHPUT_KEY, collection_key_key,
+    decode, diff_cursor_key, encode, fresh_range_key, hash_key, item_key, run_key, runnable_key,
 };
 use ferry_sync::queue::{Counters, FileType, Item, ItemError, NewItem, Step};
 use ferry_sync::scheduler::{Deferred, Lease, LiveRun, RunReport, StopReason, Throughput, Trigger};
@@ -492,6 +492,17 @@ fn meta_samples() -> Vec<Sample> {
                 videos_min_budget_ms: 60_000,
             },
         ),
+        record(
+            "fresh-range",
+            "Items one enqueue wrote with no runnable entry: ids next..end, those still as enqueued runnable now; under the range's first id.",
+            Table::Meta,
+            fresh_range_key(0x0000_0000_0102_0300),
+            RecordKind::FreshRange,
+            FreshRange {
+                next: 0x0000_0000_0102_0304,
+                end: 0x0000_0000_0102_0400,
+            },
+        ),
         raw(
             "format",
             "The database's record format: one byte, outside the codec, the same in every format.",
@@ -677,9 +688,10 @@ fn every_record_kind_has_a_vector() {
             RecordKind::Format => 12,
             RecordKind::LiveRun => 13,
             RecordKind::Deferred => 14,
+            RecordKind::FreshRange => 15,
         }
     }
-    let mut seen = [false; 15];
+    let mut seen = [false; 16];
     for sample in samples() {
         seen[index(sample.kind)] = true;
     }
@@ -755,6 +767,7 @@ fn reads_as(kind: RecordKind, bytes: &[u8]) -> bool {
         RecordKind::Run => decode::<RunReport>(bytes).is_ok(),
         RecordKind::LiveRun => decode::<LiveRun>(bytes).is_ok(),
         RecordKind::Deferred => decode::<Deferred>(bytes).is_ok(),
+        RecordKind::FreshRange => decode::<FreshRange>(bytes).is_ok(),
         RecordKind::RunnableEntry
         | RecordKind::HashEntry
         | RecordKind::CollectionKey

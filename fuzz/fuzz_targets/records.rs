@@ -14,7 +14,7 @@ use ferry_sync::codec::Record;
 use ferry_sync::protocol::BlockedReason;
 use ferry_sync::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
 use ferry_sync::queue::item::{ItemError, NewItem, Step};
-use ferry_sync::queue::records::{RecordKind, decode, encode, id_from_runnable_key};
+use ferry_sync::queue::records::{FreshRange, RecordKind, decode, encode, id_from_runnable_key};
 use ferry_sync::queue::{Counters, Item};
 use ferry_sync::scheduler::{Deferred, Lease, LiveRun, RunReport, Throughput};
 use ferry_sync::store::Table;
@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
                 RecordKind::Run => check::<RunReport>(value),
                 RecordKind::LiveRun => check::<LiveRun>(value),
                 RecordKind::Deferred => check::<Deferred>(value),
+                RecordKind::FreshRange => check::<FreshRange>(value),
                 RecordKind::RunnableEntry
                 | RecordKind::HashEntry
                 | RecordKind::CollectionKey

@@ -8,7 +8,8 @@ use futures_util::future::LocalBoxFuture;
 use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::{Engine, EngineError, Status};
 use crate::queue::records::{
-    DEFERRED_KEY, LEASE_KEY, LIVE_RUN_KEY, decode, encode, id_from_runnable_key, runnable_key,
+    DEFERRED_KEY, FreshRange, LEASE_KEY, LIVE_RUN_KEY, decode, encode, fresh_range_bounds,
+    id_from_runnable_key, runnable_key,
 };
 use crate::queue::{Counters, FileType, Item, ItemId, PublicState};
 use crate::scheduler::{Deferred, Lease, LiveRun, RunPlan, RunReport, StopReason};
@@ -165,8 +166,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// Runnable items (those with a retry still to come included), and
     /// the videos among them when `videos` is set; at most
-    /// [`COUNT_WINDOW`] are read.
+    /// [`COUNT_WINDOW`] of the index's entries and as many fresh items are
+    /// read. An item retried before its first step (which has an entry,
+    /// and is fresh still) counts twice: a report's figure, not a bound.
     async fn count_runnable(&self, videos: bool) -> Result<u64, EngineError> {
+        let counted = |item: &Item| !videos || item.new.file_type == FileType::Video;
         let entries = self
             .env
             .store
@@ -177,19 +181,38 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 COUNT_WINDOW,
             )
             .await?;
-        if !videos {
-            return Ok(entries.len() as u64);
-        }
         let mut count = 0;
         for (key, _) in entries {
+            if !videos {
+                count += 1;
+                continue;
+            }
             let Some(id) = id_from_runnable_key(&key) else {
                 continue;
             };
             if let Some(item) = self.item(id).await?
-                && item.new.file_type == FileType::Video
+                && counted(&item)
             {
                 count += 1;
             }
+        }
+        let (from, to) = fresh_range_bounds();
+        let mut read = 0;
+        for (_, stored) in self
+            .env
+            .store
+            .scan(Table::Meta, &from, &to, usize::MAX)
+            .await?
+        {
+            let Ok(range) = decode::<FreshRange>(&stored) else {
+                continue;
+            };
+            if read >= COUNT_WINDOW {
+                break;
+            }
+            let (fresh, _) = self.range_items(&range, COUNT_WINDOW - read).await?;
+            read += fresh.len();
+            count += fresh.iter().filter(|s| counted(&s.item)).count() as u64;
         }
         Ok(count)
     }

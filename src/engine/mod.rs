@@ -245,10 +245,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         }
         let mut next_id = self.take_ids(items.len()).await?;
         let now = self.env.clock.now_ms();
-        let mut changes = Changes::new();
-        let mut ids = Vec::with_capacity(items.len());
+        let mut queued = Vec::with_capacity(items.len());
         for new in items {
-            let item = Item {
+            queued.push(Item {
                 id: next_id,
                 new,
                 size: None,
@@ -259,13 +258,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 next_attempt_ms: 0,
                 last_error: None,
                 enqueued_ms: now,
-            };
-            changes.write_item(None, &item);
-            ids.push(next_id);
+            });
             next_id += 1;
         }
+        let mut changes = Changes::new();
+        changes.enqueue(&queued);
         self.env.store.commit(changes.finish()).await?;
-        Ok(ids)
+        Ok(queued.iter().map(|item| item.id).collect())
     }
 
     /// The first of `count` item ids no other `enqueue` gets, in this

@@ -10,8 +10,9 @@ use super::steps::{Progress, StoredItem};
 use super::{Engine, EngineError};
 use crate::protocol::ItemErrorCode;
 use crate::queue::records::{
-    DEFERRED_KEY, LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY, THROUGHPUT_KEY, decode,
-    encode, id_from_runnable_key, item_key, run_key, runnable_key,
+    DEFERRED_KEY, FreshRange, LEASE_KEY, NEXT_RUN_KEY, RUNS_KEPT, STALE_URL_POOL_KEY,
+    THROUGHPUT_KEY, advance_fresh_range, decode, encode, fresh_range_bounds, id_from_item_key,
+    id_from_runnable_key, item_key, run_key, runnable_key,
 };
 use crate::queue::{FileType, Item, ItemId, Step};
 use crate::scheduler::{
@@ -107,6 +108,67 @@ async fn land_one(flights: &mut Vec<Flight<'_>>) -> Result<Landed, EngineError> 
         Poll::Pending
     })
     .await
+}
+
+/// What `pick` weighs each candidate against, and what it has seen.
+struct Look<'p, 'f, 'a> {
+    plan: &'p RunPlan,
+    throughput: &'p Throughput,
+    time_left: Option<f64>,
+    flights: &'f [Flight<'a>],
+    parts_free: u32,
+    held_back: &'p mut bool,
+    nothing_fits: bool,
+    /// Candidates still to look at before the run stops rather than read
+    /// the whole queue.
+    left: usize,
+}
+
+impl Look<'_, '_, '_> {
+    fn flying(&self, id: ItemId) -> bool {
+        self.flights.iter().any(|f| f.id == id)
+    }
+
+    /// A step of `picked` if it may start now and fits the time left.
+    fn consider(&mut self, picked: StoredItem, parallel_parts: u32) -> Option<Pick> {
+        let item = &picked.item;
+        if self.flying(item.id) {
+            return None;
+        }
+        // Not counted: held back, a whole library of videos would hide the
+        // photos behind them from a short run.
+        if self.plan.defers_videos() && item.new.file_type == FileType::Video {
+            *self.held_back = true;
+            return None;
+        }
+        self.left = self.left.saturating_sub(1);
+        let scope = DedupeScope::of(item);
+        if self.flights.iter().any(|f| f.scope == scope) {
+            return None;
+        }
+        let wants_parts = estimate::has_parts_left(item);
+        if (wants_parts || estimate::sends_with_thumbnail(item)) && self.parts_free == 0 {
+            return None;
+        }
+        let mut parts = parallel_parts
+            .min(self.parts_free)
+            .min(estimate::parts_within_loss_window(item, self.throughput))
+            .max(1);
+        let Some(time_left) = self.time_left else {
+            return Some(Pick::Step(Box::new(picked), parts));
+        };
+        loop {
+            if estimate::step_ms(item, self.throughput, parts) <= time_left {
+                return Some(Pick::Step(Box::new(picked), parts));
+            }
+            if parts == 1 || !wants_parts {
+                break;
+            }
+            parts -= 1;
+        }
+        self.nothing_fits = true;
+        None
+    }
 }
 
 /// The next unit of work, or why there is none.
@@ -413,9 +475,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
 
     /// The first runnable item, in order, whose next step fits the time
     /// left; a smaller unit further on is preferred to stopping early.
-    /// Items in flight are passed over, and so is an item that could be a
-    /// duplicate of one in flight: dedupe must see the first one's hash
-    /// recorded before the second looks.
+    /// Items with a runnable entry come first (started and due ones), then
+    /// fresh ones. Items in flight are passed over, and so is an item that
+    /// could be a duplicate of one in flight: dedupe must see the first
+    /// one's hash recorded before the second looks.
     #[allow(clippy::too_many_arguments)]
     async fn pick(
         &self,
@@ -427,64 +490,141 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         parts_free: u32,
         held_back: &mut bool,
     ) -> Result<Pick, EngineError> {
-        let entries = self.runnable_entries(0, PICK_WINDOW).await?;
-        let mut nothing_fits = false;
-        for (key, _) in entries {
+        let mut look = Look {
+            plan,
+            throughput,
+            time_left,
+            flights,
+            parts_free,
+            held_back,
+            nothing_fits: false,
+            left: PICK_WINDOW,
+        };
+        let mut not_due = None;
+        for (key, _) in self.runnable_entries(0, PICK_WINDOW).await? {
             let Some(id) = id_from_runnable_key(&key) else {
                 continue;
             };
-            if flights.iter().any(|f| f.id == id) {
+            if look.flying(id) {
                 continue;
             }
             let Some(picked) = self.runnable_item(id).await? else {
                 continue;
             };
-            let item = &picked.item;
-            if item.next_attempt_ms > now {
+            if picked.item.next_attempt_ms > now {
                 // The index is in due order: everything after waits longer.
-                return Ok(if nothing_fits {
-                    Pick::NothingFits
-                } else {
-                    Pick::WaitUntil(item.next_attempt_ms)
-                });
+                not_due = Some(picked.item.next_attempt_ms);
+                break;
             }
-            if plan.defers_videos() && item.new.file_type == FileType::Video {
-                *held_back = true;
-                continue;
+            if let Some(pick) = look.consider(picked, self.config.parallel_parts) {
+                return Ok(pick);
             }
-            let scope = DedupeScope::of(item);
-            if flights.iter().any(|f| f.scope == scope) {
-                continue;
+        }
+        let (from, to) = fresh_range_bounds();
+        for (key, range) in self
+            .env
+            .store
+            .scan(Table::Meta, &from, &to, usize::MAX)
+            .await?
+        {
+            if look.left == 0 {
+                break;
             }
-            let wants_parts = estimate::has_parts_left(item);
-            if (wants_parts || estimate::sends_with_thumbnail(item)) && parts_free == 0 {
-                continue;
-            }
-            let mut parts = self
-                .config
-                .parallel_parts
-                .min(parts_free)
-                .min(estimate::parts_within_loss_window(item, throughput))
-                .max(1);
-            let Some(time_left) = time_left else {
-                return Ok(Pick::Step(Box::new(picked), parts));
-            };
-            loop {
-                if estimate::step_ms(item, throughput, parts) <= time_left {
-                    return Ok(Pick::Step(Box::new(picked), parts));
-                }
-                if parts == 1 || !wants_parts {
+            for picked in self.fresh_items(key, &range).await? {
+                if look.left == 0 {
                     break;
                 }
-                parts -= 1;
+                let id = picked.item.id;
+                let carrier = picked.fresh_range.clone().filter(|_| !look.flying(id));
+                if let Some(pick) = look.consider(picked, self.config.parallel_parts) {
+                    return Ok(pick);
+                }
+                // Passed over (a video held back, a step that does not fit):
+                // the range cannot move past it before its step, which may
+                // be runs away, so it takes an entry and the range moves on.
+                if let Some(range_key) = carrier {
+                    let mut batch = Batch::default();
+                    batch.put(Table::Runnable, runnable_key(0, id), Vec::new());
+                    advance_fresh_range(&mut batch, range_key, id);
+                    self.env.store.commit(batch).await?;
+                }
             }
-            nothing_fits = true;
         }
-        Ok(if nothing_fits {
-            Pick::NothingFits
-        } else {
-            Pick::Idle
+        Ok(match not_due {
+            _ if look.nothing_fits => Pick::NothingFits,
+            Some(at) => Pick::WaitUntil(at),
+            None => Pick::Idle,
         })
+    }
+
+    /// The items of the fresh range under `key` still as enqueued, in id
+    /// order, at most [`PICK_WINDOW`]; the first carries the range's key.
+    /// A range with none left is deleted; one whose first window holds
+    /// none (steps landed out of order) is moved past it.
+    async fn fresh_items(
+        &self,
+        key: Vec<u8>,
+        stored: &[u8],
+    ) -> Result<Vec<StoredItem>, EngineError> {
+        let Ok(mut range) = decode::<FreshRange>(stored) else {
+            return Ok(Vec::new());
+        };
+        loop {
+            let (mut fresh, past) = self.range_items(&range, PICK_WINDOW).await?;
+            if let Some(first) = fresh.first_mut() {
+                first.fresh_range = Some(key);
+                return Ok(fresh);
+            }
+            let mut batch = Batch::default();
+            match past {
+                Some(last) => advance_fresh_range(&mut batch, key.clone(), last),
+                None => {
+                    batch.delete(Table::Meta, key.clone());
+                }
+            }
+            self.env.store.commit(batch).await?;
+            let Some(last) = past else {
+                return Ok(Vec::new());
+            };
+            range.next = last + 1;
+        }
+    }
+
+    /// Of the first `limit` item records of `range` from its `next` on,
+    /// those still as enqueued; and the last id read if there were
+    /// `limit` (more may follow).
+    pub(super) async fn range_items(
+        &self,
+        range: &FreshRange,
+        limit: usize,
+    ) -> Result<(Vec<StoredItem>, Option<ItemId>), EngineError> {
+        let records = self
+            .env
+            .store
+            .scan(
+                Table::Items,
+                &item_key(range.next),
+                &item_key(range.end),
+                limit,
+            )
+            .await?;
+        let mut past = None;
+        let mut fresh = Vec::new();
+        for (n, (key, bytes)) in records.into_iter().enumerate() {
+            if n + 1 == limit {
+                past = id_from_item_key(&key);
+            }
+            if let Ok(item) = decode::<Item>(&bytes)
+                && item.is_fresh()
+            {
+                fresh.push(StoredItem {
+                    item,
+                    bytes,
+                    fresh_range: None,
+                });
+            }
+        }
+        Ok((fresh, past))
     }
 
     /// Waits `wait_ms` for a retry that is due soon, but wakes within
@@ -652,7 +792,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         if let Some(bytes) = record
             && let Ok(item) = decode::<Item>(&bytes)
         {
-            return Ok(Some(StoredItem { item, bytes }));
+            return Ok(Some(StoredItem {
+                item,
+                bytes,
+                fresh_range: None,
+            }));
         }
         let entries = self.runnable_entries(0, usize::MAX).await?;
         let mut batch = Batch::default();

@@ -14,7 +14,9 @@ use crate::protocol::api;
 use crate::protocol::{
     Failure, HttpRequest, HttpResponse, ItemErrorCode, Peer, classify, classify_transport,
 };
-use crate::queue::records::{BLOCKED_KEY, Changes, decode, encode, hash_key, item_key};
+use crate::queue::records::{
+    BLOCKED_KEY, Changes, advance_fresh_range, decode, encode, hash_key, item_key,
+};
 use crate::queue::{Item, Step};
 
 /// Larger sources are refused as absurd (a host reader reporting garbage).
@@ -26,6 +28,9 @@ const MAX_SOURCE_BYTES: u64 = 1 << 40;
 pub(super) struct StoredItem {
     pub item: Item,
     pub bytes: Vec<u8>,
+    /// The fresh range this item was its first fresh item of: the step's
+    /// record moves the range past it.
+    pub fresh_range: Option<Vec<u8>>,
 }
 
 /// What a step achieved, for the run's report.
@@ -173,7 +178,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         deadline_ms: Option<f64>,
         max_parts: u32,
     ) -> Result<Progress, EngineError> {
-        let StoredItem { item, bytes } = picked;
+        let StoredItem {
+            item,
+            bytes,
+            fresh_range,
+        } = picked;
         let scope = StepScope {
             deadline_ms,
             parts: max_parts,
@@ -297,8 +306,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         // index entry are the ones replaced). Removed, or at another step
         // (a runner whose lease had lapsed), it is left as it is.
         let key = item_key(item.id);
+        // Whatever the record, the item is fresh no more (or gone).
         let mut live = Batch::default();
         self.take_live(&mut live);
+        if let Some(range) = fresh_range {
+            advance_fresh_range(&mut live, range, item.id);
+        }
         let mut before = (item.clone(), bytes);
         loop {
             let mut changes = Changes::new();

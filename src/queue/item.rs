@@ -262,6 +262,18 @@ impl Item {
         }
     }
 
+    /// Exactly as `enqueue` writes an item: never stepped, retried or
+    /// held back. Such an item may have no runnable entry (see
+    /// `records::FreshRange`); every other write gives it one.
+    pub fn is_fresh(&self) -> bool {
+        matches!(self.step, Step::Queued)
+            && self.size.is_none()
+            && self.attempts == 0
+            && self.restarts == 0
+            && self.next_attempt_ms == 0
+            && self.last_error.is_none()
+    }
+
     pub fn is_terminal(&self) -> bool {
         matches!(
             self.step,

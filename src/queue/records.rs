@@ -11,6 +11,10 @@ pub fn item_key(id: ItemId) -> Vec<u8> {
     id.to_be_bytes().to_vec()
 }
 
+pub fn id_from_item_key(key: &[u8]) -> Option<ItemId> {
+    Some(ItemId::from_be_bytes(key.try_into().ok()?))
+}
+
 /// Runnable index: (not-before time, id), both big-endian so keys sort by time.
 pub fn runnable_key(next_attempt_ms: i64, id: ItemId) -> Vec<u8> {
     let mut key = u64::try_from(next_attempt_ms.max(0))
@@ -28,6 +32,67 @@ pub fn id_from_runnable_key(key: &[u8]) -> Option<ItemId> {
 /// Dedupe index: collection, file type, title, content hash.
 pub fn hash_key(collection_id: i64, file_type: u8, title: &str, hash: &str) -> Vec<u8> {
     format!("{collection_id}\u{0}{file_type}\u{0}{title}\u{0}{hash}").into_bytes()
+}
+
+/// Items one `enqueue` wrote with no runnable entry: those of ids
+/// `next..end` still exactly as enqueued ([`Item::is_fresh`]) are runnable
+/// now, in id order. A first backup queues 100,000 items in one call, and
+/// an entry each would double its writes. Under [`fresh_range_key`] of the
+/// range's first id, in `Table::Meta`.
+///
+/// Why `next` only moves forward: an item leaves the fresh state only
+/// through a step's or a host's write, which gives it an entry (or ends
+/// it), and never returns to it without one; an id of the range with no
+/// record was removed (the range was written with its items). So a step
+/// of the range's first fresh item moves `next` past it in the step's own
+/// commit ([`advance_fresh_range`]), and a range with no fresh item left
+/// is deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FreshRange {
+    pub next: ItemId,
+    pub end: ItemId,
+}
+
+struct_record!(FreshRange { next, end });
+
+/// Enqueues smaller than this write runnable entries: a range costs a read
+/// of its items when the run looks for work, entries as few writes.
+pub const FRESH_RANGE_MIN: usize = 8;
+
+const FRESH_RANGE_PREFIX: &[u8] = b"fresh\0";
+
+pub fn fresh_range_key(first: ItemId) -> Vec<u8> {
+    let mut key = FRESH_RANGE_PREFIX.to_vec();
+    key.extend_from_slice(&first.to_be_bytes());
+    key
+}
+
+/// The bounds of a scan over every fresh range, in order of first id.
+pub fn fresh_range_bounds() -> (Vec<u8>, Vec<u8>) {
+    (fresh_range_key(0), fresh_range_key(ItemId::MAX))
+}
+
+/// Moves the range under `key` past item `id`, as `batch` commits; never
+/// back (a later step of the range may have moved it further).
+pub fn advance_fresh_range(batch: &mut Batch, key: Vec<u8>, id: ItemId) {
+    batch.merge(
+        Table::Meta,
+        key,
+        id.saturating_add(1).to_be_bytes().to_vec(),
+        MergeFn(move_fresh_range),
+    );
+}
+
+/// The [`MergeFn`] behind [`advance_fresh_range`]. A range gone meanwhile
+/// comes back empty, for the next look to delete.
+fn move_fresh_range(current: Option<&[u8]>, operand: &[u8]) -> Vec<u8> {
+    let past = operand.try_into().map_or(0, ItemId::from_be_bytes);
+    let mut range: FreshRange = current.and_then(|b| decode(b).ok()).unwrap_or(FreshRange {
+        next: past,
+        end: past,
+    });
+    range.next = range.next.max(past);
+    encode(&range)
 }
 
 pub const COUNTERS_KEY: &[u8] = b"counters";
@@ -203,6 +268,31 @@ impl Changes {
             .put(Table::Items, item_key(after.id), encode(after));
     }
 
+    /// Writes items just enqueued, with consecutive ids: a batch of
+    /// [`FRESH_RANGE_MIN`] or more as one [`FreshRange`] instead of an
+    /// entry each.
+    pub fn enqueue(&mut self, items: &[Item]) {
+        let (Some(first), Some(last), true) =
+            (items.first(), items.last(), items.len() >= FRESH_RANGE_MIN)
+        else {
+            for item in items {
+                self.write_item(None, item);
+            }
+            return;
+        };
+        for item in items {
+            self.delta.shift(None, Some(item.public_state()));
+            self.batch
+                .put(Table::Items, item_key(item.id), encode(item));
+        }
+        let range = FreshRange {
+            next: first.id,
+            end: last.id + 1,
+        };
+        self.batch
+            .put(Table::Meta, fresh_range_key(first.id), encode(&range));
+    }
+
     pub fn remove_item(&mut self, item: &Item) {
         if !item.is_terminal() {
             self.batch
@@ -280,6 +370,8 @@ pub enum RecordKind {
     LiveRun,
     /// [`DEFERRED_KEY`]: the latest run's `Deferred` work.
     Deferred,
+    /// [`fresh_range_key`]: a [`FreshRange`].
+    FreshRange,
 }
 
 impl RecordKind {
@@ -303,6 +395,7 @@ impl RecordKind {
                 _ if key.starts_with(COLLECTION_KEY_PREFIX) => Self::CollectionKey,
                 _ if key.starts_with(DIFF_CURSOR_PREFIX) => Self::DiffCursor,
                 _ if key.starts_with(RUN_PREFIX) => Self::Run,
+                _ if key.starts_with(FRESH_RANGE_PREFIX) => Self::FreshRange,
                 _ => return None,
             },
         })

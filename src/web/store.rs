@@ -76,6 +76,11 @@ const MIGRATIONS: &[&[&str]] = &[
     &["items", "runnable", "hashes", "meta", DEVICE_STORE],
     // 2: the files themselves (Blob, File, FileSystemFileHandle) by source ref.
     &[SOURCES_STORE],
+    // 3: no new store, but items of a large enqueue may have no runnable
+    // entry (a fresh range in `meta` stands for them). A Ferry before it
+    // would never run them: the version keeps it out (`NEWER_DATABASE`)
+    // and closes its open connections.
+    &[],
 ];
 
 /// Holds what `enqueue` was given to read from, by structured clone.
