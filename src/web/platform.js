@@ -237,12 +237,39 @@ function forget(blob) {
   if (keptFiles.delete(blob)) keptBytes -= blob.size;
 }
 
+// A larger file is read in order, a piece at a time (a hashing step's
+// stretch, then one encryption chunk after another), and the engine works
+// on each piece before it asks for the next. So the next piece of the same
+// size is asked of the blob storage as soon as one is handed over, and
+// reading overlaps hashing and encryption: one piece a file, let go with
+// the kept files.
+const readAhead = new Map();
+
 export function forgetKeptFiles() {
   [...keptFiles.keys()].forEach(forget);
+  readAhead.clear();
+}
+
+function readLarge(blob, start, end) {
+  const ahead = readAhead.get(blob);
+  const read = () => blob.slice(start, end).arrayBuffer();
+  // A piece that failed ahead is read again: its failure may have passed.
+  const bytes = ahead?.start === start && ahead.end === end ? ahead.bytes.catch(read) : read();
+  readAhead.delete(blob);
+  const next = Math.min(blob.size, end + (end - start));
+  if (next > end) {
+    const piece = { start: end, end: next, bytes: blob.slice(end, next).arrayBuffer() };
+    // Never read is never an error: a failure shows when the piece is asked for.
+    piece.bytes.catch(() => {});
+    readAhead.set(blob, piece);
+  }
+  return bytes;
 }
 
 export function readBlob(blob, start, end) {
-  if (blob.size > SMALL_FILE) return blob.slice(start, end).arrayBuffer();
+  clearTimeout(letGo);
+  letGo = setTimeout(forgetKeptFiles, 10_000);
+  if (blob.size > SMALL_FILE) return readLarge(blob, start, end);
   let whole = keptFiles.get(blob);
   if (!whole) {
     whole = blob.arrayBuffer();
@@ -254,8 +281,6 @@ export function readBlob(blob, start, end) {
     // A failed read is not kept: the next one tries the file again.
     whole.catch(() => forget(blob));
   }
-  clearTimeout(letGo);
-  letGo = setTimeout(forgetKeptFiles, 10_000);
   return whole.then((buffer) => buffer.slice(start, end));
 }
 
