@@ -271,7 +271,7 @@ pub(super) fn lock_name(database: &str) -> String {
 /// database a later Ferry wrote (`NEWER_DATABASE`, nothing written); see
 /// `queue::migrate`. Runs before the vault, which would add a device key.
 pub async fn open_records(store: &IdbStore, database: &str) -> Result<Opened, FerryError> {
-    open_records_with(store, database, MIGRATIONS, RECORD_FORMAT).await
+    open_records_with(store, database, &MIGRATIONS, RECORD_FORMAT).await
 }
 
 /// [`open_records`] with the given migrations and current format. Unless
@@ -279,10 +279,10 @@ pub async fn open_records(store: &IdbStore, database: &str) -> Result<Opened, Fe
 /// no run, in this tab, another or the service worker, writes while records
 /// are rewritten, and a second opener waits, then finds the work done.
 #[doc(hidden)]
-pub async fn open_records_with(
+pub async fn open_records_with<const N: usize>(
     store: &IdbStore,
     database: &str,
-    migrations: &[Migration],
+    migrations: &[Migration; N],
     current: u8,
 ) -> Result<Opened, FerryError> {
     // Only a database in the current format (or a later one, refused)
