@@ -9,7 +9,7 @@ use super::ports::{Batch, Clock, Sources, Store, Table, Transport, Vault};
 use super::{Engine, EngineError, Status};
 use crate::queue::records::{
     DEFERRED_KEY, FreshRange, LEASE_KEY, LIVE_RUN_KEY, decode, encode, fresh_range_bounds,
-    id_from_runnable_key, runnable_key,
+    id_from_runnable_key, item_key, runnable_key,
 };
 use crate::queue::{Counters, FileType, Item, ItemId, PublicState};
 use crate::scheduler::{Deferred, Lease, LiveRun, RunPlan, RunReport, StopReason};
@@ -181,21 +181,23 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 COUNT_WINDOW,
             )
             .await?;
-        let mut count = 0;
-        for (key, _) in entries {
-            if !videos {
-                count += 1;
-                continue;
-            }
-            let Some(id) = id_from_runnable_key(&key) else {
-                continue;
-            };
-            if let Some(item) = self.item(id).await?
-                && counted(&item)
-            {
-                count += 1;
-            }
+        let mut count = entries.len();
+        if videos {
+            // One read for all: this runs as a short background run ends,
+            // and a read each took half a second for 2,000 in Chromium.
+            let keys: Vec<_> = entries
+                .iter()
+                .filter_map(|(k, _)| id_from_runnable_key(k).map(item_key))
+                .collect();
+            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let items = self.env.store.get_many(Table::Items, &keys).await?;
+            count = items
+                .iter()
+                .flatten()
+                .filter(|bytes| decode::<Item>(bytes).is_ok_and(|item| counted(&item)))
+                .count();
         }
+        let mut count = count as u64;
         let (from, to) = fresh_range_bounds();
         let mut read = 0;
         for (_, stored) in self
