@@ -239,10 +239,14 @@ function forget(blob) {
 
 // A larger file is read in order, a piece at a time (a hashing step's
 // stretch, then one encryption chunk after another), and the engine works
-// on each piece before it asks for the next. So the next piece of the same
-// size is asked of the blob storage as soon as one is handed over, and
-// reading overlaps hashing and encryption: one piece a file, let go with
-// the kept files.
+// on each piece before it asks for the next. So after a read of a chunk or
+// more, the next piece of the same size is asked of the blob storage at
+// once, and reading overlaps hashing and encryption. Smaller reads (a
+// video's box headers, for its metadata) are not followed. The last few
+// pieces are held, no more: a file handle gives a new File at every step,
+// and the piece of a file left halfway is never asked for. Let go with the
+// kept files.
+const READ_AHEAD_FILES = 4;
 const readAhead = new Map();
 
 export function forgetKeptFiles() {
@@ -252,12 +256,13 @@ export function forgetKeptFiles() {
 
 function readLarge(blob, start, end) {
   const ahead = readAhead.get(blob);
+  readAhead.delete(blob);
   const read = () => blob.slice(start, end).arrayBuffer();
   // A piece that failed ahead is read again: its failure may have passed.
   const bytes = ahead?.start === start && ahead.end === end ? ahead.bytes.catch(read) : read();
-  readAhead.delete(blob);
   const next = Math.min(blob.size, end + (end - start));
-  if (next > end) {
+  if (end - start >= SMALL_FILE && next > end) {
+    while (readAhead.size >= READ_AHEAD_FILES) readAhead.delete(readAhead.keys().next().value);
     const piece = { start: end, end: next, bytes: blob.slice(end, next).arrayBuffer() };
     // Never read is never an error: a failure shows when the piece is asked for.
     piece.bytes.catch(() => {});
