@@ -41,12 +41,17 @@ type JournaledEngine = Engine<JournaledStore, HttpTransport, MemSources, TestVau
 /// The files of one trial: small ones (one empty), one large enough for a
 /// multipart upload of two parts, and a second copy of a photo that dedupe
 /// must skip.
-const FILES: [(&str, &str, usize); 5] = [
+// Eight: an enqueue of eight or more is one fresh range, whose moves must
+// hold under every rollback too.
+const FILES: [(&str, &str, usize); 8] = [
     ("a", "a.jpg", 1_000),
     ("b", "b.jpg", 0),
     ("c", "c.jpg", 5 * MIB + 3),
     ("d", "d.mov", 8 * MIB + 5),
     ("a-again", "a.jpg", 1_000),
+    ("e", "e.jpg", 2_001),
+    ("f", "f.jpg", 3_002),
+    ("g", "g.jpg", 4_003),
 ];
 
 /// Everything PUT to each object, by URL without its signature: one
@@ -203,7 +208,9 @@ impl<'a> Trial<'a> {
         titles.sort_unstable();
         assert_eq!(
             titles,
-            ["a.jpg", "b.jpg", "c.jpg", "d.mov"],
+            [
+                "a.jpg", "b.jpg", "c.jpg", "d.mov", "e.jpg", "f.jpg", "g.jpg"
+            ],
             "{what}: each file on the server exactly once"
         );
 
