@@ -29,11 +29,12 @@ fn trigger_and_budget(options: &JsValue) -> Result<(Trigger, Option<f64>), Ferry
     let trigger = match string_field(options, "trigger")? {
         None => Trigger::Foreground,
         Some(name) => Trigger::parse(&name).ok_or_else(|| {
-            let known: Vec<&str> = Trigger::ALL.iter().map(|t| t.name()).collect();
-            FerryError::bad_input(format!(
-                "unknown trigger \"{name}\": use one of {}",
-                known.join(", ")
-            ))
+            let mut message = format!("unknown trigger \"{name}\": use one of");
+            for (n, trigger) in Trigger::ALL.iter().enumerate() {
+                message.push_str(if n == 0 { " " } else { ", " });
+                message.push_str(trigger.name());
+            }
+            FerryError::bad_input(message)
         })?,
     };
     let budget = match number_field(options, "budgetMs")? {
