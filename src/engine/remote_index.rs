@@ -68,20 +68,71 @@ fn record_key(collection_id: i64, record: &FileRecord, collection_key: &Key) -> 
     Some(hash_key(collection_id, m.file_type, &m.title, &m.hash))
 }
 
-/// The `Table::Hashes` writes of one page, in order, read through before
-/// the store so that records of one page see each other (a later write of
-/// a key wins, here and when the batch is applied).
-struct PageWrites<'s, S> {
-    store: &'s S,
+/// The `Table::Hashes` writes of one page, in order, and the index as they
+/// leave it (`now`) under every key the page reads, read before any record
+/// is applied in two batched reads: a first index after a reinstall meets
+/// thousands of files, and a read each took seconds. Records of one page
+/// see each other's writes.
+struct PageWrites {
+    /// Every key a record writes is one it reads, so one list serves both.
+    now: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     writes: Batch,
 }
 
-impl<S: Store> PageWrites<'_, S> {
-    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        match self.writes.ops.iter().rev().find(|(_, k, _)| k == key) {
-            Some((_, _, value)) => Ok(value.clone()),
-            None => Ok(self.store.get(Table::Hashes, key).await?),
+impl PageWrites {
+    /// Reads every key the page's records read: each one's reverse record,
+    /// the entry that names (as the store holds it; as an earlier record of
+    /// the page wrote it, it is one of the page's own keys), and the entry
+    /// each one's metadata gives.
+    async fn read<S: Store>(
+        store: &S,
+        collection_id: i64,
+        records: &[(&FileRecord, Option<Vec<u8>>)],
+    ) -> Result<Self, EngineError> {
+        let mut page = Self {
+            now: Vec::new(),
+            writes: Batch::default(),
+        };
+        let reverse = records
+            .iter()
+            .map(|(record, _)| remote_file_key(collection_id, record.id))
+            .collect();
+        page.read_all(store, reverse).await?;
+        let entries = page
+            .now
+            .iter()
+            .filter_map(|(_, named)| named.clone())
+            .chain(records.iter().filter_map(|(_, key)| key.clone()))
+            .collect();
+        page.read_all(store, entries).await?;
+        Ok(page)
+    }
+
+    async fn read_all<S: Store>(
+        &mut self,
+        store: &S,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<(), EngineError> {
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let values = store.get_many(Table::Hashes, &refs).await?;
+        self.now.extend(keys.into_iter().zip(values));
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let (_, value) = self.now.iter().find(|(k, _)| k == key)?;
+        value.clone()
+    }
+
+    /// Writes `value` (`None`: deletes) under `key`, one the page read.
+    fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        for (_, held) in self.now.iter_mut().filter(|(k, _)| *k == key) {
+            held.clone_from(&value);
         }
+        match value {
+            Some(value) => self.writes.put(Table::Hashes, key, value),
+            None => self.writes.delete(Table::Hashes, key),
+        };
     }
 
     /// Applies one record of collection `collection_id` to the index;
@@ -92,17 +143,12 @@ impl<S: Store> PageWrites<'_, S> {
     /// still holds the item that uploaded the file (`item:ID`: while such an
     /// entry exists, no other item can take the key, it would be skipped).
     /// An entry a newer copy of the same content took over is left alone.
-    async fn apply(
-        &mut self,
-        collection_id: i64,
-        record: &FileRecord,
-        key: Option<Vec<u8>>,
-    ) -> Result<(), EngineError> {
+    fn apply(&mut self, collection_id: i64, record: &FileRecord, key: Option<Vec<u8>>) {
         let file = format!("file:{}", record.id);
         let reverse_key = remote_file_key(collection_id, record.id);
         // (entry key, whether an `item:` value there is this file's)
         let mut stale = Vec::new();
-        if let Some(old_key) = self.get(&reverse_key).await? {
+        if let Some(old_key) = self.get(&reverse_key) {
             // Still the file's entry unless the metadata gave the same key.
             if record.is_deleted || key.as_ref() != Some(&old_key) {
                 stale.push((old_key, true));
@@ -112,21 +158,18 @@ impl<S: Store> PageWrites<'_, S> {
             stale.push((key.clone(), false));
         }
         for (entry, named) in stale {
-            let held = self.get(&entry).await?.unwrap_or_default();
+            let held = self.get(&entry).unwrap_or_default();
             if held == file.as_bytes() || (named && held.starts_with(b"item:")) {
-                self.writes.delete(Table::Hashes, entry);
+                self.set(entry, None);
             }
         }
         match key {
             Some(key) if !record.is_deleted => {
-                self.writes.put(Table::Hashes, reverse_key, key.clone());
-                self.writes.put(Table::Hashes, key, file.into_bytes());
+                self.set(reverse_key, Some(key.clone()));
+                self.set(key, Some(file.into_bytes()));
             }
-            _ => {
-                self.writes.delete(Table::Hashes, reverse_key);
-            }
+            _ => self.set(reverse_key, None),
         }
-        Ok(())
     }
 }
 
@@ -156,13 +199,14 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let request = self.endpoint.borrow().diff(collection_id, since);
             let response = self.send(request, Peer::Api, scope).await?;
             let page = parse_diff(&response).map_err(super::steps::protocol_failure)?;
-            let mut writes = PageWrites {
-                store: &self.env.store,
-                writes: Batch::default(),
-            };
-            for record in &page.diff {
-                let key = record_key(collection_id, record, &collection_key);
-                writes.apply(collection_id, record, key).await?;
+            let records: Vec<_> = page
+                .diff
+                .iter()
+                .map(|record| (record, record_key(collection_id, record, &collection_key)))
+                .collect();
+            let mut writes = PageWrites::read(&self.env.store, collection_id, &records).await?;
+            for (record, key) in records {
+                writes.apply(collection_id, record, key);
             }
             since = since.max(page.last_time.unwrap_or(since));
             let mut batch = writes.writes;
