@@ -306,11 +306,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         // index entry are the ones replaced). Removed, or at another step
         // (a runner whose lease had lapsed), it is left as it is.
         let key = item_key(item.id);
-        // Whatever the record, the item is fresh no more (or gone).
-        let mut live = Batch::default();
-        self.take_live(&mut live);
+        // Recorded whichever way the item is written: the live run, and
+        // the fresh range moved past an item that is fresh no more (or gone).
+        let mut beside = Batch::default();
+        self.take_live(&mut beside);
         if let Some(range) = fresh_range {
-            advance_fresh_range(&mut live, range, item.id);
+            advance_fresh_range(&mut beside, range, item.id);
         }
         let mut before = (item.clone(), bytes);
         loop {
@@ -320,7 +321,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             let mut batch = changes.finish();
             batch.require(Table::Items, key.clone(), Some(before.1.clone()));
             batch.append(extra.clone());
-            batch.append(live.clone());
+            batch.append(beside.clone());
             match self.env.store.commit(batch).await {
                 Err(err) if err.is_changed() => {}
                 recorded => break recorded?,
@@ -339,7 +340,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             changes.add_bytes_uploaded(progress.bytes_uploaded);
             let mut batch = changes.finish();
             batch.append(extra);
-            batch.append(live);
+            batch.append(beside);
             self.env.store.commit(batch).await?;
             progress.file_done = false;
             return Ok(progress);

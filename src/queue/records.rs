@@ -262,6 +262,11 @@ impl Changes {
                 Vec::new(),
             );
         }
+        self.put_record(before, after);
+    }
+
+    /// The record and the counters, without the runnable index.
+    fn put_record(&mut self, before: Option<&Item>, after: &Item) {
         self.delta
             .shift(before.map(Item::public_state), Some(after.public_state()));
         self.batch
@@ -281,9 +286,7 @@ impl Changes {
             return;
         };
         for item in items {
-            self.delta.shift(None, Some(item.public_state()));
-            self.batch
-                .put(Table::Items, item_key(item.id), encode(item));
+            self.put_record(None, item);
         }
         let range = FreshRange {
             next: first.id,
