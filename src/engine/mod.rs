@@ -90,9 +90,8 @@ pub struct Engine<S, T, R, V, C> {
     endpoint: RefCell<Endpoint>,
     config: EngineConfig,
     observer: RefCell<Option<Observer>>,
-    /// Collections whose server files were indexed during this run.
-    /// Collections whose server files are indexed already; a user has tens
-    /// of albums, so a Vec (and no hash table code in the wasm).
+    /// Collections whose server files were indexed during this run; a user
+    /// has tens of albums, so a Vec (and no hash table code in the wasm).
     indexed_this_run: RefCell<Vec<i64>>,
     /// Set by the host to end the current run after the step in flight.
     stop_requested: std::cell::Cell<bool>,
