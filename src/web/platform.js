@@ -216,7 +216,8 @@ export async function idbStoredCopy(db, store, key) {
   return value;
 }
 
-// Bytes `start` to `end` of a file. A small one (one encryption chunk at
+// Bytes `start` to `end` of a file, as an array of Uint8Array pieces, which
+// wasm joins as it copies them into its memory. A small one (one encryption chunk at
 // most) is read whole, once, and kept for its next reads: a photo is read
 // for its hash, its metadata and its encryption, in separate steps, and
 // each read of a stored copy is a round trip to the browser's blob
@@ -238,37 +239,99 @@ function forget(blob) {
 }
 
 // A larger file is read in order, a piece at a time (a hashing step's
-// stretch, then one encryption chunk after another), and the engine works
-// on each piece before it asks for the next. So after a read of a chunk or
-// more, the next piece of the same size is asked of the blob storage at
-// once, and reading overlaps hashing and encryption. Smaller reads (a
-// video's box headers, for its metadata) are not followed. The last few
-// pieces are held, no more: a file handle gives a new File at every step,
-// and the piece of a file left halfway is never asked for. Let go with the
-// kept files.
-const READ_AHEAD_FILES = 4;
-const readAhead = new Map();
+// stretch, then one encryption chunk after another), so it is read through
+// one stream, not a slice per piece. A slice of a Blob held in memory (one
+// made from bytes, or any stored copy in a private window) takes blob
+// storage of its own until it is garbage-collected: reading a 256 MiB stored
+// copy by 4 MiB slices in a fresh private context failed with
+// NotReadableError every time, where a stream read it whole, in half the
+// time. The stream runs ahead: after a piece of a chunk or more, the next
+// piece of the same size is pulled at once, so that reading overlaps
+// hashing and encryption. A read elsewhere in the file starts a new stream
+// there; a small read (a video's box headers) is a slice of its own and
+// leaves the stream as it is. A piece a stream fails to give is read as a
+// slice, whose error (or bytes) stands: the failure may have been the
+// stream's alone. The last few streams are held, no more: a file handle
+// gives a new File at every step, and the stream of a file left halfway is
+// never read again. Let go with the kept files.
+const STREAMED_FILES = 4;
+const streams = new Map();
+
+function closeStream(blob) {
+  const stream = streams.get(blob);
+  streams.delete(blob);
+  stream?.reader.cancel().catch(() => {});
+}
 
 export function forgetKeptFiles() {
   [...keptFiles.keys()].forEach(forget);
-  readAhead.clear();
+  [...streams.keys()].forEach(closeStream);
+}
+
+// The next `length` bytes of `stream`, after all asked of it before, as
+// the stream's own pieces (fewer bytes at its end: the caller checks).
+// Handed to wasm as they are, which copies each into its memory: assembled
+// here first, every byte would be copied twice.
+function pull(stream, length) {
+  const pieces = stream.tail.then(async () => {
+    const out = [];
+    let filled = 0;
+    while (filled < length) {
+      if (!stream.rest?.length) {
+        const { done, value } = await stream.reader.read();
+        if (done) break;
+        stream.rest = value;
+      }
+      const n = Math.min(length - filled, stream.rest.length);
+      out.push(stream.rest.subarray(0, n));
+      stream.rest = stream.rest.subarray(n);
+      filled += n;
+    }
+    return out;
+  });
+  stream.tail = pieces.catch(() => {});
+  stream.end += length;
+  return pieces;
 }
 
 function readLarge(blob, start, end) {
-  const ahead = readAhead.get(blob);
-  readAhead.delete(blob);
-  const read = () => blob.slice(start, end).arrayBuffer();
-  // A piece that failed ahead is read again: its failure may have passed.
-  const bytes = ahead?.start === start && ahead.end === end ? ahead.bytes.catch(read) : read();
-  const next = Math.min(blob.size, end + (end - start));
-  if (end - start >= SMALL_FILE && next > end) {
-    while (readAhead.size >= READ_AHEAD_FILES) readAhead.delete(readAhead.keys().next().value);
-    const piece = { start: end, end: next, bytes: blob.slice(end, next).arrayBuffer() };
-    // Never read is never an error: a failure shows when the piece is asked for.
-    piece.bytes.catch(() => {});
-    readAhead.set(blob, piece);
+  const slice = () => blob.slice(start, end).arrayBuffer().then((buffer) => [new Uint8Array(buffer)]);
+  let stream = streams.get(blob);
+  let bytes;
+  if (stream?.ahead?.start === start && stream.ahead.end === end) {
+    // Also the file's short last piece.
+    bytes = stream.ahead.bytes;
+  } else if (end - start < SMALL_FILE) {
+    return slice();
+  } else {
+    if (!stream || stream.ahead || stream.end !== start) {
+      closeStream(blob);
+      const reader = (start ? blob.slice(start) : blob).stream().getReader();
+      stream = { reader, end: start, rest: null, tail: Promise.resolve(), ahead: null };
+    }
+    bytes = pull(stream, end - start);
   }
-  return bytes;
+  stream.ahead = null;
+  // The newest last: the oldest stream is let go first.
+  streams.delete(blob);
+  streams.set(blob, stream);
+  while (streams.size > STREAMED_FILES) closeStream(streams.keys().next().value);
+  const next = Math.min(blob.size, end + (end - start));
+  if (next > end) {
+    stream.ahead = { start: end, end: next, bytes: pull(stream, next - end) };
+    // Never asked for is never an error: a failure shows when it is.
+    stream.ahead.bytes.catch(() => {});
+  }
+  // Short is a stream let go mid-read (or a file that shrank, which the
+  // slice then shows too).
+  const used = stream;
+  return bytes.then(
+    (pieces) => (pieces.reduce((sum, piece) => sum + piece.length, 0) === end - start ? pieces : slice()),
+    () => {
+      if (streams.get(blob) === used) closeStream(blob);
+      return slice();
+    },
+  );
 }
 
 export function readBlob(blob, start, end) {
@@ -286,7 +349,8 @@ export function readBlob(blob, start, end) {
     // A failed read is not kept: the next one tries the file again.
     whole.catch(() => forget(blob));
   }
-  return whole.then((buffer) => buffer.slice(start, end));
+  // A view: wasm copies it, and the kept bytes never change.
+  return whole.then((buffer) => [new Uint8Array(buffer, start, end - start)]);
 }
 
 // The values under `keys`, in one transaction: one snapshot, one round trip.

@@ -116,9 +116,27 @@ async fn as_blob(value: JsValue) -> Result<(Blob, Option<i64>), SourceError> {
     ))
 }
 
+/// `pieces` (`Uint8Array`s) one after the other, each copied once; no more
+/// than `len` bytes (the caller checks there are exactly that many).
+fn join(pieces: &js_sys::Array, len: u64) -> Vec<u8> {
+    let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+    let mut at = 0;
+    for piece in pieces.iter() {
+        let piece: Uint8Array = piece.unchecked_into();
+        let end = at + piece.length() as usize;
+        let Some(into) = bytes.get_mut(at..end) else {
+            break;
+        };
+        piece.copy_to(into);
+        at = end;
+    }
+    bytes.truncate(at);
+    bytes
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
-    /// An `ArrayBuffer` of the bytes from `start` to `end`.
+    /// The bytes from `start` to `end`, as an array of `Uint8Array` pieces.
     #[wasm_bindgen(js_name = readBlob)]
     fn read_blob(blob: &Blob, start: f64, end: f64) -> js_sys::Promise;
     #[wasm_bindgen(js_name = forgetKeptFiles)]
@@ -206,24 +224,27 @@ impl Source for WebSource {
     }
 
     async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
-        let buffer = match self {
+        let bytes = match self {
             Self::Blob { blob, .. } => {
-                JsFuture::from(read_blob(blob, offset as f64, (offset + len) as f64))
+                let pieces = JsFuture::from(read_blob(blob, offset as f64, (offset + len) as f64))
                     .await
-                    .map_err(|e| read_error(&e))?
+                    .map_err(|e| read_error(&e))?;
+                join(&pieces.unchecked_into(), len)
             }
-            Self::Host { reader, .. } => call_promise(
-                reader,
-                "read",
-                &[
-                    JsValue::from_f64(offset as f64),
-                    JsValue::from_f64(len as f64),
-                ],
-            )
-            .await
-            .map_err(|e| SourceError::Unreadable(describe(&e)))?,
+            Self::Host { reader, .. } => {
+                let buffer = call_promise(
+                    reader,
+                    "read",
+                    &[
+                        JsValue::from_f64(offset as f64),
+                        JsValue::from_f64(len as f64),
+                    ],
+                )
+                .await
+                .map_err(|e| SourceError::Unreadable(describe(&e)))?;
+                Uint8Array::new(&buffer).to_vec()
+            }
         };
-        let bytes = Uint8Array::new(&buffer).to_vec();
         if bytes.len() as u64 != len {
             return Err(SourceError::Unreadable(format!(
                 "asked for {len} bytes at {offset}, got {}",
