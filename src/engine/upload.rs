@@ -17,7 +17,7 @@ use crate::protocol::{
     Failure, ItemErrorCode, PartPlan, Peer, classify, classify_registration, classify_transport,
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
-use crate::queue::{Item, Step};
+use crate::queue::{FileType, Item, Step};
 
 /// Single-PUT URLs asked for at once (the API's maximum).
 const URL_BATCH: u32 = 50;
@@ -402,6 +402,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// no longer be read: a missing thumbnail must not fail the photo.
     async fn thumbnail_bytes(&self, item: &Item) -> Vec<u8> {
         let Some(source_ref) = &item.new.thumbnail else {
+            // The device makes thumbnails of images only. Asked for a
+            // video's, the browser's decoder reads the whole file into
+            // memory before it gives up: 0.4 s for 256 MiB, and a 4 GB
+            // video may not fit at all.
+            if item.new.file_type != FileType::Image {
+                return PLACEHOLDER_THUMBNAIL.to_vec();
+            }
             return self
                 .env
                 .sources

@@ -553,6 +553,13 @@ test('50 MiB, a batch of 200 and a real photo: every byte round-trips, thumbnail
     const photo = await canvas.convertToBlob({ type: 'image/png' });
     const photoBytes = [...new Uint8Array(await photo.arrayBuffer())];
 
+    // The sizes of what the device is asked to decode for a thumbnail.
+    const decoded = [];
+    const decode = globalThis.createImageBitmap;
+    globalThis.createImageBitmap = (source, ...rest) => {
+      decoded.push(source.size);
+      return decode(source, ...rest);
+    };
     const ferry = await Ferry.open({ endpoint: api, token, database: 'large' });
     await ferry.setCollectionKey(collectionId, Uint8Array.from(collectionKey));
     const items = [
@@ -564,7 +571,7 @@ test('50 MiB, a batch of 200 and a real photo: every byte round-trips, thumbnail
     const report = await ferry.sync({});
     const status = await ferry.status();
     ferry.close();
-    return { ids, report, status, photoBytes };
+    return { ids, report, status, photoBytes, decoded };
   }, params);
   assert.equal(result.ids.length, 202);
   assert.equal(result.report.filesDone, 202, JSON.stringify(result.report));
@@ -591,6 +598,11 @@ test('50 MiB, a batch of 200 and a real photo: every byte round-trips, thumbnail
   assert.deepEqual(jpegSize(jpeg), { width: 720, height: 540 });
   const placeholder = await serverThumbnail(collection, byTitle.get('batch-0.jpg').record);
   assert.ok(placeholder.jpeg.length < 200, 'a placeholder for what does not decode');
+  // A video gets the placeholder without being decoded: the decoder would
+  // read all of it first.
+  assert.ok((await serverThumbnail(collection, byTitle.get('big.mov').record)).jpeg.length < 200);
+  assert.ok(result.decoded.includes(result.photoBytes.length), 'the photo was decoded');
+  assert.ok(!result.decoded.includes(big), `the video was not: ${result.decoded.length} decodes`);
 
   // A dump of every store, keys and values, holds neither the collection
   // key nor any file key, raw or in base64.
