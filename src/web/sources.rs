@@ -47,8 +47,10 @@ fn read_error(err: &JsValue) -> SourceError {
         "NotFoundError" => SourceError::Gone(format!(
             "the file is no longer there (deleted or moved since it was added): {text}"
         )),
+        // Also what a copy held in memory reads as once the browser's blob
+        // storage is full (a private window, a file of several hundred MiB).
         "NotReadableError" => SourceError::Gone(format!(
-            "the file changed on disk after it was added and can no longer be read; add it again: {text}"
+            "the file can no longer be read: it changed on disk after it was added, or the browser dropped its copy for want of memory; add it again: {text}"
         )),
         "NotAllowedError" | "SecurityError" => SourceError::PermissionDenied(text),
         _ => SourceError::Unreadable(text),
