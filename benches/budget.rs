@@ -7,6 +7,10 @@
 //! bytes a run threw away (requests cut off at the deadline).
 //!
 //! `cargo bench -p ferry-sync --bench budget` (npm run bench runs it).
+//! Native only: the engine under test runs over native ports, as in
+//! `tests/engine.rs`; on wasm32 this target is empty.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

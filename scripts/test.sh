@@ -27,8 +27,8 @@ stage_lint() {
   section "cargo clippy (native, all targets)"
   cargo clippy --workspace --all-targets -- -D warnings
 
-  section "cargo clippy (wasm32: the web bindings and wasm tests)"
-  cargo clippy --target wasm32-unknown-unknown -p ferry-sync --lib --tests -- -D warnings
+  section "cargo clippy (wasm32: every target of the library crate)"
+  cargo clippy --target wasm32-unknown-unknown -p ferry-sync --all-targets -- -D warnings
 }
 
 stage_doc() {
