@@ -217,8 +217,9 @@ export async function idbStoredCopy(db, store, key) {
 }
 
 // Bytes `start` to `end` of a file, as an array of Uint8Array pieces, which
-// wasm joins as it copies them into its memory. A small one (one encryption chunk at
-// most) is read whole, once, and kept for its next reads: a photo is read
+// wasm joins as it copies them into its memory. A small file (one
+// encryption chunk at most) is read whole, once, and kept for its next
+// reads: a photo is read
 // for its hash, its metadata and its encryption, in separate steps, and
 // each read of a stored copy is a round trip to the browser's blob
 // storage, which on a busy device costs more than the bytes (300 files of
@@ -227,7 +228,9 @@ export async function idbStoredCopy(db, store, key) {
 // idbStoredCopy): the last few, 16 MiB at most, let go when reads stop
 // and when a run starts (forgetKeptFiles), so that each run reads files
 // as they are then: a picked file deleted on disk since is seen as gone.
-const SMALL_FILE = 4 * 1024 * 1024;
+// Ferry's encryption chunk: a small file is one at most.
+const CHUNK = 4 * 1024 * 1024;
+const SMALL_FILE = CHUNK;
 const KEPT_BYTES = 16 * 1024 * 1024;
 const KEPT_FILES = 6;
 const keptFiles = new Map();
@@ -240,27 +243,49 @@ function forget(blob) {
 
 // A larger file is read in order, a piece at a time (a hashing step's
 // stretch, then one encryption chunk after another), so it is read through
-// one stream, not a slice per piece. A slice of a Blob held in memory (one
+// a stream, not a slice per piece. A slice of a Blob held in memory (one
 // made from bytes, or any stored copy in a private window) takes blob
-// storage of its own until it is garbage-collected: reading a 256 MiB stored
-// copy by 4 MiB slices in a fresh private context failed with
+// storage of its own until it is garbage-collected: reading a 256 MiB
+// stored copy by 4 MiB slices in a fresh private context failed with
 // NotReadableError every time, where a stream read it whole, in half the
 // time. The stream runs ahead: after a piece of a chunk or more, the next
 // piece of the same size is pulled at once, so that reading overlaps
-// hashing and encryption. A read elsewhere in the file starts a new stream
-// there; a small read (a video's box headers) is a slice of its own and
-// leaves the stream as it is. A piece a stream fails to give is read as a
+// hashing and encryption.
+//
+// The browser checks that a picked file is unchanged on disk when a read
+// of it opens, not as a stream goes on, so a stream left idle for
+// `IDLE_MS` (an upload step waiting for its parts) is let go, and the
+// next piece opens a new one there: an edit in place between steps fails
+// the read, as it did with a slice per piece. The piece pulled ahead
+// before stays good: it was read before. A read that neither continues a
+// stream nor starts on a chunk boundary (a video's box headers) is a slice
+// of its own and leaves the stream alone, and so is any read below a
+// chunk. A piece a stream fails to give, or gives short, is read as a
 // slice, whose error (or bytes) stands: the failure may have been the
-// stream's alone. The last few streams are held, no more: a file handle
-// gives a new File at every step, and the stream of a file left halfway is
-// never read again. Let go with the kept files.
+// stream's alone. A stream goes once it has given the file's last byte;
+// the last few files' are held, no more (a file handle gives a new File at
+// every step, and the stream of a file left halfway is never read again),
+// and all go with the kept files.
+const IDLE_MS = 500;
 const STREAMED_FILES = 4;
 const streams = new Map();
 
+// Cancels `stream`'s reader, if open; what was pulled ahead is kept, and
+// a later pull opens a new reader where it starts.
+function letReaderGo(stream) {
+  stream.reader?.cancel().catch(() => {});
+  stream.reader = null;
+  stream.rest = null;
+}
+
+// Ends `blob`'s stream: what is still asked of it is read as slices.
 function closeStream(blob) {
   const stream = streams.get(blob);
   streams.delete(blob);
-  stream?.reader.cancel().catch(() => {});
+  if (stream) {
+    stream.over = true;
+    letReaderGo(stream);
+  }
 }
 
 export function forgetKeptFiles() {
@@ -268,18 +293,28 @@ export function forgetKeptFiles() {
   [...streams.keys()].forEach(closeStream);
 }
 
-// The next `length` bytes of `stream`, after all asked of it before, as
-// the stream's own pieces (fewer bytes at its end: the caller checks).
-// Handed to wasm as they are, which copies each into its memory: assembled
-// here first, every byte would be copied twice.
-function pull(stream, length) {
+// The next `length` bytes of `blob` through `stream`, after all asked of
+// it before, as the stream's own pieces (fewer bytes at its end, or once
+// it failed or ended: the caller checks). Handed to wasm as they are,
+// which copies each into its memory: assembled here first, every byte
+// would be copied twice.
+function pull(stream, blob, length) {
+  const from = stream.end;
+  stream.end += length;
   const pieces = stream.tail.then(async () => {
     const out = [];
+    if (stream.over) return out;
+    if (stream.stale) {
+      stream.stale = false;
+      letReaderGo(stream);
+    }
+    if (!stream.reader) stream.reader = (from ? blob.slice(from) : blob).stream().getReader();
+    const { reader } = stream;
     let filled = 0;
-    while (filled < length) {
+    while (filled < length && reader === stream.reader) {
       if (!stream.rest?.length) {
-        const { done, value } = await stream.reader.read();
-        if (done) break;
+        const { done, value } = await reader.read();
+        if (done || reader !== stream.reader) break;
         stream.rest = value;
       }
       const n = Math.min(length - filled, stream.rest.length);
@@ -289,48 +324,58 @@ function pull(stream, length) {
     }
     return out;
   });
-  stream.tail = pieces.catch(() => {});
-  stream.end += length;
+  // A stream that failed once gives nothing more.
+  stream.tail = pieces.catch(() => {
+    stream.over = true;
+  });
   return pieces;
 }
 
 function readLarge(blob, start, end) {
   const slice = () => blob.slice(start, end).arrayBuffer().then((buffer) => [new Uint8Array(buffer)]);
+  const now = Date.now();
   let stream = streams.get(blob);
+  // Its next pull opens a new reader (one in flight finishes first).
+  if (stream && now - stream.used > IDLE_MS) stream.stale = true;
   let bytes;
   if (stream?.ahead?.start === start && stream.ahead.end === end) {
     // Also the file's short last piece.
     bytes = stream.ahead.bytes;
-  } else if (end - start < SMALL_FILE) {
+  } else if (end - start < CHUNK || (start % CHUNK !== 0 && stream?.end !== start)) {
     return slice();
   } else {
     if (!stream || stream.ahead || stream.end !== start) {
       closeStream(blob);
-      const reader = (start ? blob.slice(start) : blob).stream().getReader();
-      stream = { reader, end: start, rest: null, tail: Promise.resolve(), ahead: null };
+      stream = { reader: null, end: start, rest: null, tail: Promise.resolve(), ahead: null, over: false, stale: false };
     }
-    bytes = pull(stream, end - start);
+    bytes = pull(stream, blob, end - start);
   }
   stream.ahead = null;
+  stream.used = now;
   // The newest last: the oldest stream is let go first.
   streams.delete(blob);
   streams.set(blob, stream);
   while (streams.size > STREAMED_FILES) closeStream(streams.keys().next().value);
   const next = Math.min(blob.size, end + (end - start));
   if (next > end) {
-    stream.ahead = { start: end, end: next, bytes: pull(stream, next - end) };
+    stream.ahead = { start: end, end: next, bytes: pull(stream, blob, next - end) };
     // Never asked for is never an error: a failure shows when it is.
     stream.ahead.bytes.catch(() => {});
+  } else {
+    // The file's end: its reader goes once the last piece is read.
+    streams.delete(blob);
+    stream.tail.then(() => letReaderGo(stream));
   }
-  // Short is a stream let go mid-read (or a file that shrank, which the
-  // slice then shows too).
   const used = stream;
+  const fallBack = () => {
+    if (streams.get(blob) === used) closeStream(blob);
+    return slice();
+  };
+  // Short is a stream let go mid-read, or one that failed (or a file that
+  // shrank, which the slice then shows too).
   return bytes.then(
-    (pieces) => (pieces.reduce((sum, piece) => sum + piece.length, 0) === end - start ? pieces : slice()),
-    () => {
-      if (streams.get(blob) === used) closeStream(blob);
-      return slice();
-    },
+    (pieces) => (pieces.reduce((sum, piece) => sum + piece.length, 0) === end - start ? pieces : fallBack()),
+    fallBack,
   );
 }
 

@@ -16,8 +16,9 @@ const STREAM_CHUNK = MIB + 3;
 // bytes are a function of their offset. It records the slices read
 // (`reads`), the streams opened (`opened`, by start) and cancelled
 // (`cancelled`); `failAt` makes each stream fail once it reaches that
-// offset, and `sliceFails` makes slice reads fail too.
-function file(size, { salt = 0, failAt = null, sliceFails = false } = {}) {
+// offset, `endsAt` makes the first stream end there early, and
+// `sliceFails` makes slice reads fail too.
+function file(size, { salt = 0, failAt = null, endsAt = null, sliceFails = false } = {}) {
   const byteAt = (i) => (i * 31 + (i >> 12) + salt) & 0xff;
   const blob = {
     size,
@@ -53,6 +54,10 @@ function file(size, { salt = 0, failAt = null, sliceFails = false } = {}) {
         getReader: () => ({
           read: async () => {
             if (cancelled || at >= size) return { done: true, value: undefined };
+            if (endsAt !== null && at >= endsAt) {
+              endsAt = null; // the first stream only
+              return { done: true, value: undefined };
+            }
             if (failAt !== null && at >= failAt) throw new Error('stream broke');
             const end = Math.min(size, at + STREAM_CHUNK);
             const value = blob.expect(at, end);
@@ -130,6 +135,60 @@ test('a file read in order is one stream, and a small read leaves it alone', asy
   assert.deepEqual(blob.opened, [0, 0, 12 * MIB]);
 });
 
+test('a large read elsewhere in the file (a video box) is a slice and leaves the stream alone', async () => {
+  forgetKeptFiles();
+  const blob = file(24 * MIB);
+  await check(blob, 0, 4 * MIB);
+  await check(blob, 1000, 1000 + 6 * MIB);
+  await check(blob, 4 * MIB, 8 * MIB);
+  assert.deepEqual(blob.opened, [0]);
+  assert.deepEqual(blob.reads, [[1000, 1000 + 6 * MIB]]);
+});
+
+test('a stream idle between steps is let go: the piece read ahead serves, the next opens anew', async () => {
+  forgetKeptFiles();
+  const realNow = Date.now;
+  let now = realNow();
+  Date.now = () => now;
+  try {
+    const blob = file(24 * MIB);
+    await check(blob, 0, 4 * MIB);
+    await check(blob, 4 * MIB, 8 * MIB);
+    assert.deepEqual(blob.opened, [0]);
+    // A step waits for its parts, then reads on: an edit in place since
+    // must meet a new open, where the browser checks the file.
+    await new Promise((r) => setTimeout(r, 0));
+    now += 600;
+    await check(blob, 8 * MIB, 12 * MIB);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(blob.cancelled, 1, 'the idle reader was let go');
+    assert.deepEqual(blob.opened, [0, 12 * MIB], 'the piece after the one read ahead opened anew');
+    await check(blob, 12 * MIB, 16 * MIB);
+    assert.deepEqual(blob.opened, [0, 12 * MIB]);
+    assert.deepEqual(blob.reads, [], 'every piece came from a stream');
+  } finally {
+    Date.now = realNow;
+  }
+});
+
+test('a stream that has given the last byte lets its reader go', async () => {
+  forgetKeptFiles();
+  const blob = file(10 * MIB + 1);
+  for (let at = 0; at < blob.size; at += 4 * MIB) await check(blob, at, Math.min(blob.size, at + 4 * MIB));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(blob.opened, [0]);
+  assert.equal(blob.cancelled, 1);
+});
+
+test('a stream that ends early is let go, not read from piece after piece', async () => {
+  forgetKeptFiles();
+  const blob = file(24 * MIB, { endsAt: 6 * MIB });
+  for (let at = 0; at < blob.size; at += 4 * MIB) await check(blob, at, at + 4 * MIB);
+  // The piece it cut short came from a slice; the next one from a new stream.
+  assert.deepEqual(blob.reads, [[4 * MIB, 8 * MIB]]);
+  assert.deepEqual(blob.opened, [0, 8 * MIB]);
+});
+
 test('a piece a stream fails to give is read as a slice, whose error stands', async () => {
   forgetKeptFiles();
   const blob = file(12 * MIB, { failAt: 5 * MIB });
@@ -146,13 +205,14 @@ test('a piece a stream fails to give is read as a slice, whose error stands', as
   await assert.rejects(readBlob(gone, 0, 4 * MIB), { name: 'NotFoundError' }, 'the slice\'s error, which says what went wrong');
 });
 
-test('a stream let go mid-read gives its piece from a slice, not short', async () => {
+test('a stream let go mid-read gives its piece from a slice, not short, and leaves no reader open', async () => {
   forgetKeptFiles();
   const blob = file(12 * MIB);
   const reading = read(blob, 0, 4 * MIB);
   forgetKeptFiles(); // as at a run start, or the oldest of too many streams
   assert.deepEqual(await reading, blob.expect(0, 4 * MIB));
-  assert.equal(blob.cancelled, 1);
+  assert.deepEqual(blob.reads, [[0, 4 * MIB]]);
+  assert.equal(blob.opened.length, blob.cancelled);
 });
 
 test('only the last few streams are held, and a run start lets them all go', async () => {
