@@ -261,6 +261,24 @@ async fn storage_full(store: &IdbStore, values: &[Vec<(String, JsValue)>]) -> Fe
     )
 }
 
+/// The first item whose stored file the browser cannot read back: a Blob
+/// it could not keep stores without complaint and would fail its item as
+/// gone at the first read, so `enqueue` refuses the batch instead. A
+/// failed look lets the batch through: each item still meets its file's
+/// state at its first read.
+async fn dropped_copy(store: &IdbStore, per_item: &[Vec<(String, JsValue)>]) -> Option<usize> {
+    let keys: Array = per_item
+        .iter()
+        .map(|values| {
+            values
+                .iter()
+                .map(|(key, _)| JsValue::from_str(key))
+                .collect::<Array>()
+        })
+        .collect();
+    store.first_unreadable(SOURCES_STORE, &keys).await
+}
+
 /// The Web Lock that one runner per database takes (`sync`), and a
 /// migration too.
 pub(super) fn lock_name(database: &str) -> String {
@@ -457,6 +475,26 @@ impl Ferry {
                     break;
                 }
             }
+            let store = &engine.env().store;
+            // All or nothing: the copies of a batch that was not queued
+            // must not stay behind, taking the space.
+            let forget_copies = || async {
+                let keys: Vec<String> = stored.iter().map(|(key, _)| key.clone()).collect();
+                let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
+            };
+            if copied.is_ok()
+                && let Some(index) = dropped_copy(store, &per_item).await
+            {
+                forget_copies().await;
+                return Err(FerryError::storage_full(
+                    format!(
+                        "item {index}: the browser dropped its copy of the file \
+                         (NotReadableError; in a private window, past a few hundred MiB \
+                         of files); nothing was queued"
+                    ),
+                    u32::try_from(index).unwrap_or(u32::MAX),
+                ));
+            }
             let queued = match copied {
                 Ok(()) => engine.enqueue(new_items).await.map_err(FerryError::from),
                 Err(err) => Err(err.into()),
@@ -464,16 +502,9 @@ impl Ferry {
             let ids = match queued {
                 Ok(ids) => ids,
                 Err(err) => {
-                    // All or nothing: the copies of a batch that was not
-                    // queued must not stay behind, taking the space.
-                    let keys: Vec<String> = stored.into_iter().map(|(key, _)| key).collect();
-                    let _ = engine
-                        .env()
-                        .store
-                        .delete_raw_values(SOURCES_STORE, &keys)
-                        .await;
+                    forget_copies().await;
                     return Err(if err.code() == ErrorCode::StorageFull.name() {
-                        storage_full(&engine.env().store, &per_item).await
+                        storage_full(store, &per_item).await
                     } else {
                         err
                     });

@@ -404,6 +404,26 @@ export async function idbGetMany(db, store, keys) {
   return Promise.all(keys.map((key) => settled(objects.get(key))));
 }
 
+// The first item (`keys` holds each item's stored keys) with a stored file
+// the browser cannot read back (its last byte), or -1. Where blob storage
+// is memory only (a private window), a Blob past what it holds (a few
+// hundred MiB) is stored without complaint and reads as NotReadableError
+// ever after.
+export async function idbFirstUnreadable(db, store, keys) {
+  const values = await idbGetMany(db, store, keys.flat());
+  const readable = await Promise.all(values.map(async (value) => {
+    if (!(value instanceof Blob) || value.size === 0) return true;
+    try {
+      await value.slice(value.size - 1).arrayBuffer();
+      return true;
+    } catch (err) {
+      return err?.name !== 'NotReadableError';
+    }
+  }));
+  let at = 0;
+  return keys.findIndex((itemKeys) => !readable.slice(at, (at += itemKeys.length)).every(Boolean));
+}
+
 // Up to `limit` records with start <= key < end, packed (see above). Keys
 // and values are read by two requests in one transaction: one snapshot.
 export async function idbScan(db, store, start, end, limit) {

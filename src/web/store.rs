@@ -8,7 +8,7 @@ use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::convert::describe;
+use super::convert::{describe, int};
 use crate::engine::ports::{Batch, Store, StoreError, Table};
 use crate::queue::migrate::MigrateError;
 
@@ -26,6 +26,12 @@ extern "C" {
     async fn idb_stored_copy(db: &JsValue, store: &str, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbGetMany, catch)]
     async fn idb_get_many(db: &JsValue, store: &str, keys: &Array) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbFirstUnreadable, catch)]
+    async fn idb_first_unreadable(
+        db: &JsValue,
+        store: &str,
+        keys: &Array,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = idbScan, catch)]
     async fn idb_scan(
         db: &JsValue,
@@ -254,6 +260,15 @@ impl IdbStore {
             .await
             .map_err(store_error("read"))?;
         Ok((!value.is_undefined()).then_some(value))
+    }
+
+    /// The first item (`keys`: an array of each item's keys) with a stored
+    /// file the browser cannot read back, if any (see `idbFirstUnreadable`).
+    pub async fn first_unreadable(&self, store_name: &str, keys: &Array) -> Option<usize> {
+        let at = idb_first_unreadable(&self.db, store_name, keys)
+            .await
+            .ok()?;
+        usize::try_from(int(at.as_f64()?)).ok()
     }
 
     /// Adds a device value unless one exists; returns whichever is stored,
