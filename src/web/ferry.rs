@@ -483,6 +483,7 @@ impl Ferry {
                 let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
             };
             if copied.is_ok()
+                && !stored.is_empty()
                 && let Some(index) = dropped_copy(store, &per_item).await
             {
                 forget_copies().await;
