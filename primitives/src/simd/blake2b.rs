@@ -4,7 +4,9 @@
 //! four G functions of a column step run side by side; before the diagonal
 //! step the rows are rotated so that the diagonals line up as columns, and
 //! rotated back after it. The message schedule is unrolled: each round picks
-//! its words with constant shuffles. Everything is data-independent.
+//! its words with constant shuffles (rounds 10 and 11 share the code of
+//! rounds 0 and 1, whose schedule they repeat). Everything is
+//! data-independent.
 //!
 //! G is one long dependency chain, so what is tuned here is latency: a single
 //! 128-bit stream cannot go much faster than a good scalar BLAKE2b, only
@@ -28,7 +30,7 @@ pub(crate) fn compress_last(h: &mut [u64; 8], t: u128, block: &[u8; BLOCK_BYTES]
 
 /// Compresses each block of `blocks`, adding `add` to the counter before
 /// each; `last` is all ones for the final block, zero otherwise. One copy
-/// serves every call (unrolled, the rounds are nine kilobytes of wasm), and
+/// serves every call (unrolled, the rounds are seven kilobytes of wasm), and
 /// the chaining value stays in vectors from one block to the next.
 #[inline(never)]
 fn compress_run(h: &mut [u64; 8], t: &mut u128, add: u128, blocks: &[u8], last: u64) {
@@ -194,18 +196,26 @@ fn compress(h: &mut [v128; 4], m: &[v128; 8], masks: &Masks, t: u128, last: u64)
             u64x2(IV[6] ^ last, IV[7]),
         ],
     ];
-    round!(v, m, masks, 0);
-    round!(v, m, masks, 1);
-    round!(v, m, masks, 2);
-    round!(v, m, masks, 3);
-    round!(v, m, masks, 4);
-    round!(v, m, masks, 5);
-    round!(v, m, masks, 6);
-    round!(v, m, masks, 7);
-    round!(v, m, masks, 8);
-    round!(v, m, masks, 9);
-    round!(v, m, masks, 10);
-    round!(v, m, masks, 11);
+    // Rounds 10 and 11 use the schedule of rounds 0 and 1: one copy of
+    // those two serves both passes. 1.5 KB less wasm (390 bytes gzip),
+    // and no change in speed measured (the branch is once per block).
+    let mut last_two = false;
+    loop {
+        round!(v, m, masks, 0);
+        round!(v, m, masks, 1);
+        if last_two {
+            break;
+        }
+        last_two = true;
+        round!(v, m, masks, 2);
+        round!(v, m, masks, 3);
+        round!(v, m, masks, 4);
+        round!(v, m, masks, 5);
+        round!(v, m, masks, 6);
+        round!(v, m, masks, 7);
+        round!(v, m, masks, 8);
+        round!(v, m, masks, 9);
+    }
     for i in 0..2 {
         h[i] = v128_xor(h[i], v128_xor(v[0][i], v[2][i]));
         h[2 + i] = v128_xor(h[2 + i], v128_xor(v[1][i], v[3][i]));
