@@ -24,6 +24,7 @@ use ferry_sync::crypto::{
 };
 use ferry_sync::engine::ports::{Clock, Store, Table};
 use ferry_sync::engine::{Engine, EngineConfig, Env, StopReason};
+use ferry_sync::media::HEAD_BYTES;
 use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
 use ferry_sync::queue::item::{Target, Upload};
 use ferry_sync::queue::records::{Changes, FreshRange, decode, fresh_range_bounds};
@@ -477,6 +478,10 @@ async fn a_kill_mid_multipart_resumes_without_resending_finished_parts() {
     let files = h.server_files().await;
     assert_eq!(files.len(), 1);
     assert!(files[0].1 == data);
+    // Hashed as it was encrypted, across the kill: the hasher resumed
+    // with the stream.
+    assert_eq!(files[0].2["hash"], hash_b64(&data));
+    assert_eq!(markers(&h), 0);
 
     let counts = h.request_counts().await;
     let part_puts: Vec<(String, u64)> = counts
@@ -656,6 +661,138 @@ async fn duplicates_are_skipped_not_uploaded_again() {
         Step::Skipped { ref duplicate_of } if *duplicate_of == format!("file:{file_id}")
     ));
     assert_eq!(h.server_files().await.len(), 2);
+}
+
+/// Entries of the empty hash in the dedupe index: the markers of items
+/// that hash as they encrypt.
+fn markers(h: &Harness) -> usize {
+    h.store
+        .0
+        .borrow()
+        .keys()
+        .filter(|(t, k)| *t == Table::Hashes && k.ends_with(b"\0") && !k.starts_with(b"file\0"))
+        .count()
+}
+
+/// A file whose title and type nothing in its album shares, on the server
+/// or in the queue, cannot be a duplicate: it is hashed as it is
+/// encrypted, its source read once. Its metadata still carries the hash,
+/// and a copy queued once it is up (its title now known) is hashed first
+/// and skipped.
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_nothing_can_duplicate_is_read_once() {
+    let h = Harness::start(|_| {}).await;
+    let data = pattern(30 * MIB, 11); // 4 parts of 2 chunks
+    h.sources.add("v", data.clone());
+    h.sources.add("v-copy", data.clone());
+    let size = data.len() as u64;
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("v", "trip.mp4")]).await.unwrap()[0];
+    engine.run_steps(1).await.unwrap();
+    let Step::Uploading(upload) = engine.item(id).await.unwrap().unwrap().step else {
+        panic!("the first step prepares the upload at once");
+    };
+    assert_eq!(upload.hash, "", "no hash before the stream");
+    assert_eq!(markers(&h), 1);
+    // Only the metadata's look at the file's head, besides the stream.
+    assert!(h.sources.1.get() <= HEAD_BYTES, "{}", h.sources.1.get());
+
+    assert_eq!(run_until_settled(&engine).await.files_done, 1);
+    let read = h.sources.1.get();
+    assert!(
+        (size..=size + HEAD_BYTES).contains(&read),
+        "{read} bytes read for a file of {size}"
+    );
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == data);
+    assert_eq!(files[0].2["hash"], hash_b64(&data));
+    assert_eq!(markers(&h), 0, "the marker goes once the hash is known");
+
+    let copy = engine
+        .enqueue(vec![h.item("v-copy", "trip.mp4")])
+        .await
+        .unwrap()[0];
+    run_until_settled(&engine).await;
+    let Step::Done { file_id } = engine.item(id).await.unwrap().unwrap().step else {
+        panic!("the first is done");
+    };
+    assert_eq!(
+        engine.item(copy).await.unwrap().unwrap().step,
+        Step::Skipped {
+            duplicate_of: format!("file:{file_id}")
+        }
+    );
+    assert!(
+        h.sources.1.get() - read >= size,
+        "the copy was hashed first"
+    );
+    assert_eq!(h.server_files().await.len(), 1);
+}
+
+/// Items of one title while one of them hashes as it encrypts: the others
+/// hash first and wait on its marker. Once it is up, a copy of it is
+/// skipped and another file under the same title uploads.
+#[tokio::test(flavor = "current_thread")]
+async fn items_of_a_title_wait_for_the_one_hashing_as_it_encrypts() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(50_000, 1));
+    h.sources.add("a-copy", pattern(50_000, 1));
+    h.sources.add("other", pattern(60_000, 2));
+    let engine = one_at_a_time(&h).await;
+    let ids = engine
+        .enqueue(vec![
+            h.item("a", "cat.jpg"),
+            h.item("a-copy", "cat.jpg"),
+            h.item("other", "cat.jpg"),
+        ])
+        .await
+        .unwrap();
+    // The first takes the title's marker; its PUT then fails, and it backs
+    // off.
+    engine.run_steps(1).await.unwrap();
+    h.set_faults(json!({ "rules": [{ "route": "s3:PutObject", "errorRate": 1.0 }] }))
+        .await;
+    engine.run_steps(1).await.unwrap();
+    h.clear_faults().await;
+    let first = engine.item(ids[0]).await.unwrap().unwrap();
+    assert!(
+        matches!(&first.step, Step::Uploading(u) if u.hash.is_empty()),
+        "{:?}",
+        first.step
+    );
+    // The others meet the marker at their first step: they hash, and wait.
+    engine.run_steps(2).await.unwrap();
+    for id in &ids[1..] {
+        let item = engine.item(*id).await.unwrap().unwrap();
+        assert!(
+            matches!(item.step, Step::Hashing { .. })
+                && item.next_attempt_ms > first.next_attempt_ms,
+            "{:?}",
+            item
+        );
+    }
+
+    run_until_settled(&engine).await;
+    let Step::Done { file_id } = engine.item(ids[0]).await.unwrap().unwrap().step else {
+        panic!("the first is done");
+    };
+    assert_eq!(
+        engine.item(ids[1]).await.unwrap().unwrap().step,
+        Step::Skipped {
+            duplicate_of: format!("file:{file_id}")
+        }
+    );
+    assert!(matches!(
+        engine.item(ids[2]).await.unwrap().unwrap().step,
+        Step::Done { .. }
+    ));
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 2);
+    for (_, data, metadata) in &files {
+        assert_eq!(metadata["hash"], hash_b64(data));
+    }
+    assert_eq!(markers(&h), 0);
 }
 
 /// A copy of a file whose upload is still under way is not skipped yet:
@@ -1075,6 +1212,10 @@ async fn an_upload_the_store_aborted_starts_again_and_lands_once() {
         let files = h.server_files().await;
         assert_eq!(files.len(), 1, "{description}");
         assert!(files[0].1 == data, "{description}");
+        // Started again before its hash was known, the new upload hashes
+        // from the start; after, it keeps the hash.
+        assert_eq!(files[0].2["hash"], hash_b64(&data), "{description}");
+        assert_eq!(markers(&h), 0, "{description}");
         let counts = h.request_counts().await;
         assert_eq!(
             counts["GET /files/multipart-upload-urls"], 2,
@@ -2582,8 +2723,8 @@ async fn a_held_back_video_at_the_head_of_a_range_holds_back_no_photo() {
 }
 
 /// Steps of a range's items landing out of order: the second item's first
-/// step (hashing a video's first stretch, no request) lands while the
-/// first's (a photo's, which asks the server) is still out, and the run is
+/// step (a video's) lands while the first's (a photo's on a slow card,
+/// whose metadata takes a while to read) is still out, and the run is
 /// killed then. The range must not have moved past the first item, which
 /// has no entry and is still as enqueued: the next run uploads it.
 #[tokio::test(flavor = "current_thread")]
@@ -2603,6 +2744,7 @@ async fn a_kill_after_a_later_items_step_landed_first_loses_no_fresh_item() {
         items.push(h.item(&title, &title));
         expected.push((title, data));
     }
+    h.sources.add_slow("p-0.jpg", expected[0].1.clone(), 500);
     let ids = h.engine(2).await.enqueue(items).await.unwrap();
     let two = h
         .engine_with(

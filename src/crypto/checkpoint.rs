@@ -17,6 +17,8 @@ const MAGIC: &[u8; 3] = b"FRY";
 const VERSION: u8 = 1;
 const PREFIX_BYTES: usize = MAGIC.len() + 2;
 const CHECKSUM_BYTES: usize = 16;
+/// Bytes [`checksummed`] adds to its payload.
+pub(crate) const CHECKSUMMED_OVERHEAD: usize = PREFIX_BYTES + CHECKSUM_BYTES;
 
 /// What a checkpoint restores; a checkpoint of one kind never restores another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

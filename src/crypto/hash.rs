@@ -2,8 +2,12 @@
 //! checkpoint so a long file can be hashed across many short runs.
 
 use super::CryptoError;
-use super::blake2b::Blake2b512;
+use super::blake2b::{Blake2b512, STATE_BYTES};
 use super::checkpoint::{self, CheckpointKind};
+
+/// Length of every [`hash_checkpoint`]: a hasher's state is of fixed size,
+/// so its checkpoint can follow other bytes and be split off again.
+pub const HASH_CHECKPOINT_BYTES: usize = checkpoint::CHECKSUMMED_OVERHEAD + STATE_BYTES;
 
 /// Checkpoint bytes of a hasher (not key material, but the engine stores it
 /// wrapped anyway since it is derived from the plaintext).
@@ -24,6 +28,7 @@ mod tests {
         let mut h = Blake2b512::new();
         h.update(&[7u8; 300]);
         let cp = hash_checkpoint(&h);
+        assert_eq!(cp.len(), HASH_CHECKPOINT_BYTES);
         assert_eq!(hash_resume(&cp).unwrap(), h);
         for i in 0..cp.len() {
             let mut bad = cp.clone();

@@ -21,7 +21,7 @@ pub use file_stream::{
     CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, EncryptedFile, FileDecryptor, FileEncryptor, PulledChunk,
     chunk_count, decrypt_file_bytes, encrypt_file_bytes, encrypted_size,
 };
-pub use hash::{hash_checkpoint, hash_resume};
+pub use hash::{HASH_CHECKPOINT_BYTES, hash_checkpoint, hash_resume};
 pub use key::{KEY_BYTES, Key, random_bytes};
 pub use message::{check_header, decrypt_message, encrypt_message};
 pub use secretbox::{WrappedKey, unwrap_key, wrap_key};

@@ -77,14 +77,45 @@ pub(super) fn with_static_thumbnail(
     file_key: &Key,
     sealed: &SealedMetadata,
 ) -> Option<SealedMetadata> {
+    // Before the object's closing `}`.
+    resealed(
+        file_key,
+        sealed,
+        usize::MAX,
+        br#","hasStaticThumbnail":true"#,
+    )
+}
+
+/// Where `FileMetadata::to_json` leaves the hash's value: `{"hash":"` is
+/// its first member's start.
+const HASH_AT: usize = br#"{"hash":""#.len();
+
+/// `sealed`, sealed again with the content's hash in its empty `hash`: an
+/// upload that hashes as it encrypts knows the hash only after its last
+/// part. `None` if `sealed` does not open.
+pub(super) fn with_hash(
+    file_key: &Key,
+    sealed: &SealedMetadata,
+    hash: &str,
+) -> Option<SealedMetadata> {
+    resealed(file_key, sealed, HASH_AT, hash.as_bytes())
+}
+
+/// `sealed`, opened, with `text` put in at offset `at` (at the most before
+/// the last byte), and sealed again. Members go in as text: parsing and
+/// writing the JSON again would add code to the wasm for nothing.
+fn resealed(
+    file_key: &Key,
+    sealed: &SealedMetadata,
+    at: usize,
+    text: &[u8],
+) -> Option<SealedMetadata> {
     let header = from_base64(&sealed.decryption_header).ok()?;
     let ciphertext = from_base64(&sealed.encrypted_data).ok()?;
     let mut json = decrypt_message(file_key, &header, &ciphertext).ok()?;
-    // `FileMetadata::to_json` wrote it: one object, ending with its `}`.
-    // The member goes in as text; parsing and writing again would add code
-    // to the wasm for nothing.
-    (json.pop()? == b'}').then_some(())?;
-    json.extend_from_slice(br#","hasStaticThumbnail":true}"#);
+    let tail = json.split_off(at.min(json.len().checked_sub(1)?));
+    json.extend_from_slice(text);
+    json.extend_from_slice(&tail);
     Some(seal_metadata(file_key, &json))
 }
 
@@ -418,5 +449,39 @@ mod tests {
         };
         assert_eq!(plain, marked_metadata.to_json());
         assert_eq!(with_static_thumbnail(&Key::generate(), &sealed), None);
+    }
+
+    #[test]
+    fn the_hash_goes_into_the_empty_member() {
+        let key = Key::generate();
+        let open = |sealed: &SealedMetadata| {
+            decrypt_message(
+                &key,
+                &from_base64(&sealed.decryption_header).unwrap(),
+                &from_base64(&sealed.encrypted_data).unwrap(),
+            )
+            .unwrap()
+        };
+        // A title that spells the member out must not receive the hash.
+        let metadata = FileMetadata {
+            file_type: 1,
+            title: r#"a "hash":"" b.mov"#.into(),
+            creation_time: 5,
+            modification_time: 6,
+            hash: String::new(),
+            location: None,
+            duration: Some(3),
+            has_static_thumbnail: false,
+        };
+        let sealed = seal_metadata(&key, &metadata.to_json());
+        let hashed = with_hash(&key, &sealed, "aGFzaA==").unwrap();
+        let filled = FileMetadata {
+            hash: "aGFzaA==".into(),
+            ..metadata.clone()
+        };
+        assert_eq!(open(&hashed), filled.to_json());
+        let read = FileMetadata::from_json(&open(&hashed)).unwrap();
+        assert_eq!((read.title, read.hash), (filled.title, filled.hash));
+        assert_eq!(with_hash(&Key::generate(), &sealed, "aGFzaA=="), None);
     }
 }

@@ -367,10 +367,11 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         extra: &mut Batch,
         scope: &StepScope,
     ) -> Result<(), StepError> {
-        match item.step.clone() {
+        let hash = match item.step.clone() {
             // The first step also hashes the first stretch: a photo is
             // read, hashed and checked for duplicates in one step and one
-            // commit.
+            // commit. Unless nothing could be its duplicate: then it is
+            // hashed as it is encrypted, in one read.
             Step::Queued => {
                 let (source, info) = self.open_source(item).await?;
                 if info.size > MAX_SOURCE_BYTES {
@@ -382,17 +383,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 }
                 item.size = Some(info.size);
                 item.last_modified_ms = Some(info.last_modified_ms);
-                self.hash_from(
-                    item,
-                    &source,
-                    info,
-                    Blake2b512::new(),
-                    0,
-                    progress,
-                    extra,
-                    scope,
-                )
-                .await?;
+                if self.no_duplicate_possible(item, scope).await? {
+                    Some(String::new())
+                } else {
+                    self.hash_from(item, &source, info, Blake2b512::new(), 0, progress, scope)
+                        .await?
+                }
             }
             Step::Hashing {
                 sealed_state,
@@ -400,8 +396,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             } => {
                 let (source, info) = self.open_source(item).await?;
                 let hasher = hash_resume(&self.env.vault.open(&sealed_state).await?)?;
-                self.hash_from(item, &source, info, hasher, hashed, progress, extra, scope)
-                    .await?;
+                self.hash_from(item, &source, info, hasher, hashed, progress, scope)
+                    .await?
             }
             Step::Uploading(mut upload) => {
                 self.upload_step(item, &mut upload, progress, extra, scope)
@@ -409,14 +405,26 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 if matches!(item.step, Step::Uploading(_)) {
                     item.step = Step::Uploading(upload);
                 }
+                None
             }
-            Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => {}
+            Step::Done { .. } | Step::Skipped { .. } | Step::Failed(_) => None,
+        };
+        // The item owns its content's dedupe entry and uploads. One that
+        // hashes as it encrypts (empty `hash`) owns the title's marker, the
+        // entry of the empty hash, until it registers its file.
+        if let Some(hash) = hash {
+            extra.put(
+                Table::Hashes,
+                dedupe_key(item, &hash),
+                format!("item:{}", item.id).into_bytes(),
+            );
+            item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
         }
         Ok(())
     }
 
     /// Hashes the next stretch of `source` from `hashed` on; once all of it
-    /// is, looks for a duplicate and prepares the upload.
+    /// is, looks for a duplicate. The hash, when the item is to upload it.
     #[allow(clippy::too_many_arguments)]
     async fn hash_from(
         &self,
@@ -426,9 +434,8 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         mut hasher: Blake2b512,
         hashed: u64,
         progress: &mut Progress,
-        extra: &mut Batch,
         scope: &StepScope,
-    ) -> Result<(), StepError> {
+    ) -> Result<Option<String>, StepError> {
         let len =
             crate::scheduler::estimate::HASH_STEP_BYTES.min(info.size - hashed.min(info.size));
         if len > 0 {
@@ -441,19 +448,30 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 sealed_state,
                 hashed: hashed + len,
             };
-            return Ok(());
+            return Ok(None);
         }
         let hash = to_base64(&hasher.clone().finalize());
         self.index_remote(item.new.collection_id, scope).await?;
         let key = dedupe_key(item, &hash);
-        if let Some(other) = self.env.store.get(Table::Hashes, &key).await? {
+        // The title's marker: an item of this title hashing as it encrypts,
+        // whose content may yet be this one's.
+        let marker = dedupe_key(item, "");
+        let found = self
+            .env
+            .store
+            .get_many(Table::Hashes, &[&key, &marker])
+            .await?;
+        for (other, is_marker) in found.into_iter().zip([false, true]) {
+            let Some(other) = other else { continue };
             let owner = String::from_utf8_lossy(&other).into_owned();
             match self.duplicate_owner(item, &owner).await? {
-                Owner::Uploaded => {
+                // A file under the marker is one with no hash (or an
+                // uploader that finished): it says nothing of this content.
+                Owner::Uploaded if !is_marker => {
                     item.step = Step::Skipped {
                         duplicate_of: owner,
                     };
-                    return Ok(());
+                    return Ok(None);
                 }
                 Owner::Uploading { due_ms } => {
                     // Hashed through; the look is made again when due.
@@ -463,14 +481,37 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         hashed: info.size,
                     };
                     progress.not_before_ms = Some(due_ms);
-                    return Ok(());
+                    return Ok(None);
                 }
-                Owner::Gone => {}
+                Owner::Uploaded | Owner::Gone => {}
             }
         }
-        extra.put(Table::Hashes, key, format!("item:{}", item.id).into_bytes());
-        item.step = Step::Uploading(Box::new(self.prepare_upload(item, hash).await?));
-        Ok(())
+        Ok(Some(hash))
+    }
+
+    /// Whether no file or item can be `item`'s duplicate: its collection's
+    /// files are all indexed this run, and the dedupe index holds no entry
+    /// of its title and type there. The index is keyed collection, type,
+    /// title, hash, so that is one range read of at most one entry.
+    async fn no_duplicate_possible(
+        &self,
+        item: &Item,
+        scope: &StepScope,
+    ) -> Result<bool, StepError> {
+        let collection = item.new.collection_id;
+        self.index_remote(collection, scope).await?;
+        if !self.indexed_this_run.borrow().contains(&collection) {
+            return Ok(false);
+        }
+        // Every key of the title starts with `prefix`, which ends in the
+        // separator `\0`: they all sort before `prefix` ending in `\x01`.
+        let prefix = dedupe_key(item, "");
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let entries = self.env.store.scan(Table::Hashes, &prefix, &end, 1).await?;
+        Ok(entries.is_empty())
     }
 
     /// What the owner of a dedupe entry (`file:<id>` on the server, or a

@@ -3,12 +3,15 @@
 //! Complete, and the file's registration (`POST /files`). Each call does one
 //! of them; `Engine::step` records what it did before the next begins.
 
-use super::capture::{seal_metadata, with_static_thumbnail};
+use super::capture::{seal_metadata, with_hash, with_static_thumbnail};
 use super::placeholder::PLACEHOLDER_THUMBNAIL;
 use super::ports::{Batch, Clock, Source, Sources, Store, Table, Transport, Vault};
 use super::steps::{Progress, StepError, StepScope, dedupe_key, protocol_failure, source_failure};
 use super::{Engine, EngineError, ErrorCode};
-use crate::crypto::{CHUNK_SIZE, FileEncryptor, Key, encrypt_message, to_base64, wrap_key};
+use crate::crypto::{
+    Blake2b512, CHUNK_SIZE, FileEncryptor, HASH_CHECKPOINT_BYTES, Key, encrypt_message,
+    hash_checkpoint, hash_resume, to_base64, wrap_key,
+};
 use crate::protocol::api::{
     self, NewFile, ObjectRef, parse_etag, parse_file_record, parse_multipart_urls,
     parse_upload_urls,
@@ -28,7 +31,8 @@ const THUMBNAIL_SIDE: u32 = 720;
 const THUMBNAIL_BYTES: u32 = 100 * 1024;
 
 impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, C> {
-    /// A fresh file key and header, and the sealed metadata, for `hash`.
+    /// A fresh file key and header, and the sealed metadata, for `hash`;
+    /// an empty `hash` makes an upload that hashes as it encrypts.
     pub(super) async fn prepare_upload(
         &self,
         item: &Item,
@@ -36,6 +40,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     ) -> Result<Upload, EngineError> {
         let file_key = Key::generate();
         let encryptor = FileEncryptor::new(&file_key);
+        let hasher = hash.is_empty().then(Blake2b512::new);
         let metadata = seal_metadata(&file_key, &self.file_metadata(item, &hash).await.to_json());
         Ok(Upload {
             hash,
@@ -44,7 +49,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             chunks_per_part: self.chunks_per_part.get(),
             target: None,
             etags: Vec::new(),
-            sealed_checkpoint: Some(self.env.vault.seal(&encryptor.checkpoint()).await?),
+            sealed_checkpoint: Some(
+                self.env
+                    .vault
+                    .seal(&position_bytes(&encryptor, hasher.as_ref()))
+                    .await?,
+            ),
             completed: false,
             thumbnail: None,
             metadata,
@@ -63,15 +73,36 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let size = item.size.unwrap_or(0);
         let plan = PartPlan::new(size, upload.chunks_per_part);
         let thumbnail_sent = upload.thumbnail_sent();
-        if !thumbnail_sent || upload.target.is_none() {
-            // New object keys are about to be bound. If the database lost
-            // the commits of an upload that reached the server (a power cut
-            // takes back recent commits), the server holds this content
-            // already: a second upload would make a second file.
-            if let Some(file) = self.already_on_server(item, &upload.hash, scope).await? {
-                item.step = Step::Skipped { duplicate_of: file };
-                return Ok(());
-            }
+        // New object keys are about to be bound, or the file registered.
+        // If the database lost the commits of an upload that reached the
+        // server (a power cut takes back recent commits), the server holds
+        // this content already: a second upload would make a second file.
+        // An upload that hashes as it encrypts binds its keys before it
+        // knows what to look for: it looks before it registers.
+        let looks = !thumbnail_sent || upload.target.is_none() || upload.completed;
+        if upload.completed {
+            // This step registers the file or finds it there: the title's
+            // marker goes in its commit. The marker can only be this item's
+            // own: while an item holds its content's entry or the marker,
+            // an item of its title hashes first, and waits on the marker.
+            extra.delete(Table::Hashes, dedupe_key(item, ""));
+        }
+        if looks
+            && !upload.hash.is_empty()
+            && let Some(file) = self.already_on_server(item, &upload.hash, scope).await?
+        {
+            // Parsed as the item ids are: one parser fewer in the wasm.
+            let file_id = file.strip_prefix("file:").map(str::parse::<u64>);
+            item.step = match file_id {
+                // Found as it was about to register: the answer of its own
+                // registration was lost (or another device's copy beat it
+                // there). Either way this file is up.
+                Some(Ok(file_id)) if upload.completed => Step::Done {
+                    file_id: file_id as i64,
+                },
+                _ => Step::Skipped { duplicate_of: file },
+            };
+            return Ok(());
         }
         if !thumbnail_sent {
             self.send_thumbnail(item, upload, progress, scope).await?;
@@ -196,11 +227,15 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         let last = plan.part_count().min(first + scope.parts.max(1) - 1);
         let (source, _) = self.open_source(item).await?;
         let file_key = Key::from_slice(&self.env.vault.open(&upload.sealed_file_key).await?)?;
-        let checkpoint = upload.sealed_checkpoint.as_ref().ok_or_else(|| {
-            EngineError::new(ErrorCode::CorruptRecord, "an upload lost its encryptor")
-        })?;
-        let mut encryptor =
-            FileEncryptor::resume(&file_key, &self.env.vault.open(checkpoint).await?)?;
+        let checkpoint = upload
+            .sealed_checkpoint
+            .as_ref()
+            .ok_or_else(corrupt_upload)?;
+        let (mut encryptor, mut hasher) = resume_position(
+            &file_key,
+            &self.env.vault.open(checkpoint).await?,
+            upload.hash.is_empty(),
+        )?;
         let mut flights = Vec::new();
         let mut sealed_after = Vec::new();
         for number in first..=last {
@@ -222,6 +257,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     .await
                     .map_err(source_failure)?;
                 offset += len;
+                if let Some(hasher) = hasher.as_mut() {
+                    hasher.update(&chunk);
+                }
                 encryptor.push_into(
                     &mut body,
                     &chunk,
@@ -233,7 +271,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 Target::Multipart(urls) => urls.part_urls[number as usize - 1].clone(),
             };
             let sent = body.len() as u64;
-            sealed_after.push((sent, encryptor.checkpoint()));
+            sealed_after.push((sent, position_bytes(&encryptor, hasher.as_ref())));
             scope.count_request();
             flights.push(
                 self.env
@@ -279,11 +317,15 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 Err(err) => first_failure = Some(err),
             }
         }
-        let Some(checkpoint) = recorded else {
+        let Some(mut checkpoint) = recorded else {
             return Err(first_failure.unwrap_or_else(|| {
                 EngineError::new(ErrorCode::CorruptRecord, "no part to upload").into()
             }));
         };
+        if let (true, Some(hasher)) = (upload.etags.len() == plan.part_count() as usize, hasher) {
+            take_hash(upload, &file_key, hasher)?;
+            checkpoint = encryptor.checkpoint();
+        }
         // Progress is kept; the failed part meets its error again next step.
         upload.sealed_checkpoint = Some(self.env.vault.seal(&checkpoint).await?);
         if matches!(target, Target::Single(_)) {
@@ -429,6 +471,54 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .await
             .unwrap_or_else(|_| PLACEHOLDER_THUMBNAIL.to_vec())
     }
+}
+
+/// The encryptor's checkpoint, followed by the hasher's when the upload
+/// hashes as it encrypts: sealed as one, so a resumed stream never meets a
+/// hash of another point in the file.
+fn position_bytes(encryptor: &FileEncryptor, hasher: Option<&Blake2b512>) -> Vec<u8> {
+    let mut bytes = encryptor.checkpoint();
+    if let Some(hasher) = hasher {
+        bytes.extend(hash_checkpoint(hasher));
+    }
+    bytes
+}
+
+/// Gives an upload that hashed as it encrypted, all of whose parts are
+/// sent, its hash, in its record and its metadata. It still holds the
+/// title's marker until it registers (see `upload_step`).
+fn take_hash(upload: &mut Upload, file_key: &Key, hasher: Blake2b512) -> Result<(), EngineError> {
+    let hash = to_base64(&hasher.finalize());
+    upload.metadata = with_hash(file_key, &upload.metadata, &hash).ok_or_else(corrupt_upload)?;
+    upload.hash = hash;
+    Ok(())
+}
+
+/// The encryptor, and the hasher when `hashing`, from what
+/// [`position_bytes`] made.
+fn resume_position(
+    file_key: &Key,
+    opened: &[u8],
+    hashing: bool,
+) -> Result<(FileEncryptor, Option<Blake2b512>), StepError> {
+    // Too short to split, the stream's part meets its own length check.
+    let tail = if hashing { HASH_CHECKPOINT_BYTES } else { 0 };
+    let (stream, hash) = opened.split_at(opened.len().saturating_sub(tail));
+    let hasher = if hashing {
+        Some(hash_resume(hash)?)
+    } else {
+        None
+    };
+    Ok((FileEncryptor::resume(file_key, stream)?, hasher))
+}
+
+/// An upload record whose sealed parts do not open: a store that lost or
+/// mangled bytes.
+fn corrupt_upload() -> EngineError {
+    EngineError::new(
+        ErrorCode::CorruptRecord,
+        "an upload's encryptor or metadata does not open",
+    )
 }
 
 /// Runs `futures` together; their outputs, in order. The parts of one step

@@ -372,14 +372,16 @@ impl FileMetadata {
     /// The JSON Ente's clients read. Written by hand: degrees go out as
     /// six-decimal numbers without pulling float formatting into the wasm.
     pub fn to_json(&self) -> Vec<u8> {
-        // The hash is base64: nothing in it needs escaping.
+        // The hash is base64: nothing in it needs escaping. It goes first,
+        // at a fixed offset: an upload that hashes as it encrypts puts it
+        // into its sealed metadata there once it is known.
         let mut out = format!(
-            r#"{{"fileType":{},"title":{},"creationTime":{},"modificationTime":{},"hash":"{}""#,
+            r#"{{"hash":"{}","fileType":{},"title":{},"creationTime":{},"modificationTime":{}"#,
+            self.hash,
             self.file_type,
             serde_json::to_string(&self.title).unwrap_or_default(),
             self.creation_time,
             self.modification_time,
-            self.hash,
         );
         if let Some(location) = self.location {
             out.push_str(r#","latitude":"#);
@@ -595,7 +597,7 @@ mod tests {
         let json = metadata.to_json();
         assert_eq!(
             String::from_utf8(json.clone()).unwrap(),
-            r#"{"fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"hash":"aGFzaA==","latitude":-33.856800,"longitude":0.000005,"duration":13,"hasStaticThumbnail":true}"#
+            r#"{"hash":"aGFzaA==","fileType":1,"title":"clip.mov","creationTime":1689352215250000,"modificationTime":1700000000000000,"latitude":-33.856800,"longitude":0.000005,"duration":13,"hasStaticThumbnail":true}"#
         );
         let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(parsed["latitude"].as_f64(), Some(-33.8568));

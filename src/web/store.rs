@@ -87,6 +87,10 @@ const MIGRATIONS: &[&[&str]] = &[
     // would never run them: the version keeps it out (`NEWER_DATABASE`)
     // and closes its open connections.
     &[],
+    // 4: no new store, but an upload may hash as it encrypts: an empty
+    // hash, and the hasher's state after the stream's in its checkpoint.
+    // A Ferry before it could resume no such upload.
+    &[],
 ];
 
 /// Holds what `enqueue` was given to read from, by structured clone.

@@ -179,7 +179,11 @@ impl Store for JournaledStore {
 
 /// Files by reference; a test can change or remove one between steps.
 #[derive(Clone, Default)]
-pub struct MemSources(pub Rc<RefCell<HashMap<String, MemFile>>>);
+pub struct MemSources(
+    pub Rc<RefCell<HashMap<String, MemFile>>>,
+    /// Bytes read from every file so far.
+    pub Rc<Cell<u64>>,
+);
 
 #[derive(Clone)]
 pub enum MemFile {
@@ -195,6 +199,9 @@ pub enum MemFile {
         data: Rc<Vec<u8>>,
         looks: Rc<Cell<i64>>,
     },
+    /// Reads like `Bytes`, each after `delay_ms` of real time: a file on a
+    /// slow card or a network share.
+    Slow { data: Rc<Vec<u8>>, delay_ms: u64 },
 }
 
 impl MemSources {
@@ -204,6 +211,16 @@ impl MemSources {
             MemFile::Bytes {
                 data: Rc::new(data),
                 last_modified_ms: 1_700_000_000_000,
+            },
+        );
+    }
+
+    pub fn add_slow(&self, name: &str, data: Vec<u8>, delay_ms: u64) {
+        self.0.borrow_mut().insert(
+            name.to_owned(),
+            MemFile::Slow {
+                data: Rc::new(data),
+                delay_ms,
             },
         );
     }
@@ -219,7 +236,7 @@ impl MemSources {
     }
 }
 
-pub struct MemSource(MemFile);
+pub struct MemSource(MemFile, Rc<Cell<u64>>);
 
 impl Source for MemSource {
     fn info(&self) -> SourceInfo {
@@ -235,6 +252,10 @@ impl Source for MemSource {
                 size: *size,
                 last_modified_ms: 0,
             },
+            MemFile::Slow { data, .. } => SourceInfo {
+                size: data.len() as u64,
+                last_modified_ms: 1_700_000_000_000,
+            },
             MemFile::Unstable { data, looks } => {
                 looks.set(looks.get() + 1);
                 SourceInfo {
@@ -246,8 +267,14 @@ impl Source for MemSource {
     }
 
     async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, SourceError> {
+        self.1.set(self.1.get() + len);
+        if let MemFile::Slow { delay_ms, .. } = &self.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(*delay_ms)).await;
+        }
         match &self.0 {
-            MemFile::Bytes { data, .. } | MemFile::Unstable { data, .. } => data
+            MemFile::Bytes { data, .. }
+            | MemFile::Unstable { data, .. }
+            | MemFile::Slow { data, .. } => data
                 .get(offset as usize..(offset + len) as usize)
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| SourceError::Unreadable("read past the end".into())),
@@ -266,7 +293,7 @@ impl Sources for MemSources {
             .borrow()
             .get(source_ref)
             .cloned()
-            .map(MemSource)
+            .map(|file| MemSource(file, self.1.clone()))
             .ok_or_else(|| SourceError::Gone(source_ref.to_owned()))
     }
 
