@@ -29,7 +29,9 @@ pub fn id_from_runnable_key(key: &[u8]) -> Option<ItemId> {
     Some(ItemId::from_be_bytes(key.get(8..16)?.try_into().ok()?))
 }
 
-/// Dedupe index: collection, file type, title, content hash.
+/// Dedupe index: collection, file type, title, content hash. The entry of
+/// an empty hash is a title's marker: an item hashing as it encrypts holds
+/// it until it registers its file.
 pub fn hash_key(collection_id: i64, file_type: u8, title: &str, hash: &str) -> Vec<u8> {
     format!("{collection_id}\u{0}{file_type}\u{0}{title}\u{0}{hash}").into_bytes()
 }

@@ -129,13 +129,14 @@ test('Files of every size class upload through Ferry and decrypt with libsodium'
   assert.equal(result.copiesLeft, 0, 'no copy of an uploaded file stays in IndexedDB');
   assert.ok(result.done.every((item) => typeof item.fileId === 'number'));
   // A file of one chunk at most is read once for its hash, its metadata
-  // and its encryption; a larger one through a stream a pass (hash, then
-  // encryption), not a slice per piece.
+  // and its encryption; a larger one through a stream, not a slice per
+  // piece, and once: no title here is shared, so no file can be another's
+  // duplicate and each is hashed as it is encrypted.
   const reads = JSON.stringify({ readsOf: result.readsOf, streamsOf: result.streamsOf });
   assert.equal(result.readsOf['photo-1.jpg'], 1, reads);
   assert.equal(result.readsOf['photo-2.jpg'], 1, reads);
   assert.equal(result.streamsOf['photo-2.jpg'], undefined, reads);
-  assert.equal(result.streamsOf['photo-4.jpg'], 2, reads);
+  assert.equal(result.streamsOf['photo-4.jpg'], 1, reads);
   assert.ok((result.readsOf['photo-4.jpg'] ?? 0) <= 1, reads);
 
   // Events: every item reported done, progress only grows and ends at the
@@ -704,14 +705,15 @@ test('quota exceeded blocks the queue with `quota`; nothing is lost', async () =
 // was read before fails every later read with NotFoundError; one never read
 // reports size 0 and reads as empty. Either way the item fails with
 // SOURCE_GONE and nothing of it reaches the server, whether the file went
-// before Ferry read it or after Ferry had hashed it, and the rest goes on.
-test('a picked file deleted on disk fails with SOURCE_GONE, before or after it was hashed', async () => {
+// before Ferry read it or after Ferry had started on it, and the rest goes
+// on.
+test('a picked file deleted on disk fails with SOURCE_GONE, before or after it was read', async () => {
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const collection = await newCollection();
   const dir = mkdtempSync(join(tmpdir(), 'ferry-picked-'));
-  const files = { 'hashed.jpg': 9 * MIB + 3, 'unread.jpg': 300_001, 'kept.jpg': 200_003 };
+  const files = { 'started.jpg': 9 * MIB + 3, 'unread.jpg': 300_001, 'kept.jpg': 200_003 };
   for (const [name, size] of Object.entries(files)) writeFileSync(join(dir, name), Buffer.from(content(size, size)));
   const page = await openPage();
   await page.evaluate(async ({ api, token, collectionId, collectionKey }) => {
@@ -728,20 +730,24 @@ test('a picked file deleted on disk fails with SOURCE_GONE, before or after it w
     await window.ferry.enqueue([...document.querySelector('#picker').files].map((file) => ({ collectionId, file })));
   }, collection.id);
 
-  // Offline, the first item is hashed in full, then the run stops at its
-  // first request.
-  await context.setOffline(true);
-  const offline = await page.evaluate(async () => {
-    const report = await window.ferry.sync();
+  // The first item's first step lands (its file opened and its head read
+  // for the metadata), and the run is stopped there.
+  const first = await page.evaluate(async () => {
+    const stop = new AbortController();
+    const started = (item) => {
+      if (item.title === 'started.jpg' && item.state !== 'queued') stop.abort();
+    };
+    window.ferry.on('item', started);
+    const report = await window.ferry.sync({ signal: stop.signal });
+    window.ferry.off('item', started);
     return { report, items: await window.ferry.items() };
   });
-  await context.setOffline(false);
-  assert.equal(offline.report.stoppedBecause, 'offline');
-  const hashed = offline.items.find((i) => i.title === 'hashed.jpg');
-  assert.equal(hashed.size, files['hashed.jpg'], 'read through before the network was needed');
-  assert.equal(offline.items.find((i) => i.title === 'unread.jpg').size, null, 'never read');
+  assert.equal(first.report.stoppedBecause, 'budget', JSON.stringify(first.report));
+  const started = first.items.find((i) => i.title === 'started.jpg');
+  assert.equal(started.size, files['started.jpg'], 'read before it went');
+  assert.equal(first.items.find((i) => i.title === 'unread.jpg').size, null, 'never read');
 
-  rmSync(join(dir, 'hashed.jpg'));
+  rmSync(join(dir, 'started.jpg'));
   rmSync(join(dir, 'unread.jpg'));
   const items = await page.evaluate(async () => {
     await window.ferry.sync();
@@ -750,7 +756,7 @@ test('a picked file deleted on disk fails with SOURCE_GONE, before or after it w
     return out;
   });
   const byTitle = Object.fromEntries(items.map((i) => [i.title, i]));
-  for (const gone of ['hashed.jpg', 'unread.jpg']) {
+  for (const gone of ['started.jpg', 'unread.jpg']) {
     assert.equal(byTitle[gone].state, 'failed', JSON.stringify(byTitle[gone]));
     assert.equal(byTitle[gone].error.code, 'SOURCE_GONE');
     assert.match(byTitle[gone].error.message, /no longer there/);
