@@ -28,7 +28,7 @@ use ferry_sync::media::HEAD_BYTES;
 use ferry_sync::protocol::{BlockedReason, Endpoint, Method};
 use ferry_sync::queue::item::{Target, Upload};
 use ferry_sync::queue::records::{Changes, FreshRange, decode, fresh_range_bounds};
-use ferry_sync::queue::{FileType, ItemId, NewItem, PublicState, Step};
+use ferry_sync::queue::{FileType, Item, ItemId, NewItem, PublicState, Step};
 use ferry_sync::scheduler::{LEASE_MS, RunPlan, Trigger};
 use serde_json::{Value, json};
 
@@ -748,19 +748,7 @@ async fn items_of_a_title_wait_for_the_one_hashing_as_it_encrypts() {
         ])
         .await
         .unwrap();
-    // The first takes the title's marker; its PUT then fails, and it backs
-    // off.
-    engine.run_steps(1).await.unwrap();
-    h.set_faults(json!({ "rules": [{ "route": "s3:PutObject", "errorRate": 1.0 }] }))
-        .await;
-    engine.run_steps(1).await.unwrap();
-    h.clear_faults().await;
-    let first = engine.item(ids[0]).await.unwrap().unwrap();
-    assert!(
-        matches!(&first.step, Step::Uploading(u) if u.hash.is_empty()),
-        "{:?}",
-        first.step
-    );
+    let first = first_put_fails(&h, &engine, ids[0]).await;
     // The others meet the marker at their first step: they hash, and wait.
     engine.run_steps(2).await.unwrap();
     for id in &ids[1..] {
@@ -795,6 +783,24 @@ async fn items_of_a_title_wait_for_the_one_hashing_as_it_encrypts() {
     assert_eq!(markers(&h), 0);
 }
 
+/// Steps the first item, `first`, of a title new to the album: it takes
+/// the title's marker and prepares its upload at once, hashing nothing;
+/// its PUT then fails, and it backs off. The item as it is then.
+async fn first_put_fails(h: &Harness, engine: &TestEngine, first: ItemId) -> Item {
+    engine.run_steps(1).await.unwrap();
+    h.set_faults(json!({ "rules": [{ "route": "s3:PutObject", "errorRate": 1.0 }] }))
+        .await;
+    engine.run_steps(1).await.unwrap();
+    h.clear_faults().await;
+    let item = engine.item(first).await.unwrap().unwrap();
+    assert!(
+        matches!(&item.step, Step::Uploading(u) if u.hash.is_empty()),
+        "{:?}",
+        item.step
+    );
+    item
+}
+
 /// A copy of a file whose upload is still under way is not skipped yet:
 /// that upload may fail. It waits, and when the first fails for good, the
 /// copy goes up in its place.
@@ -808,16 +814,8 @@ async fn a_copy_waits_for_the_upload_it_would_duplicate_and_goes_up_if_that_one_
         .enqueue(vec![h.item("a", "cat.jpg"), h.item("a-copy", "cat.jpg")])
         .await
         .unwrap();
-    // The first is hashed and its upload prepared; its PUT then fails, and
-    // it backs off.
-    engine.run_steps(1).await.unwrap();
-    h.set_faults(json!({ "rules": [{ "route": "s3:PutObject", "errorRate": 1.0 }] }))
-        .await;
-    engine.run_steps(1).await.unwrap();
-    h.clear_faults().await;
-    let first = engine.item(ids[0]).await.unwrap().unwrap();
-    assert!(matches!(first.step, Step::Uploading(_)), "{:?}", first.step);
-    // The copy is hashed meanwhile, meets the first's entry, and waits.
+    let first = first_put_fails(&h, &engine, ids[0]).await;
+    // The copy is hashed meanwhile, meets the first's marker, and waits.
     engine.run_steps(1).await.unwrap();
     let copy = engine.item(ids[1]).await.unwrap().unwrap();
     assert!(
@@ -2756,10 +2754,7 @@ async fn a_kill_after_a_later_items_step_landed_first_loses_no_fresh_item() {
         )
         .await;
     let stored = |id: ItemId| {
-        decode::<ferry_sync::queue::Item>(
-            &h.store.0.borrow()[&(Table::Items, id.to_be_bytes().to_vec())],
-        )
-        .unwrap()
+        decode::<Item>(&h.store.0.borrow()[&(Table::Items, id.to_be_bytes().to_vec())]).unwrap()
     };
     let run = std::pin::pin!(two.run(None));
     let watch = std::pin::pin!(async {
