@@ -71,6 +71,10 @@ cargo_deny() {
 
 stage_deny() {
   section "cargo deny: licences, bans, sources (deny.toml)"
+  # cargo-deny reads the metadata of every platform's dependencies, offline;
+  # a build downloads only those of the platforms it builds for, so on a
+  # fresh machine the others (Android's, Windows') are fetched first.
+  cargo fetch
   cargo_deny --offline --workspace check licenses bans sources
   # The RustSec advisory database is cloned from GitHub, which this machine
   # and CI cannot reach: advisories are checked against a copy already in
