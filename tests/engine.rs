@@ -730,6 +730,26 @@ async fn a_file_nothing_can_duplicate_is_read_once() {
     assert_eq!(h.server_files().await.len(), 1);
 }
 
+/// An item the server never registers fails once its restarts run out,
+/// after its hash came to be known, and lets go of its title's marker: a
+/// later item of the title does not wait on it, nor hash first for it.
+#[tokio::test(flavor = "current_thread")]
+async fn an_item_failing_after_its_hash_is_known_gives_up_the_marker() {
+    let h = Harness::start(|_| {}).await;
+    h.sources.add("a", pattern(50_000, 3));
+    h.set_faults(json!({ "rules": [{ "route": "POST /files", "errorRate": 1.0, "status": 400 }] }))
+        .await;
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("a", "cat.jpg")]).await.unwrap()[0];
+    run_until_settled(&engine).await;
+    let item = engine.item(id).await.unwrap().unwrap();
+    let Step::Failed(error) = &item.step else {
+        panic!("{item:?}");
+    };
+    assert_eq!(error.code, "UPLOAD_REJECTED", "{error:?}");
+    assert_eq!(markers(&h), 0);
+}
+
 /// Items of one title while one of them hashes as it encrypts: the others
 /// hash first and wait on its marker. Once it is up, a copy of it is
 /// skipped and another file under the same title uploads.

@@ -146,10 +146,14 @@ enum Owner {
 
 /// Takes an item's content out of the dedupe index: once it fails, or its
 /// file changes, it no longer stands for that content, and a later copy of
-/// the same file must be uploaded rather than skipped.
+/// the same file must be uploaded rather than skipped. The title's marker
+/// goes too: an upload that hashed as it encrypted holds it until it
+/// registers, hash known or not, and no other item can hold it meanwhile
+/// (see `upload_step`).
 fn forget_hash(item: &Item, extra: &mut Batch) {
     if let Step::Uploading(upload) = &item.step {
         extra.delete(Table::Hashes, dedupe_key(item, &upload.hash));
+        extra.delete(Table::Hashes, dedupe_key(item, ""));
     }
 }
 

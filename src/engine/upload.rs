@@ -486,7 +486,7 @@ fn position_bytes(encryptor: &FileEncryptor, hasher: Option<&Blake2b512>) -> Vec
 
 /// Gives an upload that hashed as it encrypted, all of whose parts are
 /// sent, its hash, in its record and its metadata. It still holds the
-/// title's marker until it registers (see `upload_step`).
+/// title's marker until it registers or fails (see `upload_step`).
 fn take_hash(upload: &mut Upload, file_key: &Key, hasher: Blake2b512) -> Result<(), EngineError> {
     let hash = to_base64(&hasher.finalize());
     upload.metadata = with_hash(file_key, &upload.metadata, &hash).ok_or_else(corrupt_upload)?;
