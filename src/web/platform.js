@@ -219,11 +219,12 @@ export async function idbStoredCopy(db, store, key) {
 // Bytes `start` to `end` of a file, as an array of Uint8Array pieces, which
 // wasm joins as it copies them into its memory. A small file (one
 // encryption chunk at most) is read whole, once, and kept for its next
-// reads: a photo is read for its hash, its metadata and its encryption, in
-// separate steps, and each read of a stored copy is a round trip to the
-// browser's blob storage, which on a busy device costs more than the bytes
-// (300 files of 256 KiB went 8 % faster). Kept by the Blob itself, which never changes
-// (a stored copy's Blob is the same object from step to step, see
+// reads: a photo is read for its metadata and its encryption (and its hash,
+// unless that is taken as it is encrypted), in separate steps, and each
+// read of a stored copy is a round trip to the browser's blob storage,
+// which on a busy device costs more than the bytes (300 files of 256 KiB
+// went 8 % faster). Kept by the Blob itself, which never changes (a stored
+// copy's Blob is the same object from step to step, see
 // idbStoredCopy): the last few, 16 MiB at most, let go when reads stop
 // and when a run starts (forgetKeptFiles), so that each run reads files
 // as they are then: a picked file deleted on disk since is seen as gone.
