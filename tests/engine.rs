@@ -991,7 +991,11 @@ async fn a_full_quota_blocks_with_quota() {
     let h = Harness::start(|config| config.quota_bytes = 100_000).await;
     h.sources.add("small", pattern(1000, 1));
     h.sources.add("large", pattern(200_000, 2));
-    let engine = h.engine(2).await;
+    // One file at a time: with both in flight, which registers first (the
+    // small one that fits, or the large one whose 426 ends the run) is a
+    // race, and a run that stops on a block lets the other's later steps
+    // wait.
+    let engine = one_at_a_time(&h).await;
     engine
         .enqueue(vec![h.item("small", "s.jpg"), h.item("large", "l.jpg")])
         .await
