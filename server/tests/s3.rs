@@ -193,6 +193,55 @@ async fn a_failed_complete_keeps_the_upload_and_a_retry_succeeds() {
 }
 
 #[tokio::test]
+async fn a_completed_upload_reads_back_whole_with_its_multipart_etag_and_no_part_is_left() {
+    use md5::{Digest, Md5};
+    let server = TestServer::start().await;
+    let (urls, etags, data) = three_parts(&server).await;
+    let (status, body) = complete(
+        &server.client,
+        urls["completeURL"].as_str().unwrap(),
+        &etags,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // S3's multipart ETag: the MD5 of the parts' MD5s, then the count.
+    let mut whole = Md5::new();
+    for part in data.chunks(5 * MIB) {
+        whole.update(Md5::digest(part));
+    }
+    let expected = format!("\"{}-3\"", hex::encode(whole.finalize()));
+    assert!(body.contains(&expected), "{body}");
+
+    let signer = StoreSigner::new(&server);
+    let key = urls["objectKey"].as_str().unwrap();
+    let object = server.client.get(signer.get(key)).send().await.unwrap();
+    assert_eq!(object.status(), StatusCode::OK);
+    assert_eq!(object.headers()["etag"].to_str().unwrap(), expected);
+    assert!(
+        object.bytes().await.unwrap() == data,
+        "the object is the parts in order"
+    );
+
+    // Completed with two of its three parts: the third is discarded.
+    let (urls, etags, _) = three_parts(&server).await;
+    let (status, body) = complete(
+        &server.client,
+        urls["completeURL"].as_str().unwrap(),
+        &etags[..2],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let left: Vec<_> = server
+        .disk_snapshot()
+        .into_iter()
+        .filter(|(name, _)| {
+            name.contains(".upload") || name.starts_with(".tmp.") || name.starts_with(".ferry-etag")
+        })
+        .collect();
+    assert!(left.is_empty(), "an upload's records outlived it: {left:?}");
+}
+
+#[tokio::test]
 async fn a_missing_part_is_invalid_part_not_a_server_error() {
     let server = TestServer::start().await;
     let urls = server.multipart_urls(3).await;

@@ -17,7 +17,8 @@ const BINARY = fileURLToPath(new URL(`../../target/${PROFILE}/ferry-server`, imp
  * `options.listen`/`options.s3Listen` fix the addresses, so a restarted server
  * is the same origin with the same files. `options.env` adds environment
  * variables (e.g. `{ FERRY_S3_CORS: 'no-etag' }`; `FERRY_LOG` is `warn`
- * unless set there).
+ * unless set there or in the environment, e.g. `tower_http=debug` for a
+ * timeline of every request).
  */
 export async function startServer(extraArgs = [], options = {}) {
   if (!existsSync(BINARY)) {
@@ -28,7 +29,7 @@ export async function startServer(extraArgs = [], options = {}) {
   const s3Listen = options.s3Listen ?? '127.0.0.1:0';
   const child = spawn(BINARY, ['--data-dir', dataDir, '--listen', listen, '--s3-listen', s3Listen, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, FERRY_LOG: 'warn', ...options.env },
+    env: { ...process.env, FERRY_LOG: process.env.FERRY_LOG ?? 'warn', ...options.env },
   });
   const line = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve);

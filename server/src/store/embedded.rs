@@ -4,17 +4,19 @@
 //! * `s3s-fs` completes a multipart upload with bogus part ETags; here each
 //!   ETag must equal the MD5 of the part that was stored.
 //! * `s3s-fs` deletes the upload id before it checks part sizes, so a failed
-//!   Complete loses the upload; here every check runs first, and the inner
-//!   Complete only runs once it cannot fail on validation.
+//!   Complete loses the upload; here every check runs first, and the object
+//!   is assembled here (`assemble`), from the parts' recorded MD5s, instead
+//!   of by s3s-fs, which reads and hashes every part again.
 //! * A missing part is a 500 in `s3s-fs`; here it is `InvalidPart` (400).
 //! * An upload id the store does not know (aborted, completed) is
 //!   `AccessDenied` in `s3s-fs` (and ListParts lists no parts); here it is
 //!   `NoSuchUpload` (404), as on S3.
 //! * Completing an upload again (a retry after a lost response) answers
 //!   success with the same ETag, as S3 does, instead of `NoSuchUpload`.
-//! * A Complete runs to its end even when the client goes away: `s3s-fs`
-//!   deletes the upload id before it writes the object, so a request cut
-//!   off in between (a page reloaded) used to lose the upload for good.
+//! * A Complete runs to its end even when the client goes away, and the
+//!   upload id goes only after the object and the record of its completion
+//!   are written: `s3s-fs` deletes it first, so a request cut off in
+//!   between (a page reloaded) used to lose the upload for good.
 //! * The objects of a registered file are immutable: every way to write
 //!   its key — a PUT, a CreateMultipartUpload, an UploadPart or a Complete
 //!   of an upload made before the registration — and a DELETE is refused
@@ -53,6 +55,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use super::assemble::Upload;
 use super::keys::{KeyGuard, KeyLocks};
 use crate::config::S3Cors;
 use crate::db::Db;
@@ -238,8 +241,10 @@ impl CheckedStore {
     }
 
     fn part_etag_path(&self, upload_id: &str, number: i32) -> PathBuf {
-        self.root
-            .join(format!(".ferry-etag-{upload_id}.part-{number}"))
+        self.root.join(super::assemble::part_etag_name(
+            upload_id,
+            &number.to_string(),
+        ))
     }
 
     /// The MD5 and size of a stored part: the MD5 recorded when the part was
@@ -483,19 +488,36 @@ impl CheckedStore {
         let _writing = self.start_write(&req.input.key, false).await?;
 
         let digests = self.validate_parts(&upload_id, &etags).await?;
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let response = self.inner.complete_multipart_upload(req).await?;
-
+        if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
+            // Neither Ente's clients nor museum send them.
+            return Err(s3_error!(
+                NotImplemented,
+                "conditional Complete is not supported here"
+            ));
+        }
         let mut whole = Md5::new();
         for d in &digests {
             whole.update(d);
         }
         let completion = Completion {
-            bucket,
-            key,
+            bucket: req.input.bucket,
+            key: req.input.key,
             part_etags: etags.into_iter().map(|(_, e)| e).collect(),
             etag: format!("{}-{}", hex::encode(whole.finalize()), digests.len()),
         };
+        let upload = Upload {
+            root: self.root.clone(),
+            upload_id: upload_id.clone(),
+            bucket: completion.bucket.clone(),
+            key: completion.key.clone(),
+            parts: digests.len(),
+        };
+        let etag = completion.etag.clone();
+        let upload = tokio::task::spawn_blocking(move || upload.assemble(&etag).map(|()| upload))
+            .await
+            .map_err(|e| s3_error!(e, InternalError))?
+            .map_err(|e| s3_error!(e, InternalError))?;
+
         let json = serde_json::to_vec(&completion).map_err(|e| s3_error!(e, InternalError))?;
         let tmp = completion_path.with_extension("tmp");
         tokio::fs::write(&tmp, json)
@@ -504,11 +526,13 @@ impl CheckedStore {
         tokio::fs::rename(&tmp, &completion_path)
             .await
             .map_err(|e| s3_error!(e, InternalError))?;
-        for number in 1..=digests.len() {
-            let number = i32::try_from(number).unwrap_or(i32::MAX);
-            let _ = tokio::fs::remove_file(self.part_etag_path(&upload_id, number)).await;
-        }
-        Ok(response)
+        let _ = tokio::task::spawn_blocking(move || upload.remove_upload()).await;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(completion.bucket),
+            key: Some(completion.key),
+            e_tag: Some(ETag::Strong(completion.etag)),
+            ..Default::default()
+        }))
     }
 }
 

@@ -4,6 +4,7 @@
 //! size). The same code talks to the embedded store and to any external S3
 //! endpoint.
 
+mod assemble;
 pub mod embedded;
 pub mod keys;
 
