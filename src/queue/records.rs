@@ -424,14 +424,19 @@ pub fn encode<T: Record>(value: &T) -> Vec<u8> {
 }
 
 pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, RecordError> {
+    let mut r = Reader::new(record_body(bytes)?);
+    match r.get() {
+        Some(value) if r.is_empty() => Ok(value),
+        _ => Err(RecordError("malformed".into())),
+    }
+}
+
+/// A record's fields, after its format byte. Not generic, unlike
+/// [`decode`]: the format check and its formatted error are in the wasm
+/// once, not once per record type.
+fn record_body(bytes: &[u8]) -> Result<&[u8], RecordError> {
     match bytes.split_first() {
-        Some((&RECORD_FORMAT, body)) => {
-            let mut r = Reader::new(body);
-            match r.get() {
-                Some(value) if r.is_empty() => Ok(value),
-                _ => Err(RecordError("malformed".into())),
-            }
-        }
+        Some((&RECORD_FORMAT, body)) => Ok(body),
         Some((format, _)) => Err(RecordError(format!("unknown record format {format}"))),
         None => Err(RecordError("empty record".into())),
     }
