@@ -383,7 +383,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// Puts a failed item back in the queue from its last recorded step.
     pub async fn retry(&self, id: ItemId) -> Result<(), EngineError> {
         let retried = self
-            .change_item(id, |item| {
+            .change_item(id, &|item| {
                 let mut after = item.clone();
                 if let Step::Failed(_) = item.step {
                     after.step = Step::Queued;
@@ -401,7 +401,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     pub async fn remove(&self, id: ItemId) -> Result<(), EngineError> {
         // Gone meanwhile (a double click, or a page and the service worker
         // at once): removed all the same, and counted out once.
-        self.change_item(id, |item| {
+        self.change_item(id, &|item| {
             let mut changes = Changes::new();
             changes.remove_item(item);
             changes
@@ -417,10 +417,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// an upload already finished (and send the file again), a removal
     /// count the item out of a state it had left. So a change that finds
     /// the item changed is made again from the item as it is now.
+    /// `change` is a `dyn Fn`: generic, this state machine was in the
+    /// wasm once per caller.
     async fn change_item(
         &self,
         id: ItemId,
-        change: impl Fn(&Item) -> Changes,
+        change: &dyn Fn(&Item) -> Changes,
     ) -> Result<bool, EngineError> {
         let key = item_key(id);
         let mut stored = self.env.store.get(Table::Items, &key).await?;
