@@ -244,8 +244,15 @@ pub fn parse_item(item: &JsValue) -> Result<(NewItem, Vec<(String, JsValue)>), F
 
 pub fn new_source_ref() -> String {
     let bytes: [u8; 12] = crate::crypto::random_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{STORED_PREFIX}{hex}")
+    // Lowercase hex by hand: `format!("{b:02x}")` put core's hex
+    // formatting in the wasm for this one name.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut name = String::from(STORED_PREFIX);
+    for b in bytes {
+        name.push(char::from(HEX[usize::from(b >> 4)]));
+        name.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    name
 }
 
 pub fn blocked_name(reason: BlockedReason) -> &'static str {
