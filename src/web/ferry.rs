@@ -476,39 +476,40 @@ impl Ferry {
                 }
             }
             let store = &engine.env().store;
-            // All or nothing: the copies of a batch that was not queued
-            // must not stay behind, taking the space.
-            let forget_copies = || async {
-                let keys: Vec<String> = stored.iter().map(|(key, _)| key.clone()).collect();
-                let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
+            let dropped = if copied.is_ok() && !stored.is_empty() {
+                dropped_copy(store, &per_item).await
+            } else {
+                None
             };
-            if copied.is_ok()
-                && !stored.is_empty()
-                && let Some(index) = dropped_copy(store, &per_item).await
-            {
-                forget_copies().await;
-                return Err(FerryError::storage_full(
+            let queued = match (copied, dropped) {
+                (Ok(()), None) => engine.enqueue(new_items).await.map_err(FerryError::from),
+                (Ok(()), Some(index)) => Err(FerryError::storage_full(
                     format!(
                         "item {index}: the browser dropped its copy of the file \
                          (NotReadableError; in a private window, past a few hundred MiB \
                          of files); nothing was queued"
                     ),
                     u32::try_from(index).unwrap_or(u32::MAX),
-                ));
-            }
-            let queued = match copied {
-                Ok(()) => engine.enqueue(new_items).await.map_err(FerryError::from),
-                Err(err) => Err(err.into()),
+                )),
+                (Err(err), _) => Err(err.into()),
             };
             let ids = match queued {
                 Ok(ids) => ids,
                 Err(err) => {
-                    forget_copies().await;
-                    return Err(if err.code() == ErrorCode::StorageFull.name() {
-                        storage_full(store, &per_item).await
-                    } else {
-                        err
-                    });
+                    // All or nothing: the copies of a batch that was not
+                    // queued must not stay behind, taking the space. One
+                    // place deletes them for every failure: each `.await`
+                    // of it was another copy in this state machine.
+                    let keys: Vec<String> = stored.iter().map(|(key, _)| key.clone()).collect();
+                    let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
+                    // A dropped copy is not a full disk: nothing to measure.
+                    return Err(
+                        if dropped.is_none() && err.code() == ErrorCode::StorageFull.name() {
+                            storage_full(store, &per_item).await
+                        } else {
+                            err
+                        },
+                    );
                 }
             };
             Ok(ids
