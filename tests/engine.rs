@@ -730,6 +730,64 @@ async fn a_file_nothing_can_duplicate_is_read_once() {
     assert_eq!(h.server_files().await.len(), 1);
 }
 
+/// While a step's parts are on the wire, the next step's first part is
+/// read and sealed, so that step puts it on the wire without waiting for
+/// the source and the cipher; no part is read twice for it.
+#[tokio::test(flavor = "current_thread")]
+async fn the_next_steps_first_part_is_sealed_while_a_steps_parts_are_on_the_wire() {
+    let h = Harness::start(|_| {}).await;
+    let part = 8 * MIB; // 2 chunks
+    let data = pattern(4 * part + 5, 21); // 5 parts
+    h.sources.add("v", data.clone());
+    let size = data.len() as u64;
+    let engine = h.engine(2).await;
+    let id = engine.enqueue(vec![h.item("v", "trip.mp4")]).await.unwrap()[0];
+    let sent = loop {
+        engine.run_steps(1).await.unwrap();
+        if let Step::Uploading(upload) = engine.item(id).await.unwrap().unwrap().step
+            && !upload.etags.is_empty()
+        {
+            break upload.etags.len();
+        }
+    };
+    assert!(sent < 5, "the first parts step sent every part");
+    let read = h.sources.1.get();
+    assert!(
+        read >= ((sent + 1) * part) as u64,
+        "{read} bytes read after {sent} parts of {part} were sent: the next part was not read ahead"
+    );
+
+    assert_eq!(run_until_settled(&engine).await.files_done, 1);
+    let read = h.sources.1.get();
+    assert!(
+        (size..=size + HEAD_BYTES).contains(&read),
+        "{read} bytes read for a file of {size}: a part sealed ahead was read again"
+    );
+    let files = h.server_files().await;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].1 == data);
+}
+
+/// Two large files at once: a part one sealed ahead never goes out as the
+/// other's, though their steps start at the same part numbers.
+#[tokio::test(flavor = "current_thread")]
+async fn two_large_files_at_once_never_send_each_others_part_sealed_ahead() {
+    let h = Harness::start(|_| {}).await;
+    let a = pattern(5 * 8 * MIB + 1, 31);
+    let b = pattern(5 * 8 * MIB + 2, 32);
+    h.sources.add("a", a.clone());
+    h.sources.add("b", b.clone());
+    let engine = h.engine(2).await;
+    engine
+        .enqueue(vec![h.item("a", "a.mp4"), h.item("b", "b.mp4")])
+        .await
+        .unwrap();
+    assert_eq!(run_until_settled(&engine).await.files_done, 2);
+    let mut files: Vec<Vec<u8>> = h.server_files().await.into_iter().map(|f| f.1).collect();
+    files.sort_by_key(Vec::len);
+    assert!(files == [a, b], "a file holds the other's bytes");
+}
+
 /// An item the server never registers fails once its restarts run out,
 /// after its hash came to be known, and lets go of its title's marker: a
 /// later item of the title does not wait on it, nor hash first for it.

@@ -111,6 +111,9 @@ pub struct Engine<S, T, R, V, C> {
     /// cut rolled back the commits that handed its URLs out, and give one
     /// object key to two files.
     url_pool: RefCell<Vec<crate::protocol::api::UploadUrl>>,
+    /// The next step's first part of a large upload, sealed while this
+    /// step's parts were on the wire (one part's bytes, kept in memory).
+    sealed_ahead: std::cell::Cell<Option<upload::SealedAhead>>,
     /// A run of this engine is in progress.
     running: std::cell::Cell<bool>,
     /// The item this engine's run works on (its live record says so).
@@ -146,6 +149,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             shown_progress: RefCell::new(Vec::new()),
             live_pending: RefCell::new(None),
             url_pool: RefCell::new(Vec::new()),
+            sealed_ahead: std::cell::Cell::new(None),
             running: std::cell::Cell::new(false),
             working: std::cell::Cell::new(None),
         }

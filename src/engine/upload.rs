@@ -21,6 +21,7 @@ use crate::protocol::{
 };
 use crate::queue::item::{Target, Thumbnail, Upload};
 use crate::queue::{FileType, Item, Step};
+use zeroize::Zeroizing;
 
 /// Single-PUT URLs asked for at once (the API's maximum).
 const URL_BATCH: u32 = 50;
@@ -236,42 +237,57 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             &self.env.vault.open(checkpoint).await?,
             upload.hash.is_empty(),
         )?;
+        let mut ahead = self.sealed_ahead.take();
+        if !ahead
+            .as_ref()
+            .is_some_and(|a| a.number == first && a.header == upload.header)
+        {
+            // Another upload's (or another part's): kept for it.
+            self.sealed_ahead.set(ahead.take());
+        }
         let mut flights = Vec::new();
-        let mut sealed_after = Vec::new();
-        for number in first..=last {
-            let part = plan
-                .part(size, number)
-                .ok_or_else(|| EngineError::new(ErrorCode::CorruptRecord, "part out of range"))?;
-            let last_part = number == plan.part_count();
-            let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
-            if part.plaintext_len == 0 {
-                encryptor.push_into(&mut body, &[], true)?;
-            }
-            // Read a chunk at a time: memory holds one part's ciphertext and
-            // one chunk of plaintext, whatever the part size.
-            let mut offset = 0;
-            while offset < part.plaintext_len {
-                let len = (CHUNK_SIZE as u64).min(part.plaintext_len - offset);
-                let chunk = source
-                    .read(part.plaintext_offset + offset, len)
-                    .await
-                    .map_err(source_failure)?;
-                offset += len;
-                if let Some(hasher) = hasher.as_mut() {
-                    hasher.update(&chunk);
+        let mut sealed_after: Vec<(u64, Vec<u8>)> = Vec::new();
+        // One part past the step's last: while the step's parts are on the
+        // wire, the next step's first part is sealed, so that step puts it
+        // on the wire at once instead of leaving the link idle while it
+        // reads and encrypts. The next step of the same upload (its stream
+        // header) takes it if it starts at that part: this step's parts all
+        // landed and were recorded, so it starts from the very position the
+        // part was sealed from, and sealing is deterministic from there. A
+        // failed read here is the next step's to meet.
+        for number in first..=last + 1 {
+            let Some(part) = plan.part(size, number) else {
+                break;
+            };
+            let body = match ahead.take() {
+                Some(ahead) => {
+                    (encryptor, hasher) =
+                        resume_position(&file_key, &ahead.after, hasher.is_some())?;
+                    Ok(ahead.body)
                 }
-                encryptor.push_into(
-                    &mut body,
-                    &chunk,
-                    last_part && offset == part.plaintext_len,
-                )?;
+                None => {
+                    let last_part = number == plan.part_count();
+                    seal_part(&source, &mut encryptor, hasher.as_mut(), &part, last_part).await
+                }
+            };
+            let after = position_bytes(&encryptor, hasher.as_ref());
+            if number > last {
+                if let Ok(body) = body {
+                    self.sealed_ahead.set(Some(SealedAhead {
+                        number,
+                        header: upload.header.clone(),
+                        after: Zeroizing::new(after),
+                        body,
+                    }));
+                }
+                break;
             }
+            let body = body?;
             let url = match target {
                 Target::Single(url) => url.url.clone(),
                 Target::Multipart(urls) => urls.part_urls[number as usize - 1].clone(),
             };
-            let sent = body.len() as u64;
-            sealed_after.push((sent, position_bytes(&encryptor, hasher.as_ref())));
+            sealed_after.push((body.len() as u64, after));
             scope.count_request();
             flights.push(
                 self.env
@@ -471,6 +487,48 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             .await
             .unwrap_or_else(|_| PLACEHOLDER_THUMBNAIL.to_vec())
     }
+}
+
+/// A part sealed while the parts before it were on the wire, for the step
+/// that starts at it (see `upload_parts`).
+pub(super) struct SealedAhead {
+    number: u32,
+    /// The upload's stream header: one per upload, so it tells uploads apart.
+    header: Vec<u8>,
+    /// The encryptor's (and hasher's) position after the part: secret, as
+    /// the stream's key is part of it.
+    after: Zeroizing<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+/// Reads `part` and encrypts it (hashing it too when `hasher` is given),
+/// a chunk at a time: memory holds one part's ciphertext and one chunk of
+/// plaintext, whatever the part size.
+async fn seal_part(
+    source: &impl Source,
+    encryptor: &mut FileEncryptor,
+    mut hasher: Option<&mut Blake2b512>,
+    part: &crate::protocol::Part,
+    last_part: bool,
+) -> Result<Vec<u8>, StepError> {
+    let mut body = Vec::with_capacity(usize::try_from(part.encrypted_len).unwrap_or(0));
+    if part.plaintext_len == 0 {
+        encryptor.push_into(&mut body, &[], true)?;
+    }
+    let mut offset = 0;
+    while offset < part.plaintext_len {
+        let len = (CHUNK_SIZE as u64).min(part.plaintext_len - offset);
+        let chunk = source
+            .read(part.plaintext_offset + offset, len)
+            .await
+            .map_err(source_failure)?;
+        offset += len;
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&chunk);
+        }
+        encryptor.push_into(&mut body, &chunk, last_part && offset == part.plaintext_len)?;
+    }
+    Ok(body)
 }
 
 /// The encryptor's checkpoint, followed by the hasher's when the upload
