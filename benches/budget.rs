@@ -45,6 +45,8 @@ struct ModelledLink {
     bytes_per_ms: Cell<f64>,
     latency_ms: Cell<f64>,
     discarded: Cell<u64>,
+    /// Requests between their turn on the clock and their answer.
+    in_flight: Cell<u32>,
 }
 
 impl Transport for ModelledLink {
@@ -53,16 +55,25 @@ impl Transport for ModelledLink {
         request: HttpRequest,
         deadline_ms: Option<f64>,
     ) -> Result<HttpResponse, TransportError> {
-        let cost = self.latency_ms.get() + request.body.len() as f64 / self.bytes_per_ms.get();
+        // The link's bandwidth is one: every request's bytes take their turn
+        // on the clock. Its latency is not: a request that starts while
+        // another is on the wire waits for its answer while that one
+        // transfers, as on a real link, so only a request started alone
+        // adds its round trip.
+        let latency = if self.in_flight.get() == 0 {
+            self.latency_ms.get()
+        } else {
+            0.0
+        };
+        let cost = latency + request.body.len() as f64 / self.bytes_per_ms.get();
         let now = self.clock.monotonic_ms();
         if let Some(deadline) = deadline_ms
             && now + cost > deadline
         {
             // Cut off at the deadline: the time passes, and what went on the
             // wire before it is lost.
-            let on_wire = ((deadline - now - self.latency_ms.get()).max(0.0)
-                * self.bytes_per_ms.get())
-            .min(request.body.len() as f64);
+            let on_wire = ((deadline - now - latency).max(0.0) * self.bytes_per_ms.get())
+                .min(request.body.len() as f64);
             self.clock
                 .sleep_ms((deadline - now).max(0.0).ceil() as u64)
                 .await;
@@ -70,7 +81,10 @@ impl Transport for ModelledLink {
             return Err(TransportError::Aborted);
         }
         self.clock.sleep_ms(cost.ceil() as u64).await;
-        self.inner.send(request, None).await
+        self.in_flight.set(self.in_flight.get() + 1);
+        let answer = self.inner.send(request, None).await;
+        self.in_flight.set(self.in_flight.get() - 1);
+        answer
     }
 }
 
@@ -107,6 +121,7 @@ async fn main() {
         bytes_per_ms: Cell::new(1_000.0),
         latency_ms: Cell::new(100.0),
         discarded: Cell::new(0),
+        in_flight: Cell::new(0),
     };
     let engine = Engine::new(
         Env {
