@@ -116,12 +116,7 @@ async fn a_part_cut_off_mid_body_is_started_but_never_finished() {
         put_part(&server.client, first, &bytes(5 * MIB, 1)).await,
         put_part(&server.client, second, &bytes(3 * MIB, 2)).await,
     ];
-    let (status, body) = complete(
-        &server.client,
-        urls["completeURL"].as_str().unwrap(),
-        &etags,
-    )
-    .await;
+    let (status, body) = server.complete_upload(&urls, &etags).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let requests = server.requests().await;
     assert_eq!(count(&requests, "finished", &part(2)), 1, "{requests}");

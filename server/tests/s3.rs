@@ -197,12 +197,7 @@ async fn a_completed_upload_reads_back_whole_with_its_multipart_etag_and_no_part
     use md5::{Digest, Md5};
     let server = TestServer::start().await;
     let (urls, etags, data) = three_parts(&server).await;
-    let (status, body) = complete(
-        &server.client,
-        urls["completeURL"].as_str().unwrap(),
-        &etags,
-    )
-    .await;
+    let (status, body) = server.complete_upload(&urls, &etags).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // S3's multipart ETag: the MD5 of the parts' MD5s, then the count.
     let mut whole = Md5::new();
@@ -224,12 +219,7 @@ async fn a_completed_upload_reads_back_whole_with_its_multipart_etag_and_no_part
 
     // Completed with two of its three parts: the third is discarded.
     let (urls, etags, _) = three_parts(&server).await;
-    let (status, body) = complete(
-        &server.client,
-        urls["completeURL"].as_str().unwrap(),
-        &etags[..2],
-    )
-    .await;
+    let (status, body) = server.complete_upload(&urls, &etags[..2]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let left: Vec<_> = server
         .disk_snapshot()
@@ -254,12 +244,7 @@ async fn a_missing_part_is_invalid_part_not_a_server_error() {
     .await;
     let third = put_part(&server.client, part_urls[2].as_str().unwrap(), b"end").await;
     let claimed = vec![first, third.clone(), third];
-    let (status, body) = complete(
-        &server.client,
-        urls["completeURL"].as_str().unwrap(),
-        &claimed,
-    )
-    .await;
+    let (status, body) = server.complete_upload(&urls, &claimed).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("InvalidPart"), "{body}");
 }

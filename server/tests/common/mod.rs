@@ -148,11 +148,16 @@ impl TestServer {
         etags
     }
 
+    /// Completes the multipart upload of `urls` with the parts of `etags`.
+    pub async fn complete_upload(&self, urls: &Value, etags: &[String]) -> (StatusCode, String) {
+        complete(&self.client, urls["completeURL"].as_str().unwrap(), etags).await
+    }
+
     /// Uploads every part and completes; returns the object key.
     pub async fn upload_multipart(&self, bytes: &[u8], part_size: usize) -> String {
         let urls = self.multipart_urls(bytes.len().div_ceil(part_size)).await;
         let etags = self.put_parts(&urls, bytes, part_size).await;
-        let response = complete(&self.client, urls["completeURL"].as_str().unwrap(), &etags).await;
+        let response = self.complete_upload(&urls, &etags).await;
         assert_eq!(response.0, StatusCode::OK, "{}", response.1);
         urls["objectKey"].as_str().unwrap().to_owned()
     }
