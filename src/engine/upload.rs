@@ -254,11 +254,22 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         // header) takes it if it starts at that part: this step's parts all
         // landed and were recorded, so it starts from the very position the
         // part was sealed from, and sealing is deterministic from there. A
-        // failed read here is the next step's to meet.
+        // failed read here is the next step's to meet. Not started when it
+        // would outlast the deadline at the pace this step sealed its own
+        // parts: the step waits for it before it is recorded.
+        let started = self.env.clock.monotonic_ms();
         for number in first..=last + 1 {
             let Some(part) = plan.part(size, number) else {
                 break;
             };
+            if number > last
+                && let Some(deadline) = scope.deadline_ms
+            {
+                let now = self.env.clock.monotonic_ms();
+                if now + (now - started) / f64::from(number - first) > deadline {
+                    break;
+                }
+            }
             let body = match ahead.take() {
                 Some(ahead) => {
                     (encryptor, hasher) =
