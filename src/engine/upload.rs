@@ -255,32 +255,36 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         // landed and were recorded, so it starts from the very position the
         // part was sealed from, and sealing is deterministic from there. A
         // failed read here is the next step's to meet. Not started when it
-        // would outlast the deadline at the pace this step sealed its own
-        // parts: the step waits for it before it is recorded.
-        let started = self.env.clock.monotonic_ms();
+        // would outlast the deadline at the pace this step's parts were
+        // sealed (a part sealed ahead counts what it took then): the step
+        // waits for it before it is recorded.
+        let mut sealing_ms = 0.0;
         for number in first..=last + 1 {
             let Some(part) = plan.part(size, number) else {
                 break;
             };
+            let now = self.env.clock.monotonic_ms();
             if number > last
-                && let Some(deadline) = scope.deadline_ms
+                && scope
+                    .deadline_ms
+                    .is_some_and(|deadline| now + sealing_ms / f64::from(number - first) > deadline)
             {
-                let now = self.env.clock.monotonic_ms();
-                if now + (now - started) / f64::from(number - first) > deadline {
-                    break;
-                }
+                break;
             }
-            let body = match ahead.take() {
+            let (body, took_ms) = match ahead.take() {
                 Some(ahead) => {
                     (encryptor, hasher) =
                         resume_position(&file_key, &ahead.after, hasher.is_some())?;
-                    Ok(ahead.body)
+                    (Ok(ahead.body), ahead.took_ms)
                 }
                 None => {
                     let last_part = number == plan.part_count();
-                    seal_part(&source, &mut encryptor, hasher.as_mut(), &part, last_part).await
+                    let body =
+                        seal_part(&source, &mut encryptor, hasher.as_mut(), &part, last_part).await;
+                    (body, self.env.clock.monotonic_ms() - now)
                 }
             };
+            sealing_ms += took_ms;
             let after = position_bytes(&encryptor, hasher.as_ref());
             if number > last {
                 if let Ok(body) = body {
@@ -289,6 +293,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         header: upload.header.clone(),
                         after: Zeroizing::new(after),
                         body,
+                        took_ms,
                     }));
                 }
                 break;
@@ -510,6 +515,8 @@ pub(super) struct SealedAhead {
     /// the stream's key is part of it.
     after: Zeroizing<Vec<u8>>,
     body: Vec<u8>,
+    /// How long reading and sealing it took.
+    took_ms: f64,
 }
 
 /// Reads `part` and encrypts it (hashing it too when `hasher` is given),

@@ -11,11 +11,12 @@
 //! so the ETag comes from those, and the parts are joined by the kernel
 //! (`std::io::copy` between two files is `copy_file_range` on Linux).
 //!
-//! Crash-safe in this order: the object is written aside and renamed into
-//! place, its ETag record likewise, and the upload's own records (its id,
-//! its parts) are removed only by `remove_upload`, after the caller has
-//! recorded the completion. A crash anywhere before that leaves an upload
-//! a retried Complete finishes.
+//! Safe against a process crash in this order: the object is written aside
+//! and renamed into place, its ETag record likewise, and the upload's own
+//! records (its id, its parts) are removed only by `remove_upload`, after
+//! the caller has recorded the completion. A crash anywhere before that
+//! leaves an upload a retried Complete finishes. Nothing is synced to disk
+//! (nor was it by s3s-fs): a power cut may still lose a completed object.
 
 use std::fs;
 use std::io;
@@ -73,14 +74,27 @@ impl Upload {
         ))
     }
 
-    /// Makes the object from the parts and records `etag` as its ETag.
+    /// Makes the object from the parts and records `etag` as its ETag. A
+    /// failure (a full disk, say) leaves nothing written aside behind.
     pub fn assemble(&self, etag: &str) -> io::Result<()> {
-        let object = self.object_path()?;
-        // A name s3s-fs removes at start-up, should a crash leave it.
+        // Names s3s-fs removes at start-up, should a crash leave them.
         let aside = self
             .root
             .join(format!(".tmp.ferry-{}.internal.part", self.upload_id));
-        let mut out = fs::File::create(&aside)?;
+        let etag_aside = self
+            .root
+            .join(format!(".tmp.ferry-{}-etag.internal.part", self.upload_id));
+        let written = self.write(&aside, &etag_aside, etag);
+        if written.is_err() {
+            let _ = fs::remove_file(&aside);
+            let _ = fs::remove_file(&etag_aside);
+        }
+        written
+    }
+
+    fn write(&self, aside: &Path, etag_aside: &Path, etag: &str) -> io::Result<()> {
+        let object = self.object_path()?;
+        let mut out = fs::File::create(aside)?;
         for number in 1..=self.parts {
             io::copy(&mut fs::File::open(self.part_path(number))?, &mut out)?;
         }
@@ -88,16 +102,12 @@ impl Upload {
         if let Some(dir) = object.parent() {
             fs::create_dir_all(dir)?;
         }
-        fs::rename(&aside, &object)?;
+        fs::rename(aside, &object)?;
 
         // Only the ETag: checksums an earlier object at this key recorded
         // are not this one's.
-        let info = serde_json::json!({ "e_tag": etag }).to_string();
-        let info_aside = self
-            .root
-            .join(format!(".tmp.ferry-{}-etag.internal.part", self.upload_id));
-        fs::write(&info_aside, info)?;
-        fs::rename(&info_aside, self.record_path(false, "internal.json"))?;
+        fs::write(etag_aside, serde_json::json!({ "e_tag": etag }).to_string())?;
+        fs::rename(etag_aside, self.record_path(false, "internal.json"))?;
 
         match fs::rename(
             self.record_path(true, "metadata.json"),
