@@ -143,3 +143,56 @@ impl Upload {
 pub fn part_etag_name(upload_id: &str, number: &str) -> String {
     format!(".ferry-etag-{upload_id}.part-{number}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(root: &Path, parts: usize) -> Upload {
+        Upload {
+            root: root.to_path_buf(),
+            upload_id: "0f0e0d0c-0b0a-0908-0706-050403020100".into(),
+            bucket: "ferry".into(),
+            key: "1/object".into(),
+            parts,
+        }
+    }
+
+    #[test]
+    fn parts_join_in_order_under_their_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let upload = upload(dir.path(), 2);
+        fs::write(upload.part_path(1), b"first ").unwrap();
+        fs::write(upload.part_path(2), b"second").unwrap();
+        upload.assemble("abc-2").unwrap();
+        let object = dir.path().join("ferry/1/object");
+        assert_eq!(fs::read(object).unwrap(), b"first second");
+        let info = fs::read_to_string(upload.record_path(false, "internal.json")).unwrap();
+        assert_eq!(info, r#"{"e_tag":"abc-2"}"#);
+    }
+
+    #[test]
+    fn a_failed_assembly_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        // Part 2 is missing: the copy fails after part 1 was written aside.
+        let upload = upload(dir.path(), 2);
+        fs::write(upload.part_path(1), b"first").unwrap();
+        assert!(upload.assemble("abc-2").is_err());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [format!(".upload_id-{}.part-1", upload.upload_id)]);
+    }
+
+    #[test]
+    fn only_plain_names_reach_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut upload = upload(dir.path(), 0);
+        upload.key = "../escape".into();
+        assert_eq!(
+            upload.assemble("x").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+}
