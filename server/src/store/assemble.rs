@@ -39,7 +39,7 @@ pub struct Upload {
 impl Upload {
     pub fn part_path(&self, number: usize) -> PathBuf {
         self.root
-            .join(format!(".upload_id-{}.part-{number}", self.upload_id))
+            .join(format!("{}{number}", part_prefix(&self.upload_id)))
     }
 
     fn object_path(&self) -> io::Result<PathBuf> {
@@ -123,10 +123,10 @@ impl Upload {
     /// others). Once the completion is recorded, a repeat of the Complete
     /// is answered from that record.
     pub fn remove_upload(&self) {
-        let _ = fs::remove_file(self.root.join(format!(".upload-{}.json", self.upload_id)));
+        let _ = fs::remove_file(self.root.join(upload_record(&self.upload_id)));
         let prefixes = [
-            format!(".upload_id-{}.part-", self.upload_id),
-            part_etag_name(&self.upload_id, ""),
+            part_prefix(&self.upload_id),
+            part_etag_prefix(&self.upload_id),
         ];
         for entry in fs::read_dir(&self.root).into_iter().flatten().flatten() {
             let name = entry.file_name();
@@ -138,10 +138,20 @@ impl Upload {
     }
 }
 
-/// The file that keeps the MD5 of part `number` of an upload, recorded as
-/// the part is stored so that Complete need not read the part again.
-pub fn part_etag_name(upload_id: &str, number: &str) -> String {
-    format!(".ferry-etag-{upload_id}.part-{number}")
+/// s3s-fs's record of an upload in progress (its id's file).
+pub fn upload_record(upload_id: &str) -> String {
+    format!(".upload-{upload_id}.json")
+}
+
+/// The name of an upload's stored part, less the part's number (s3s-fs's).
+pub fn part_prefix(upload_id: &str) -> String {
+    format!(".upload_id-{upload_id}.part-")
+}
+
+/// The name of the file that keeps a part's MD5, less the part's number:
+/// recorded as the part is stored, so that Complete need not read it again.
+pub fn part_etag_prefix(upload_id: &str) -> String {
+    format!(".ferry-etag-{upload_id}.part-")
 }
 
 #[cfg(test)]
@@ -182,7 +192,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(left, [format!(".upload_id-{}.part-1", upload.upload_id)]);
+        assert_eq!(left, [format!("{}1", part_prefix(&upload.upload_id))]);
     }
 
     #[test]

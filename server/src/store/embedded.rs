@@ -55,7 +55,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use super::assemble::Upload;
+use super::assemble::{self, Upload};
 use super::keys::{KeyGuard, KeyLocks};
 use crate::config::S3Cors;
 use crate::db::Db;
@@ -232,19 +232,17 @@ impl CheckedStore {
     /// Whether the upload id names a multipart upload still in progress.
     fn upload_in_progress(&self, upload_id: &str) -> bool {
         uuid_like(upload_id).is_some()
-            && self.root.join(format!(".upload-{upload_id}.json")).exists()
+            && self.root.join(assemble::upload_record(upload_id)).exists()
     }
 
     fn part_path(&self, upload_id: &str, number: i32) -> PathBuf {
         self.root
-            .join(format!(".upload_id-{upload_id}.part-{number}"))
+            .join(format!("{}{number}", assemble::part_prefix(upload_id)))
     }
 
     fn part_etag_path(&self, upload_id: &str, number: i32) -> PathBuf {
-        self.root.join(super::assemble::part_etag_name(
-            upload_id,
-            &number.to_string(),
-        ))
+        self.root
+            .join(format!("{}{number}", assemble::part_etag_prefix(upload_id)))
     }
 
     /// The MD5 and size of a stored part: the MD5 recorded when the part was
@@ -489,7 +487,7 @@ impl CheckedStore {
 
         let digests = self.validate_parts(&upload_id, &etags).await?;
         if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
-            // Neither Ente's clients nor museum send them.
+            // Ferry never sends them: refused rather than half-honoured.
             return Err(s3_error!(
                 NotImplemented,
                 "conditional Complete is not supported here"
