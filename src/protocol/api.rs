@@ -378,7 +378,8 @@ impl FileMetadata {
         let mut out = format!(
             r#"{{"hash":"{}","fileType":{},"title":{},"creationTime":{},"modificationTime":{}"#,
             self.hash,
-            self.file_type,
+            // As a u64: see `records::hash_key`.
+            u64::from(self.file_type),
             serde_json::to_string(&self.title).unwrap_or_default(),
             self.creation_time,
             self.modification_time,

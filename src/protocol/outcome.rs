@@ -210,7 +210,9 @@ pub fn classify(response: &HttpResponse, peer: Peer) -> Option<Failure> {
     if (200..300).contains(&status) {
         return None;
     }
-    let why = || format!("HTTP {status}: {}", detail(response));
+    // The status is printed as a u64: a u16's printer would be one more
+    // copy in the wasm (ARCHITECTURE.md, "Size").
+    let why = || format!("HTTP {}: {}", u64::from(status), detail(response));
     Some(match status {
         401 if !store => Failure::Blocked(BlockedReason::Auth),
         402 => Failure::Blocked(BlockedReason::Payment),
@@ -232,7 +234,7 @@ pub fn classify(response: &HttpResponse, peer: Peer) -> Option<Failure> {
             why: why(),
         },
         _ => Failure::Permanent {
-            code: api_code(response).unwrap_or_else(|| format!("HTTP_{status}")),
+            code: api_code(response).unwrap_or_else(|| format!("HTTP_{}", u64::from(status))),
             why: why(),
         },
     })

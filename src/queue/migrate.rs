@@ -152,9 +152,12 @@ pub async fn open_with<S: Store, const N: usize>(
                     && let Some(missing) =
                         (from..current).find(|f| !migrations.iter().any(|m| m.from == *f))
                 {
+                    // Formats are printed as u64s: see `records::hash_key`.
                     return Err(MigrateError::Failed(format!(
-                        "no migration from record format {missing} to {current}; \
-                         nothing was changed"
+                        "no migration from record format {} to {}; \
+                         nothing was changed",
+                        u64::from(missing),
+                        u64::from(current)
                     )));
                 }
                 opened.insert(Opened {
@@ -168,10 +171,9 @@ pub async fn open_with<S: Store, const N: usize>(
             Plan::Ready => return Ok(*opened),
             Plan::Mark => current,
             Plan::Migrate { from } => {
-                let step = migrations
-                    .iter()
-                    .find(|m| m.from == from)
-                    .ok_or_else(|| MigrateError::Failed(format!("no migration from {from}")))?;
+                let step = migrations.iter().find(|m| m.from == from).ok_or_else(|| {
+                    MigrateError::Failed(format!("no migration from {}", u64::from(from)))
+                })?;
                 let (migrated, unreadable) = run(store, step).await?;
                 opened.migrated += migrated;
                 opened.unreadable += unreadable;
@@ -222,9 +224,12 @@ async fn read_plan<S: Store>(
     // for the migrations to rewrite).
     let found = format_of(stored.as_deref())?.unwrap_or(UNMARKED_FORMAT);
     if found > current {
+        // As u64s: see `records::hash_key`.
         return Err(MigrateError::NewerDatabase(format!(
-            "a later Ferry wrote this database (record format {found}, this one reads \
-             up to {current}); update the app (nothing was changed)"
+            "a later Ferry wrote this database (record format {}, this one reads \
+             up to {}); update the app (nothing was changed)",
+            u64::from(found),
+            u64::from(current)
         )));
     }
     let plan = if found < current {

@@ -33,7 +33,13 @@ pub fn id_from_runnable_key(key: &[u8]) -> Option<ItemId> {
 /// an empty hash is a title's marker: an item hashing as it encrypts holds
 /// it until it registers its file.
 pub fn hash_key(collection_id: i64, file_type: u8, title: &str, hash: &str) -> Vec<u8> {
-    format!("{collection_id}\u{0}{file_type}\u{0}{title}\u{0}{hash}").into_bytes()
+    // The same digits as the u8's, from the u64 printer already in the
+    // wasm (ARCHITECTURE.md, "Size").
+    format!(
+        "{collection_id}\u{0}{}\u{0}{title}\u{0}{hash}",
+        u64::from(file_type)
+    )
+    .into_bytes()
 }
 
 /// Items one `enqueue` wrote with no runnable entry: those of ids
@@ -437,7 +443,11 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, RecordError> {
 fn record_body(bytes: &[u8]) -> Result<&[u8], RecordError> {
     match bytes.split_first() {
         Some((&RECORD_FORMAT, body)) => Ok(body),
-        Some((format, _)) => Err(RecordError(format!("unknown record format {format}"))),
+        // As a u64: see `hash_key`.
+        Some((format, _)) => Err(RecordError(format!(
+            "unknown record format {}",
+            u64::from(*format)
+        ))),
         None => Err(RecordError("empty record".into())),
     }
 }
