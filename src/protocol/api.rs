@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::http::{HttpRequest, HttpResponse, Method};
 use super::json::Json;
+use super::json_write::{Object, ToJson, to_json};
 use crate::codec::struct_record;
 use crate::media::{Location, write_degrees};
 
@@ -34,10 +35,10 @@ impl Endpoint {
         .header("X-Auth-Token", self.token.clone())
     }
 
-    fn json<T: Serialize>(&self, path: &str, body: &T) -> HttpRequest {
+    fn json(&self, path: &str, body: &dyn ToJson) -> HttpRequest {
         self.request(Method::Post, path)
             .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(body).unwrap_or_default())
+            .body(to_json(body).into_bytes())
     }
 
     pub fn upload_urls(&self, count: u32) -> HttpRequest {
@@ -254,6 +255,38 @@ pub struct NewFile {
     pub metadata: SealedMetadata,
 }
 
+impl ToJson for ObjectRef {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("objectKey", &self.object_key)
+            .member("decryptionHeader", &self.decryption_header)
+            .member("size", &self.size)
+            .end();
+    }
+}
+
+impl ToJson for SealedMetadata {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("encryptedData", &self.encrypted_data)
+            .member("decryptionHeader", &self.decryption_header)
+            .end();
+    }
+}
+
+impl ToJson for NewFile {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("collectionID", &self.collection_id)
+            .member("encryptedKey", &self.encrypted_key)
+            .member("keyDecryptionNonce", &self.key_decryption_nonce)
+            .member("file", &self.file)
+            .member("thumbnail", &self.thumbnail)
+            .member("metadata", &self.metadata)
+            .end();
+    }
+}
+
 /// What Ferry reads of a file record: of the answer to `POST /files` (its
 /// `id`), and of each `/collections/v2/diff` record (what dedupe needs).
 ///
@@ -380,7 +413,7 @@ impl FileMetadata {
             self.hash,
             // As a u64: see `records::hash_key`.
             u64::from(self.file_type),
-            serde_json::to_string(&self.title).unwrap_or_default(),
+            to_json(&self.title),
             self.creation_time,
             self.modification_time,
         );
@@ -470,7 +503,9 @@ mod tests {
                 decryption_header: "h3".into(),
             },
         };
-        let json: serde_json::Value = serde_json::from_slice(&api.create_file(&body).body).unwrap();
+        let request = api.create_file(&body);
+        assert_eq!(request.body, serde_json::to_vec(&body).unwrap());
+        let json: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(json["collectionID"], 7);
         assert_eq!(json["file"]["objectKey"], "1/a");
         assert_eq!(json["keyDecryptionNonce"], "n");

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod http;
 pub mod json;
+pub mod json_write;
 pub mod outcome;
 pub mod part_plan;
 

@@ -3,6 +3,7 @@
 //! list of the codes an item's error can carry (`ItemErrorCode`).
 
 use super::http::{HttpResponse, TransportError};
+use super::json_write::ToJson;
 
 crate::codec::unit_enum_record! {
     /// Why the whole queue pauses: nothing more can succeed until the host acts.
@@ -19,6 +20,25 @@ crate::codec::unit_enum_record! {
         Offline,
         /// The source can no longer be read (permission revoked).
         Permission,
+    }
+}
+
+impl BlockedReason {
+    /// Its name for JavaScript (serde's wire name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Payment => "payment",
+            Self::Quota => "quota",
+            Self::Offline => "offline",
+            Self::Permission => "permission",
+        }
+    }
+}
+
+impl ToJson for BlockedReason {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
     }
 }
 

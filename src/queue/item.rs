@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 
 use crate::protocol::api::{MultipartUrls, SealedMetadata, UploadUrl};
+use crate::protocol::json_write::{Object, ToJson};
 
 pub type ItemId = u64;
 
@@ -22,6 +23,15 @@ unit_enum_record! {
 }
 
 impl FileType {
+    /// Its name for JavaScript (serde's wire name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+            Self::LivePhoto => "livePhoto",
+        }
+    }
+
     /// Ente's metadata number for the type.
     pub fn wire(self) -> u8 {
         match self {
@@ -182,6 +192,42 @@ struct_record!(Thumbnail {
     size,
     uploaded
 });
+
+impl ToJson for FileType {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
+    }
+}
+
+impl PublicState {
+    /// Its name for JavaScript (serde's wire name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Hashing => "hashing",
+            Self::Uploading => "uploading",
+            Self::Waiting => "waiting",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl ToJson for PublicState {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
+    }
+}
+
+impl ToJson for ItemError {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("code", &self.code)
+            .member("message", &self.message)
+            .end();
+    }
+}
 
 impl Record for Step {
     fn write(&self, w: &mut Writer) {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Deferred, RunReport, StopReason};
 use crate::protocol::BlockedReason;
+use crate::protocol::json_write::{Object, ToJson};
 use crate::queue::{Counters, PublicState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -13,6 +14,18 @@ pub enum Severity {
     Info,
     Warning,
     Error,
+}
+
+impl ToJson for Severity {
+    /// serde's wire names.
+    fn write_json(&self, out: &mut String) {
+        let name = match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        };
+        name.write_json(out);
+    }
 }
 
 crate::protocol::outcome::code_list! {
@@ -46,6 +59,16 @@ pub struct Finding {
     pub code: &'static str,
     pub severity: Severity,
     pub advice: String,
+}
+
+impl ToJson for Finding {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("code", &self.code)
+            .member("severity", &self.severity)
+            .member("advice", &self.advice)
+            .end();
+    }
 }
 
 /// What the host knows about its platform; `None` where it cannot tell.
@@ -388,6 +411,18 @@ mod tests {
     use crate::scheduler::Trigger;
 
     const DAY_MS: i64 = 86_400_000;
+
+    #[test]
+    fn findings_written_as_serde_json_writes_them() {
+        let findings: Vec<Finding> = [Severity::Info, Severity::Warning, Severity::Error]
+            .into_iter()
+            .map(|severity| finding(FindingCode::RunsKilled, severity, "a \"b\"\t".into()))
+            .collect();
+        assert_eq!(
+            crate::protocol::json_write::to_json(&findings),
+            serde_json::to_string(&findings).unwrap()
+        );
+    }
 
     fn run(trigger: Trigger, started_at: i64, stopped: StopReason, bytes: u64) -> RunReport {
         RunReport {

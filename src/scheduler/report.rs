@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::{RunPlan, Trigger};
 use crate::codec::{Reader, Record, Writer, struct_record, unit_enum_record};
 use crate::protocol::BlockedReason;
+use crate::protocol::json_write::{Object, ToJson};
 
 unit_enum_record! {
     /// Why a run stopped.
@@ -35,6 +36,29 @@ unit_enum_record! {
     }
 }
 
+impl StopReason {
+    /// Its name for JavaScript (serde's wire name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Budget => "budget",
+            Self::Idle => "idle",
+            Self::Offline => "offline",
+            Self::Auth => "auth",
+            Self::Quota => "quota",
+            Self::Busy => "busy",
+            Self::Error => "error",
+            Self::Deferred => "deferred",
+            Self::Killed => "killed",
+        }
+    }
+}
+
+impl ToJson for StopReason {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
+    }
+}
+
 /// Work a run left because a policy holds it back, by policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -56,6 +80,16 @@ struct_record!(Deferred {
     file_cap,
     videos_min_budget_ms,
 });
+
+impl ToJson for Deferred {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("videos", &self.videos)
+            .member("wifiOnly", &self.wifi_only)
+            .member("fileCap", &self.file_cap)
+            .end();
+    }
+}
 
 impl Deferred {
     pub fn total(&self) -> u64 {
@@ -162,12 +196,43 @@ pub struct RunReport {
     pub deferred: Option<Deferred>,
 }
 
+impl ToJson for RunReport {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("trigger", &self.trigger)
+            .member("startedAt", &self.started_at)
+            .member("budgetMs", &self.budget_ms.map(WholeMs))
+            .member("elapsedMs", &WholeMs(self.elapsed_ms))
+            .member("bytesUploaded", &self.bytes_uploaded)
+            .member("filesDone", &self.files_done)
+            .member("stoppedBecause", &self.stopped_because)
+            .member("blocked", &self.blocked)
+            .member("nextRunHint", &self.next_run_hint_ms.map(WholeMs))
+            .member("error", &self.error)
+            .member("deferred", &self.deferred)
+            .end();
+    }
+}
+
 // Reported in whole milliseconds: nobody needs a fraction of one, and
-// printing floats would link serde_json's float formatter (about 1% of the
-// wasm binary) for these three fields alone.
+// printing floats would link the float formatter (about 1% of the wasm
+// binary) for these three fields alone.
 #[allow(clippy::cast_possible_truncation)] // a run lasts far less than 2^63 ms
+fn round_ms(ms: f64) -> i64 {
+    ms.round() as i64
+}
+
+/// A time written in whole milliseconds.
+struct WholeMs(f64);
+
+impl ToJson for WholeMs {
+    fn write_json(&self, out: &mut String) {
+        round_ms(self.0).write_json(out);
+    }
+}
+
 fn whole_ms<S: serde::Serializer>(ms: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_i64(ms.round() as i64)
+    serializer.serialize_i64(round_ms(*ms))
 }
 
 fn whole_ms_or_null<S: serde::Serializer>(
@@ -232,5 +297,39 @@ mod tests {
         report.next_run_hint_ms = None;
         let json = serde_json::to_value(&report).unwrap_or_default();
         assert!(json["budgetMs"].is_null() && json["nextRunHint"].is_null());
+    }
+
+    #[test]
+    fn written_as_serde_json_writes_it() {
+        let plan = RunPlan::new(Trigger::IosRefresh, Some(25_000.4), 0.0);
+        let mut report = RunReport::new(&plan, -1, StopReason::Busy);
+        report.elapsed_ms = 0.5;
+        report.error = Some("STORE_FAILED: \"x\"\n".into());
+        let same = |report: &RunReport| {
+            assert_eq!(
+                crate::protocol::json_write::to_json(report),
+                serde_json::to_string(report).unwrap()
+            );
+        };
+        same(&report);
+        report.blocked = Some(BlockedReason::Permission);
+        report.deferred = Some(Deferred {
+            videos: 1,
+            wifi_only: 2,
+            file_cap: u64::MAX,
+            videos_min_budget_ms: 60_000,
+        });
+        for reason in StopReason::ALL {
+            report.stopped_because = *reason;
+            same(&report);
+        }
+        for trigger in Trigger::ALL {
+            report.trigger = *trigger;
+            same(&report);
+        }
+        for blocked in BlockedReason::ALL {
+            report.blocked = Some(*blocked);
+            same(&report);
+        }
     }
 }

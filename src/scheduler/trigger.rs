@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::protocol::json_write::ToJson;
+
 crate::codec::unit_enum_record! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
     pub enum Trigger {
@@ -61,6 +63,12 @@ impl Trigger {
     /// Whether the app may be closed: background policies apply.
     pub fn is_background(self) -> bool {
         self != Self::Foreground
+    }
+}
+
+impl ToJson for Trigger {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
     }
 }
 

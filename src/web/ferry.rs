@@ -14,8 +14,8 @@ use super::clock::WebClock;
 use super::convert::{count, int, key};
 use super::http::FetchTransport;
 use super::queue_js::{
-    ItemJs, ProgressJs, StatusJs, blocked_name, field, number_field, parse_item, policies_field,
-    state_from_name, string_field, to_js, whole_field,
+    ItemJs, ProgressJs, StatusJs, field, number_field, parse_item, policies_field, state_from_name,
+    string_field, to_js, whole_field,
 };
 use super::sources::WebSources;
 use super::store::{IdbStore, SOURCES_STORE};
@@ -535,7 +535,7 @@ impl Ferry {
                 skipped: c.count(PublicState::Skipped),
                 failed: c.count(PublicState::Failed),
                 bytes_uploaded: c.bytes_uploaded,
-                blocked: status.blocked.map(blocked_name),
+                blocked: status.blocked.map(crate::protocol::BlockedReason::name),
             })
         })
     }

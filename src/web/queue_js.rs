@@ -2,7 +2,6 @@
 //! and the plain shapes of statuses, items, reports and progress events.
 
 use js_sys::{Array, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, File};
@@ -10,7 +9,7 @@ use web_sys::{Blob, File};
 use super::FerryError;
 use super::convert::{count, int};
 use super::sources::{HOST_PREFIX, STORED_PREFIX};
-use crate::protocol::BlockedReason;
+use crate::protocol::json_write::{Object, ToJson, to_json};
 use crate::queue::{FileType, Item, NewItem, PublicState, Step};
 
 pub fn field(object: &JsValue, name: &str) -> JsValue {
@@ -79,18 +78,13 @@ pub fn whole_field(
     Ok(n as u32)
 }
 
-/// A plain JS value of a result, through JSON text: serde_json's writer was
-/// already in the binary, and serde-wasm-bindgen's serializer added ~10 KB.
-/// Ferry's results (structs, string keys, whole numbers) always serialize;
-/// serde_json's error is not formatted, since its messages cost 1.3 KB.
-pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, FerryError> {
-    let text = serde_json::to_string(value)
-        .map_err(|_| FerryError::bad_input("a result could not be written as JSON"))?;
-    Ok(js_sys::JSON::parse(&text)?)
+/// A plain JS value of a result, through JSON text (`protocol::json_write`):
+/// one crossing however many items, where serde-wasm-bindgen's serializer
+/// added ~10 KB.
+pub fn to_js(value: &dyn ToJson) -> Result<JsValue, FerryError> {
+    Ok(js_sys::JSON::parse(&to_json(value))?)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ProgressJs<'a> {
     pub id: u64,
     pub title: &'a str,
@@ -98,6 +92,19 @@ pub struct ProgressJs<'a> {
     pub bytes_hashed: u64,
     pub bytes_sent: u64,
     pub encrypted_size: u64,
+}
+
+impl ToJson for ProgressJs<'_> {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("id", &self.id)
+            .member("title", &self.title)
+            .member("size", &self.size)
+            .member("bytesHashed", &self.bytes_hashed)
+            .member("bytesSent", &self.bytes_sent)
+            .member("encryptedSize", &self.encrypted_size)
+            .end();
+    }
 }
 
 #[wasm_bindgen(module = "/src/web/platform.js")]
@@ -255,16 +262,6 @@ pub fn new_source_ref() -> String {
     name
 }
 
-pub fn blocked_name(reason: BlockedReason) -> &'static str {
-    match reason {
-        BlockedReason::Auth => "auth",
-        BlockedReason::Payment => "payment",
-        BlockedReason::Quota => "quota",
-        BlockedReason::Offline => "offline",
-        BlockedReason::Permission => "permission",
-    }
-}
-
 pub fn state_from_name(name: &str) -> Result<PublicState, FerryError> {
     Ok(match name {
         "queued" => PublicState::Queued,
@@ -278,8 +275,6 @@ pub fn state_from_name(name: &str) -> Result<PublicState, FerryError> {
     })
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct StatusJs {
     pub queued: u64,
     pub hashing: u64,
@@ -292,8 +287,22 @@ pub struct StatusJs {
     pub blocked: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
+impl ToJson for StatusJs {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("queued", &self.queued)
+            .member("hashing", &self.hashing)
+            .member("uploading", &self.uploading)
+            .member("waiting", &self.waiting)
+            .member("done", &self.done)
+            .member("skipped", &self.skipped)
+            .member("failed", &self.failed)
+            .member("bytesUploaded", &self.bytes_uploaded)
+            .member("blocked", &self.blocked)
+            .end();
+    }
+}
+
 pub struct ItemJs {
     id: u64,
     state: PublicState,
@@ -304,6 +313,22 @@ pub struct ItemJs {
     bytes_sent: u64,
     file_id: Option<i64>,
     error: Option<crate::queue::ItemError>,
+}
+
+impl ToJson for ItemJs {
+    fn write_json(&self, out: &mut String) {
+        Object::new(out)
+            .member("id", &self.id)
+            .member("state", &self.state)
+            .member("collectionId", &self.collection_id)
+            .member("title", &self.title)
+            .member("fileType", &self.file_type)
+            .member("size", &self.size)
+            .member("bytesSent", &self.bytes_sent)
+            .member("fileId", &self.file_id)
+            .member("error", &self.error)
+            .end();
+    }
 }
 
 impl From<&Item> for ItemJs {
