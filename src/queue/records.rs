@@ -257,7 +257,12 @@ impl Changes {
     /// Writes `after` (replacing `before`, if any): the record, its place
     /// in the runnable index, and the counters.
     pub fn write_item(&mut self, before: Option<&Item>, after: &Item) {
-        if let Some(before) = before.filter(|b| !b.is_terminal()) {
+        // An entry the put below replaces is not deleted first: IndexedDB
+        // makes each delete a range delete, and most steps keep their
+        // item's entry where it was.
+        if let Some(before) = before.filter(|b| {
+            !b.is_terminal() && (after.is_terminal() || b.next_attempt_ms != after.next_attempt_ms)
+        }) {
             self.batch.delete(
                 Table::Runnable,
                 runnable_key(before.next_attempt_ms, before.id),
