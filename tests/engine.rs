@@ -1198,6 +1198,29 @@ async fn bad_items_are_refused_and_bad_sources_fail_alone() {
     );
 }
 
+/// After a step lands, the run weighs that item first, as the step
+/// recorded it, instead of scanning the queue again: a run of photos scans
+/// the runnable index about once a photo (to find the next one), not
+/// before each of a photo's three steps.
+#[tokio::test(flavor = "current_thread")]
+async fn a_landed_items_next_step_is_taken_without_a_look_at_the_queue() {
+    let h = Harness::start(|_| {}).await;
+    let mut items = Vec::new();
+    for i in 0..20 {
+        h.sources.add(&format!("p{i}"), pattern(3000 + i, i as u64));
+        items.push(h.item(&format!("p{i}"), &format!("photo-{i}.jpg")));
+    }
+    let engine = h.engine(2).await;
+    engine.enqueue(items).await.unwrap();
+    let before = h.store.scans(Table::Runnable);
+    assert_eq!(engine.run(None).await.unwrap().files_done, 20);
+    let scans = h.store.scans(Table::Runnable) - before;
+    // One a photo, a few more while the run fills its slots and ends (26
+    // here); a look before every step made it three a photo (67).
+    assert!(scans <= 40, "{scans} scans of the runnable index");
+    assert_eq!(h.server_files().await.len(), 20);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn small_files_take_upload_urls_fifty_at_a_time() {
     let h = Harness::start(|_| {}).await;

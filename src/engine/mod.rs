@@ -118,6 +118,9 @@ pub struct Engine<S, T, R, V, C> {
     running: std::cell::Cell<bool>,
     /// The item this engine's run works on (its live record says so).
     working: std::cell::Cell<Option<ItemId>>,
+    /// Items changed by the host's calls (retry, remove) on this engine:
+    /// a run's copy of an item read before one may be stale.
+    host_changes: std::cell::Cell<u64>,
 }
 
 impl<S, T, R, V, C> std::fmt::Debug for Engine<S, T, R, V, C> {
@@ -152,6 +155,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             sealed_ahead: std::cell::Cell::new(None),
             running: std::cell::Cell::new(false),
             working: std::cell::Cell::new(None),
+            host_changes: std::cell::Cell::new(0),
         }
     }
 
@@ -428,6 +432,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         id: ItemId,
         change: &dyn Fn(&Item) -> Changes,
     ) -> Result<bool, EngineError> {
+        self.host_changes.set(self.host_changes.get() + 1);
         let key = item_key(id);
         let mut stored = self.env.store.get(Table::Items, &key).await?;
         stored.as_ref().ok_or_else(|| not_found(id))?;

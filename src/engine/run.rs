@@ -323,6 +323,9 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         // recorded a block, not after every landing (one IndexedDB
         // transaction a step).
         let mut may_be_blocked = true;
+        // The item whose step landed last, as that step recorded it, and
+        // the host's changes count then (see `pick`).
+        let mut carried: Option<(StoredItem, u64)> = None;
         loop {
             if tally.interrupted {
                 return Ok(Stop::Budget);
@@ -359,6 +362,10 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                 let time_left = deadline.map(|d| d - mono);
                 let parts_free = part_slots.saturating_sub(flights.iter().map(|f| f.parts).sum());
                 let mut held_back = false;
+                let carried = carried
+                    .take()
+                    .filter(|(_, changes)| *changes == self.host_changes.get())
+                    .map(|(item, _)| item);
                 let picked = self
                     .pick(
                         plan,
@@ -368,6 +375,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                         flights,
                         parts_free,
                         &mut held_back,
+                        carried,
                     )
                     .await?;
                 let idle = flights.is_empty();
@@ -406,8 +414,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
                     _ => {}
                 }
             }
-            let landed = land_one(flights).await?;
+            let mut landed = land_one(flights).await?;
             may_be_blocked = landed.progress.blocked;
+            carried = landed
+                .progress
+                .next
+                .take()
+                .map(|item| (item, self.host_changes.get()));
             self.account(landed, throughput, report, tally);
         }
     }
@@ -479,6 +492,15 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
     /// fresh ones. Items in flight are passed over, and so is an item that
     /// could be a duplicate of one in flight: dedupe must see the first
     /// one's hash recorded before the second looks.
+    ///
+    /// `carried`, the item whose step just landed as that step recorded
+    /// it, is weighed first: the scans below cost several IndexedDB
+    /// transactions, as much as a small file's own work, and the item
+    /// that just moved is the one they would find (started items come
+    /// first). Its record is current unless the host changed an item
+    /// since (the caller drops it then), or another context did: its
+    /// step then finds the record changed and leaves it, as a step that
+    /// meets a change while under way does.
     #[allow(clippy::too_many_arguments)]
     async fn pick(
         &self,
@@ -489,6 +511,7 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
         flights: &[Flight<'_>],
         parts_free: u32,
         held_back: &mut bool,
+        carried: Option<StoredItem>,
     ) -> Result<Pick, EngineError> {
         let mut look = Look {
             plan,
@@ -500,6 +523,12 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             nothing_fits: false,
             left: PICK_WINDOW,
         };
+        if let Some(picked) = carried
+            && picked.item.next_attempt_ms <= now
+            && let Some(pick) = look.consider(picked, self.config.parallel_parts)
+        {
+            return Ok(pick);
+        }
         let mut not_due = None;
         for (key, _) in self.runnable_entries(0, PICK_WINDOW).await? {
             let Some(id) = id_from_runnable_key(&key) else {

@@ -51,6 +51,9 @@ pub(super) struct Progress {
     /// The item's next step waits until then (wall clock), though this
     /// one went well.
     pub not_before_ms: Option<i64>,
+    /// The item as this step recorded it, when it has a step left: the
+    /// run may take its next step without reading the queue again.
+    pub next: Option<StoredItem>,
 }
 
 /// What one step may use and what it used. Each step has its own: steps
@@ -353,6 +356,13 @@ impl<S: Store, T: Transport, R: Sources, V: Vault, C: Clock> Engine<S, T, R, V, 
             self.notify(&super::EngineEvent::Item(&after));
         }
         self.report_recorded(&item, &after);
+        if !after.is_terminal() {
+            progress.next = Some(StoredItem {
+                bytes: encode(&after),
+                item: after,
+                fresh_range: None,
+            });
+        }
         Ok(progress)
     }
 

@@ -26,8 +26,13 @@ use zeroize::Zeroizing;
 /// each database call as they do in a browser.
 type Tables = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
 
+/// The second field counts the scans of each table: what the engine reads
+/// to find its next unit of work is IndexedDB transactions in a browser.
 #[derive(Clone, Default)]
-pub struct MemStore(pub Rc<RefCell<Tables>>);
+pub struct MemStore(
+    pub Rc<RefCell<Tables>>,
+    pub Rc<RefCell<BTreeMap<Table, u64>>>,
+);
 
 impl Store for MemStore {
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -43,6 +48,7 @@ impl Store for MemStore {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         tokio::task::yield_now().await;
+        *self.1.borrow_mut().entry(table).or_default() += 1;
         Ok(self
             .0
             .borrow()
@@ -78,6 +84,11 @@ impl Store for MemStore {
 }
 
 impl MemStore {
+    /// Scans of `table` so far.
+    pub fn scans(&self, table: Table) -> u64 {
+        self.1.borrow().get(&table).copied().unwrap_or(0)
+    }
+
     /// Every key and value, as a database dump would show them.
     pub fn dump(&self) -> Vec<u8> {
         let mut out = Vec::new();
