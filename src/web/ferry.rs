@@ -650,11 +650,7 @@ fn release_sources(store: &IdbStore, item: &crate::queue::Item) {
         .filter(|r| r.starts_with(super::sources::STORED_PREFIX))
         .cloned()
         .collect();
-    if keys.is_empty() {
-        return;
+    if !keys.is_empty() {
+        store.delete_raw_values_soon(SOURCES_STORE, &keys);
     }
-    let store = store.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = store.delete_raw_values(SOURCES_STORE, &keys).await;
-    });
 }

@@ -495,8 +495,14 @@ export async function idbCommit(db, packed, merge) {
   const { names, ops } = decodeBatch(packed);
   if (names.length === 0) return Promise.resolve();
   let changed = false;
-  return inTransaction(db, names, 'readwrite', (tx) => {
+  const waiting = released.get(db.name);
+  released.delete(db.name);
+  return inTransaction(db, waiting ? [...names, waiting.store] : names, 'readwrite', (tx) => {
     const stores = new Map(names.map((name) => [name, tx.objectStore(name)]));
+    if (waiting) {
+      const copies = tx.objectStore(waiting.store);
+      for (const key of waiting.keys) copies.delete(key);
+    }
     // Requirements (3: a record is there, 4: with this value) are read
     // before any write of the batch; one that does not hold aborts the
     // transaction, and nothing of the batch is written.
@@ -530,6 +536,7 @@ export async function idbCommit(db, packed, merge) {
     };
     next(0);
   }).catch((error) => {
+    if (waiting) idbDeleteSoon(db, waiting.store, waiting.keys);
     if (!changed) throw error;
     const recordChanged = new Error('a record the batch required had changed');
     recordChanged.name = 'RecordChanged';
@@ -601,6 +608,31 @@ export async function idbDeleteValues(db, store, keys) {
     const objects = tx.objectStore(store);
     for (const key of keys) objects.delete(key);
   });
+}
+
+// Copies released by `idbDeleteSoon`, by database name, until a commit on
+// that database deletes them in its own transaction.
+const released = new Map();
+
+// Deletes `keys` from `store` with the database's next commit, or on their
+// own a second later if none comes: in a run of small files one finishes
+// every few milliseconds, and a transaction each cost the browser's
+// IndexedDB as much as a third of a file's own records. Best effort, as
+// its callers are: a copy a crash leaves behind costs space, never
+// correctness (keys are never reused).
+export function idbDeleteSoon(db, store, keys) {
+  for (const key of keys) recentCopies.delete(`${db.name}\0${key}`);
+  let waiting = released.get(db.name);
+  if (!waiting) {
+    waiting = { store, keys: [] };
+    released.set(db.name, waiting);
+    setTimeout(() => {
+      if (released.get(db.name) !== waiting) return;
+      released.delete(db.name);
+      idbDeleteValues(db, store, waiting.keys).catch(() => {});
+    }, 1000);
+  }
+  waiting.keys.push(...keys);
 }
 
 // Adds `value` under `key` unless one is there, and resolves with whichever

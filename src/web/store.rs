@@ -60,6 +60,8 @@ extern "C" {
     #[wasm_bindgen(js_name = idbDeleteValues, catch)]
     async fn idb_delete_values(db: &JsValue, store: &str, keys: &Array)
     -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = idbDeleteSoon)]
+    fn idb_delete_soon(db: &JsValue, store: &str, keys: &Array);
     #[wasm_bindgen(js_name = idbAddOnce, catch)]
     async fn idb_add_once(
         db: &JsValue,
@@ -312,6 +314,12 @@ impl IdbStore {
     }
 
     /// Deletes structured-clone values by string key, in one transaction.
+    /// Deletes `keys` from `store_name` soon, batched with other such
+    /// deletions, without waiting or reporting a failure.
+    pub fn delete_raw_values_soon(&self, store_name: &str, keys: &[String]) {
+        idb_delete_soon(&self.db, store_name, &strings(keys));
+    }
+
     pub async fn delete_raw_values(
         &self,
         store_name: &str,
