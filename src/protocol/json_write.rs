@@ -135,7 +135,6 @@ impl<T: ToJson> ToJson for Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn objects_arrays_and_null() {
@@ -188,10 +187,12 @@ mod tests {
         });
     }
 
-    proptest! {
+    // proptest is a native-only dev-dependency (see Cargo.toml).
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
         #[test]
-        fn strings_as_serde_json_writes_them(text in any::<String>()) {
-            prop_assert_eq!(to_json(&text), serde_json::to_string(&text).unwrap());
+        fn strings_as_serde_json_writes_them(text in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(to_json(&text), serde_json::to_string(&text).unwrap());
         }
     }
 }
