@@ -313,13 +313,13 @@ impl IdbStore {
         Ok(())
     }
 
-    /// Deletes structured-clone values by string key, in one transaction.
     /// Deletes `keys` from `store_name` soon, batched with other such
     /// deletions, without waiting or reporting a failure.
     pub fn delete_raw_values_soon(&self, store_name: &str, keys: &[String]) {
         idb_delete_soon(&self.db, store_name, &strings(keys));
     }
 
+    /// Deletes structured-clone values by string key, in one transaction.
     pub async fn delete_raw_values(
         &self,
         store_name: &str,
