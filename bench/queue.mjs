@@ -14,7 +14,10 @@
 // Chromium's blob storage here), FERRY_BENCH_THROTTLED_MIB (256),
 // FERRY_BENCH_SMALL (1000), FERRY_BENCH_SWEEP (300), FERRY_BENCH_PHOTOS
 // (500), FERRY_BENCH_HUGE_MIB (2048) and FERRY_BENCH_ITEMS (100000) scale
-// it down.
+// it down. FERRY_BENCH_PROFILE=<dir> writes a CPU profile of the page for
+// each measurement there (<phase>-<n>.cpuprofile, for DevTools' Performance
+// panel): where the page's time goes, Ferry's wasm or the browser's calls.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { serveRepo, launchChromium } from '../tests/js/browser.mjs';
 import { startServer } from '../tests/js/server.mjs';
 
@@ -35,17 +38,25 @@ const [site, server, browser] = await Promise.all([serveRepo(), startServer(), l
 // Each measurement in a fresh browser context, so one phase's blobs (a
 // quarter GiB and more) are gone before the next: headless Chromium's blob
 // storage overflows into unreadable blobs past about half a GiB here.
+const PROFILE_DIR = process.env.FERRY_BENCH_PROFILE;
+let profiles = 0;
+
 async function inPage(phase, args, uplink = null, latency = 20) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
     await page.goto(`${site.origin}/tests/js/fixtures/page.html`);
+    const profiler = PROFILE_DIR && (await context.newCDPSession(page));
+    if (profiler) {
+      await profiler.send('Profiler.enable');
+      await profiler.send('Profiler.start');
+    }
     if (uplink) {
       const cdp = await context.newCDPSession(page);
       await cdp.send('Network.enable');
       await cdp.send('Network.emulateNetworkConditions', { offline: false, latency, downloadThroughput: 100e6, uploadThroughput: uplink });
     }
-    return await page.evaluate(async ({ api, token, phase, args }) => {
+    const out = await page.evaluate(async ({ api, token, phase, args }) => {
       const { default: init, Ferry, generateKey, toBase64 } = await import('/pkg/index.js');
       const wasm = await init();
       const headers = { 'X-Auth-Token': token, 'Content-Type': 'application/json' };
@@ -284,6 +295,12 @@ async function inPage(phase, args, uplink = null, latency = 20) {
       await phases[phase](args);
       return out;
     }, { api: server.api, token: server.token, phase, args });
+    if (profiler) {
+      const { profile } = await profiler.send('Profiler.stop');
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      writeFileSync(`${PROFILE_DIR}/${phase}-${++profiles}.cpuprofile`, JSON.stringify(profile));
+    }
+    return out;
   } finally {
     await context.close();
   }
