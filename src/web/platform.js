@@ -616,8 +616,8 @@ const released = new Map();
 
 // Deletes `keys` from `store` with the database's next commit, or on their
 // own a second later if none comes: in a run of small files one finishes
-// every few milliseconds, and a transaction each cost the browser's
-// IndexedDB as much as a third of a file's own records. Best effort, as
+// every few milliseconds, and a transaction of their own was one of the
+// four read-write transactions each photo cost. Best effort, as
 // its callers are: a copy a crash leaves behind costs space, never
 // correctness (keys are never reused).
 export function idbDeleteSoon(db, store, keys) {

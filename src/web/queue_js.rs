@@ -262,17 +262,13 @@ pub fn new_source_ref() -> String {
     name
 }
 
+/// The state `name`s (the names `items()` reports), for a filter.
 pub fn state_from_name(name: &str) -> Result<PublicState, FerryError> {
-    Ok(match name {
-        "queued" => PublicState::Queued,
-        "hashing" => PublicState::Hashing,
-        "uploading" => PublicState::Uploading,
-        "waiting" => PublicState::Waiting,
-        "done" => PublicState::Done,
-        "skipped" => PublicState::Skipped,
-        "failed" => PublicState::Failed,
-        other => return Err(FerryError::bad_input(format!("unknown state \"{other}\""))),
-    })
+    PublicState::ALL
+        .iter()
+        .copied()
+        .find(|state| state.name() == name)
+        .ok_or_else(|| FerryError::bad_input(format!("unknown state \"{name}\"")))
 }
 
 pub struct StatusJs {

@@ -313,8 +313,9 @@ impl IdbStore {
         Ok(())
     }
 
-    /// Deletes `keys` from `store_name` soon, batched with other such
-    /// deletions, without waiting or reporting a failure.
+    /// Deletes `keys` from `store_name` with the database's next commit
+    /// (`platform.js`: `idbDeleteSoon`), without waiting or reporting a
+    /// failure.
     pub fn delete_raw_values_soon(&self, store_name: &str, keys: &[String]) {
         idb_delete_soon(&self.db, store_name, &strings(keys));
     }
